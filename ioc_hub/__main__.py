@@ -1,0 +1,3 @@
+from ioc_hub.cli import app
+
+app(prog_name="ioc-hub")

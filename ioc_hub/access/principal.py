@@ -1,0 +1,34 @@
+"""Who is calling and what their key's unit lets them touch (DESIGN §6)."""
+
+from dataclasses import dataclass
+
+from ioc_hub.models import UnitKind
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """The few facts about a unit that access and area decisions need."""
+
+    id: int
+    code: str
+    kind: UnitKind
+    parent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    unit: UnitRef
+    scopes: frozenset[str]
+
+    @property
+    def is_province(self) -> bool:
+        return self.unit.kind is UnitKind.PROVINCE
+
+    def covers(self, target: UnitRef) -> bool:
+        """True when ``target`` is the key's unit or below it in the tree.
+
+        The tree is province → district → commune and every other kind hangs under the
+        province, so below a non-province unit there are only its direct children.
+        """
+        return self.is_province or target.id == self.unit.id or target.parent_id == self.unit.id

@@ -1,0 +1,14 @@
+"""Every feature's router, and nothing else: read this file first."""
+
+from fastapi import APIRouter
+
+from ioc_hub.access.endpoints import router as access
+from ioc_hub.health.endpoints import router as health
+from ioc_hub.registry.endpoints import router as registry
+
+root_router = APIRouter()
+root_router.include_router(health)
+
+api_router = APIRouter()
+api_router.include_router(registry)
+api_router.include_router(access)

@@ -1,0 +1,53 @@
+"""The application factory; the lifespan owns the engine, nothing connects at import."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ioc_hub import __version__
+from ioc_hub.api import api_router, root_router
+from ioc_hub.config import Settings
+from ioc_hub.db import create_engine, create_session_factory
+from ioc_hub.errors import Problem, install_error_handlers
+from ioc_hub.kit.limits import BodySizeLimit
+
+DESCRIPTION = """\
+The data hub of a provincial Intelligent Operations Center (IOC).
+
+Government units push indicator values; operators see who is connected and who is late;
+district IOCs and other consumers pull aggregated views. Authenticate with
+`Authorization: Bearer <key>`; every error is RFC 9457 problem details.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = create_session_factory(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="ioc-hub",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            422: {"model": Problem, "description": "Invalid request"},
+            503: {"model": Problem, "description": "Database unavailable; retry"},
+        },
+    )
+    app.state.settings = settings
+    app.state.clock = None
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(root_router)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,177 @@
+"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi."""
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.config import Settings
+from ioc_hub.db import create_engine, create_session_factory
+from ioc_hub.errors import HubError
+
+T = TypeVar("T")
+
+app = typer.Typer(help="ioc-hub: the data hub of a provincial IOC.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke access keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+err = Console(stderr=True)
+
+
+def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one committed transaction against the configured database."""
+
+    async def run() -> T:
+        engine = create_engine(Settings())
+        try:
+            async with create_session_factory(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Upgrade the database schema (Alembic) to the latest revision."""
+    from ioc_hub.migrate import upgrade
+
+    upgrade(Settings(), revision)
+    err.print(f"[green]database at {revision}[/green]")
+
+
+@app.command()
+def seed() -> None:
+    """Load the Bình Dương registry (idempotent: a second run changes nothing)."""
+    from ioc_hub.migrate import upgrade
+    from ioc_hub.seed import seed_all
+
+    upgrade(Settings())
+    report = _in_session(seed_all)
+    for line in report:
+        err.print(line)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Upgrade the schema before serving")
+    ] = True,
+) -> None:
+    """Run the HTTP API (upgrading the schema to head first)."""
+    import uvicorn
+
+    from ioc_hub.migrate import upgrade
+
+    settings = Settings()
+    if migrate_first:
+        upgrade(settings)
+    uvicorn.run(
+        "ioc_hub.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the schema")] = Path(
+        "openapi/openapi.json"
+    ),
+) -> None:
+    """Write the OpenAPI document generated from the app."""
+    from ioc_hub.openapi import render
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(), encoding="utf-8")
+    err.print(f"wrote {output}")
+
+
+@keys_app.command("create")
+def keys_create(
+    unit: Annotated[str, typer.Option(help="Code of the unit the key acts for")],
+    scope: Annotated[list[str], typer.Option(help="A scope; repeat for several")],
+    name: Annotated[str, typer.Option(help="A label for operators")] = "",
+) -> None:
+    """Mint a key and print only its token on stdout (so scripts can capture it)."""
+    from ioc_hub.access import service
+    from ioc_hub.models import Scope
+    from ioc_hub.registry import service as registry
+
+    try:
+        scopes = [Scope(s) for s in scope]
+    except ValueError as exc:
+        raise typer.BadParameter(
+            f"{exc}; known scopes: {', '.join(s.value for s in Scope)}", param_hint="--scope"
+        ) from exc
+
+    async def work(session: AsyncSession) -> str:
+        target = await registry.find_unit(session, unit)
+        if target is None:
+            raise typer.BadParameter(f"unit {unit!r} does not exist", param_hint="--unit")
+        return (await service.mint_key(session, target, scopes, name)).token
+
+    typer.echo(_in_session(work))
+
+
+@keys_app.command("list")
+def keys_list(
+    include_revoked: Annotated[bool, typer.Option(help="Also list revoked keys")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """List keys (never their tokens)."""
+    from ioc_hub.access import service
+    from ioc_hub.kit.pagination import PageParams
+
+    async def work(session: AsyncSession) -> list[dict[str, object]]:
+        page = await service.list_keys(
+            session, None, PageParams(limit=1_000_000, offset=0), include_revoked=include_revoked
+        )
+        return [k.model_dump(mode="json") for k in page.items]
+
+    keys = _in_session(work)
+    if as_json:
+        typer.echo(json.dumps(keys, ensure_ascii=False, indent=2))
+        return
+    table = Table("id", "unit", "name", "prefix", "scopes", "created", "revoked")
+    for k in keys:
+        table.add_row(
+            str(k["id"]),
+            str(k["unit"]),
+            str(k["name"]),
+            str(k["prefix"]),
+            " ".join(map(str, k["scopes"])),  # type: ignore[call-overload]
+            str(k["created_at"]),
+            str(k["revoked_at"] or ""),
+        )
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by `keys list`")]) -> None:
+    """Revoke a key at once."""
+    from datetime import UTC, datetime
+
+    from ioc_hub.access import service
+
+    async def work(session: AsyncSession) -> None:
+        await service.revoke_key(session, None, key_id, datetime.now(UTC))
+
+    try:
+        _in_session(work)
+    except HubError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+    err.print(f"key {key_id} revoked")

@@ -1,0 +1,82 @@
+"""Settings, read from the environment with the ``IOC_HUB_`` prefix."""
+
+from datetime import timedelta
+from functools import cached_property
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the hub can be told from outside; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="IOC_HUB_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./ioc_hub.db"
+    """SQLAlchemy URL: ``sqlite+aiosqlite:///file.db`` or ``postgresql+asyncpg://user@host/db``."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    """IANA time zone of the province: periods start at its local midnight."""
+
+    province_code: str = "74"
+    """Code of the root unit (the provincial IOC itself)."""
+
+    max_batch: int = Field(default=10_000, ge=1)
+    """Most rows one push may carry."""
+
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Largest request body accepted; larger ones get 413 before they are read whole."""
+
+    db_pool_size: int = Field(default=10, ge=1)
+    """Connections each process keeps open to PostgreSQL."""
+
+    db_timeout_seconds: float = Field(default=10.0, gt=0)
+    """How long a request waits for a database connection or statement before answering 503."""
+
+    grace_daily: timedelta = timedelta(days=1)
+    """Time after a daily period's end before it is due (DESIGN §4)."""
+
+    grace_weekly: timedelta = timedelta(days=2)
+    """Time after a weekly period's end before it is due."""
+
+    grace_monthly: timedelta = timedelta(days=5)
+    """Time after a monthly period's end before it is due."""
+
+    grace_quarterly: timedelta = timedelta(days=15)
+    """Time after a quarterly period's end before it is due."""
+
+    grace_yearly: timedelta = timedelta(days=30)
+    """Time after a yearly period's end before it is due."""
+
+    idempotency_ttl: timedelta = timedelta(days=1)
+    """How long a push's ``Idempotency-Key`` and its first response are remembered."""
+
+    log_level: str = "info"
+    """Log level of the server."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "database_url must use an async driver: sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,68 @@
+"""The engine for asyncpg or aiosqlite, SQLite's pragmas, and the request-owned session."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from ioc_hub.config import Settings
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """One engine per process, owned by the app's lifespan (nothing connects at import)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            url, connect_args={"timeout": settings.db_timeout_seconds, "isolation_level": None}
+        )
+        _configure_sqlite(engine, busy_timeout_ms=int(settings.db_timeout_seconds * 1000))
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_timeout_seconds,
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": settings.db_timeout_seconds,
+            "command_timeout": settings.db_timeout_seconds * 3,
+            "server_settings": {"application_name": "ioc-hub"},
+        },
+    )
+
+
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    # pysqlite's own transaction handling starts transactions late and lets a reader that later
+    # writes fail with "database is locked" without waiting. Taking the write lock up front makes
+    # concurrent requests queue on busy_timeout instead.
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def session_scope(
+    factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits when the block succeeds and rolls back otherwise."""
+    async with factory() as session, session.begin():
+        yield session

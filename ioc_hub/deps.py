@@ -1,0 +1,35 @@
+"""The dependency aliases every endpoint takes: settings, the request's session, the clock."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.config import Settings
+from ioc_hub.db import session_scope
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request owns the transaction: commit on success, roll back on any error."""
+    async for session in session_scope(request.app.state.session_factory):
+        yield session
+
+
+def get_now(request: Request) -> datetime:
+    """The clock; tests and the emulator replace ``app.state.clock`` to move time."""
+    clock = getattr(request.app.state, "clock", None)
+    now: datetime = clock() if clock is not None else datetime.now(UTC)
+    return now
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+# scope="function": the commit happens before the response is sent, so a 2xx means it is stored.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+NowDep = Annotated[datetime, Depends(get_now)]

@@ -1,0 +1,158 @@
+"""Domain errors that carry their HTTP status, and the handlers that render every error as
+RFC 9457 problem details (``application/problem+json``)."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    """One reason a request was refused, tied to the field it concerns."""
+
+    field: str = Field(examples=["body.observations.3.value"])
+    reason: str = Field(examples=["value 140 above max 100"])
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(default="about:blank", examples=["https://ioc-hub.dev/problems/not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["unit '99999' does not exist"])
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class HubError(Exception):
+    """Base of every error the hub raises on purpose; subclasses set the status and title."""
+
+    status: int = 400
+    title: str = "Bad request"
+    slug: str = "bad-request"
+
+    def __init__(
+        self, detail: str, *, field: str | None = None, errors: Sequence[FieldError] = ()
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = list(errors)
+        if field is not None:
+            self.errors.insert(0, FieldError(field=field, reason=detail))
+        self.headers: dict[str, str] = {}
+
+    def problem(self) -> Problem:
+        return Problem(
+            type=f"https://ioc-hub.dev/problems/{self.slug}",
+            title=self.title,
+            status=self.status,
+            detail=self.detail,
+            errors=self.errors,
+        )
+
+
+class Invalid(HubError):
+    status, title, slug = 422, "Invalid request", "invalid"
+
+
+class NotFound(HubError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(HubError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Unauthenticated(HubError):
+    status, title, slug = 401, "Unauthenticated", "unauthenticated"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(HubError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class PayloadTooLarge(HubError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class Unavailable(HubError):
+    status, title, slug = 503, "Service unavailable", "unavailable"
+
+    def __init__(self, detail: str, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(mode="json"),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validation_reason(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid"))
+    # pydantic prefixes custom errors with "Value error, "; the reason reads better without it.
+    return message.removeprefix("Value error, ")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every failure as problem details; never leak a traceback to the client."""
+
+    @app.exception_handler(HubError)
+    async def _hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return problem_response(exc.problem(), exc.headers or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldError(field=_field_path(err.get("loc", ())), reason=_validation_reason(err))
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e.field}: {e.reason}" for e in errors[:5]) or "invalid request"
+        return problem_response(
+            Invalid(detail, errors=errors).problem(),
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+        title = titles.get(exc.status_code, "HTTP error")
+        problem = Problem(title=title, status=exc.status_code, detail=str(exc.detail))
+        return problem_response(problem, dict(exc.headers or {}))
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_down(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        err = Unavailable("the database is unavailable; retry shortly")
+        return problem_response(err.problem(), err.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem_response(
+            Problem(title="Internal error", status=500, detail="internal error"),
+        )

@@ -1,0 +1,38 @@
+"""Alembic, driven from code: ``serve`` and ``migrate`` upgrade to head; ``/ready`` compares."""
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection
+
+from ioc_hub.config import Settings
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _script_location() -> Path:
+    # A wheel carries the revisions inside the package; a checkout has them at the top level.
+    for candidate in (_PACKAGE / "_migrations", _PACKAGE.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise RuntimeError("cannot find the migrations directory")
+
+
+def alembic_config(settings: Settings) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_script_location()))
+    config.set_main_option("sqlalchemy.url", settings.database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    command.upgrade(alembic_config(settings), revision)
+
+
+def current_and_head(connection: Connection) -> tuple[str | None, str | None]:
+    current = MigrationContext.configure(connection).get_current_revision()
+    head = ScriptDirectory(str(_script_location())).get_current_head()
+    return current, head

@@ -1,0 +1,33 @@
+"""Every table of the hub. Alembic and the features import them from here."""
+
+from ioc_hub.models.access_key import AccessKey, Scope
+from ioc_hub.models.base import Base
+from ioc_hub.models.indicator import Aggregation, Indicator, IndicatorGroup
+from ioc_hub.models.obligation import Obligation
+from ioc_hub.models.observation import (
+    IdempotencyRecord,
+    Observation,
+    ObservationRevision,
+    Rejection,
+    SeriesState,
+    UnitContact,
+)
+from ioc_hub.models.unit import Unit, UnitKind
+
+__all__ = [
+    "AccessKey",
+    "Aggregation",
+    "Base",
+    "IdempotencyRecord",
+    "Indicator",
+    "IndicatorGroup",
+    "Obligation",
+    "Observation",
+    "ObservationRevision",
+    "Rejection",
+    "Scope",
+    "SeriesState",
+    "Unit",
+    "UnitContact",
+    "UnitKind",
+]

@@ -1,0 +1,108 @@
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ioc_hub.models.base import Base, BigId, UTCDateTime
+
+
+class Observation(Base):
+    """The current value of one (unit, indicator, period); earlier values live in revisions."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        UniqueConstraint("unit_id", "indicator_id", "period"),
+        Index("ix_observations_indicator_id_period_start", "indicator_id", "period_start"),
+        Index("ix_observations_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    period: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Float)
+    observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class ObservationRevision(Base):
+    """A value an observation held before an update replaced it: who, when, old and new."""
+
+    __tablename__ = "observation_revisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), index=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    old_value: Mapped[float] = mapped_column(Float)
+    new_value: Mapped[float] = mapped_column(Float)
+    old_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
+
+
+class Rejection(Base):
+    """A pushed row that was refused, kept with its reason for operators."""
+
+    __tablename__ = "rejections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
+    unit_code: Mapped[str | None] = mapped_column(String(64))
+    indicator_code: Mapped[str | None] = mapped_column(String(64))
+    row_index: Mapped[int] = mapped_column(Integer)
+    row: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class SeriesState(Base):
+    """Kept in the ingest transaction so coverage never scans observations (DESIGN §4)."""
+
+    __tablename__ = "series_state"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"), primary_key=True)
+    last_period: Mapped[str] = mapped_column(String(10))
+    last_period_start: Mapped[date] = mapped_column(Date)
+    last_value: Mapped[float] = mapped_column(Float)
+    last_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UnitContact(Base):
+    """When a unit was last heard from, by push or heartbeat."""
+
+    __tablename__ = "unit_contacts"
+
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), primary_key=True)
+    last_contact_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a push sent with an ``Idempotency-Key``, replayed to retries."""
+
+    __tablename__ = "idempotency_records"
+
+    key_id: Mapped[int] = mapped_column(ForeignKey("access_keys.id"), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now(), index=True)

@@ -1,0 +1,191 @@
+"""The unit registry: the province → district → commune tree and the bodies that report."""
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.access.principal import Principal, UnitRef
+from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound
+from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.models import Unit, UnitKind
+from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
+
+
+def ref(unit: Unit) -> UnitRef:
+    return UnitRef(id=unit.id, code=unit.code, kind=UnitKind(unit.kind), parent_id=unit.parent_id)
+
+
+async def find_unit(session: AsyncSession, code: str) -> Unit | None:
+    unit: Unit | None = await session.scalar(select(Unit).where(Unit.code == code))
+    return unit
+
+
+async def get_unit(session: AsyncSession, code: str, *, field: str = "code") -> Unit:
+    unit = await find_unit(session, code)
+    if unit is None:
+        raise NotFound(f"unit {code!r} does not exist", field=field)
+    return unit
+
+
+async def get_province(session: AsyncSession) -> Unit:
+    province: Unit | None = await session.scalar(select(Unit).where(Unit.kind == UnitKind.PROVINCE))
+    if province is None:
+        raise NotFound("the registry has no province yet; run `ioc-hub seed`")
+    return province
+
+
+async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
+    parent_ids = {u.parent_id for u in units if u.parent_id is not None}
+    codes: dict[int, str] = {}
+    if parent_ids:
+        rows = await session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids)))
+        codes = {row.id: row.code for row in rows}
+    return [
+        UnitOut(
+            code=u.code,
+            name=u.name,
+            name_ascii=u.name_ascii,
+            kind=UnitKind(u.kind),
+            subtype=u.subtype,
+            parent=codes.get(u.parent_id) if u.parent_id is not None else None,
+            active=u.active,
+            created_at=u.created_at,
+            updated_at=u.updated_at,
+        )
+        for u in units
+    ]
+
+
+def _require_covered(principal: Principal, unit: Unit, field: str) -> None:
+    if not principal.covers(ref(unit)):
+        raise Forbidden(
+            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})", field=field
+        )
+
+
+async def _valid_parent(
+    session: AsyncSession, kind: UnitKind, parent_code: str | None, field: str
+) -> Unit:
+    """The hierarchy rule: a commune's parent is a district; every other kind hangs under the
+    province."""
+    if kind is UnitKind.PROVINCE:
+        raise Invalid(
+            "the province is the root of the registry and is created by `ioc-hub seed`",
+            field="body.kind",
+        )
+    if kind is UnitKind.COMMUNE:
+        if parent_code is None:
+            raise Invalid("a commune needs its district as parent", field=field)
+        parent = await get_unit(session, parent_code, field=field)
+        if parent.kind != UnitKind.DISTRICT:
+            raise Invalid(
+                f"a commune's parent must be a district; {parent_code!r} is a {parent.kind}",
+                field=field,
+            )
+        if not parent.active:
+            raise Invalid(f"district {parent_code!r} is inactive", field=field)
+        return parent
+    province = await get_province(session)
+    if parent_code is not None and parent_code != province.code:
+        raise Invalid(
+            f"a {kind} hangs under the province {province.code!r}, not {parent_code!r}",
+            field=field,
+        )
+    return province
+
+
+async def create_unit(session: AsyncSession, principal: Principal, data: UnitCreate) -> Unit:
+    parent = await _valid_parent(session, data.kind, data.parent, "body.parent")
+    _require_covered(principal, parent, "body.parent")
+    if await find_unit(session, data.code) is not None:
+        raise Conflict(f"unit code {data.code!r} already exists", field="body.code")
+    unit = Unit(
+        code=data.code,
+        name=data.name,
+        name_ascii=data.name_ascii,
+        kind=data.kind.value,
+        subtype=data.subtype,
+        parent_id=parent.id,
+        active=True,
+    )
+    session.add(unit)
+    await session.flush()
+    await session.refresh(unit)
+    return unit
+
+
+async def list_units(
+    session: AsyncSession,
+    page: PageParams,
+    *,
+    kind: UnitKind | None = None,
+    parent: str | None = None,
+    active: bool | None = None,
+) -> Page[UnitOut]:
+    query = select(Unit)
+    if kind is not None:
+        query = query.where(Unit.kind == kind.value)
+    if parent is not None:
+        parent_unit = await get_unit(session, parent, field="query.parent")
+        query = query.where(Unit.parent_id == parent_unit.id)
+    if active is not None:
+        query = query.where(Unit.active == active)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    units = (
+        await session.scalars(query.order_by(Unit.code).limit(page.limit).offset(page.offset))
+    ).all()
+    return Page(items=await to_out(session, units), total=total, **page.model_dump())
+
+
+async def update_unit(
+    session: AsyncSession, principal: Principal, code: str, data: UnitUpdate
+) -> Unit:
+    unit = await get_unit(session, code, field="path.code")
+    _require_covered(principal, unit, "path.code")
+    if unit.kind == UnitKind.PROVINCE and (data.parent is not None or data.active is False):
+        raise Invalid(
+            "the province is the root: it has no parent and stays active",
+            field="body.parent" if data.parent is not None else "body.active",
+        )
+    if data.parent is not None:
+        parent = await _valid_parent(session, UnitKind(unit.kind), data.parent, "body.parent")
+        _require_covered(principal, parent, "body.parent")
+        unit.parent_id = parent.id
+    for name in ("name", "name_ascii", "subtype"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(unit, name, value)
+    if data.active is False:
+        await _check_can_deactivate(session, unit)
+        unit.active = False
+    elif data.active is True:
+        unit.active = True
+    await session.flush()
+    await session.refresh(unit)
+    return unit
+
+
+async def _check_can_deactivate(session: AsyncSession, unit: Unit) -> None:
+    if unit.kind == UnitKind.PROVINCE:
+        raise Invalid("the province cannot be deactivated", field="path.code")
+    active_children = await session.scalar(
+        select(func.count()).where(Unit.parent_id == unit.id, Unit.active.is_(True))
+    )
+    if active_children:
+        raise Conflict(
+            f"unit {unit.code!r} still has {active_children} active child units; "
+            "deactivate them first",
+            field="path.code",
+        )
+
+
+async def deactivate_unit(session: AsyncSession, principal: Principal, code: str) -> Unit:
+    """Units are never hard-deleted: their observations, keys and history stay referable."""
+    unit = await get_unit(session, code, field="path.code")
+    _require_covered(principal, unit, "path.code")
+    await _check_can_deactivate(session, unit)
+    unit.active = False
+    await session.flush()
+    await session.refresh(unit)
+    return unit

@@ -1,0 +1,54 @@
+"""Bad input gets a clear 4xx in one shape (RFC 9457 problem details), never a 500."""
+
+import httpx
+
+from tests.conftest import bearer
+
+
+async def test_oversized_body_is_413_before_it_is_read(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    huge = b'{"code": "' + b"x" * 300_000 + b'"}'
+    response = await client.post(
+        "/api/v1/units",
+        content=huge,
+        headers={**bearer(admin_token), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "larger than" in response.json()["detail"]
+
+
+async def test_streamed_oversized_body_without_length_is_413(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(100):
+            yield b"x" * 10_000
+
+    response = await client.post(
+        "/api/v1/units",
+        content=chunks(),
+        headers={**bearer(admin_token), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_malformed_json_is_422_with_a_reason(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    response = await client.post(
+        "/api/v1/units",
+        content=b'{"code": ',
+        headers={**bearer(admin_token), "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["errors"][0]["field"].startswith("body")
+    assert problem["title"] == "Invalid request"
+
+
+async def test_unknown_route_is_a_problem_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,34 @@
+"""The published contract is generated from the app; this fails when it drifts."""
+
+from pathlib import Path
+
+from ioc_hub.app import create_app
+from ioc_hub.openapi import render
+
+
+def test_committed_openapi_matches_the_app(project_root: Path) -> None:
+    committed = (project_root / "openapi" / "openapi.json").read_text(encoding="utf-8")
+    assert committed == render(), "openapi/openapi.json is stale: run `ioc-hub openapi`"
+
+
+def test_every_operation_has_a_summary_a_description_and_typed_responses() -> None:
+    schema = create_app().openapi()
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), where
+            assert operation.get("description"), where
+            assert operation.get("operationId"), where
+            ok = [code for code in operation["responses"] if code.startswith("2")]
+            assert ok, where
+            for code in ok:
+                content = operation["responses"][code].get("content", {})
+                if code != "204":
+                    assert content, f"{where} {code} has no typed body"
+            body = operation.get("requestBody")
+            if body:
+                media = body["content"]["application/json"]["schema"]
+                ref = media.get("$ref", "")
+                assert ref, f"{where} request body is not a model"
+                model = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+                assert "examples" in model or "example" in model, f"{where} body has no example"

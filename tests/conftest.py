@@ -1,0 +1,117 @@
+"""Fixtures: a migrated database per engine, the real app over httpx, keys and a movable clock.
+
+Every test that asks for ``client`` (or anything built on it) runs once on SQLite and once on
+PostgreSQL.
+"""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ioc_hub.access import service as access
+from ioc_hub.app import create_app
+from ioc_hub.config import Settings
+from ioc_hub.models import Scope
+from ioc_hub.registry import service as registry
+from ioc_hub.seed import seed_all
+from tests.fixtures.database import ENGINES, clean, database_url_for
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+async def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[str]:
+    async for url in database_url_for(request.param, tmp_path_factory.mktemp("db")):
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def hub_app(database_url: str) -> AsyncIterator[FastAPI]:
+    app = create_app(Settings(database_url=database_url, max_batch=500, max_body_bytes=256_000))
+    async with LifespanManager(app):
+        yield app
+
+
+@pytest.fixture
+async def app(hub_app: FastAPI) -> AsyncIterator[FastAPI]:
+    await clean(hub_app.state.engine)
+    hub_app.state.clock = None
+    yield hub_app
+    hub_app.state.clock = None
+
+
+@pytest.fixture
+def session_factory(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    factory: async_sessionmaker[AsyncSession] = app.state.session_factory
+    return factory
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def seeded(session_factory: async_sessionmaker[AsyncSession]) -> None:
+    """The shipped Bình Dương registry (and catalogue), as `ioc-hub seed` loads it."""
+    async with session_factory() as session, session.begin():
+        await seed_all(session)
+
+
+MintKey = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+def mint_key(session_factory: async_sessionmaker[AsyncSession]) -> MintKey:
+    """``await mint_key("718", Scope.AGGREGATES_READ, ...)`` → a bearer token for that unit."""
+
+    async def mint(unit: str, *scopes: Scope, name: str = "test") -> str:
+        async with session_factory() as session, session.begin():
+            target = await registry.get_unit(session, unit)
+            created = await access.mint_key(session, target, list(scopes), name)
+        return created.token
+
+    return mint
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def admin_token(seeded: None, mint_key: MintKey) -> str:
+    return await mint_key("74", *Scope, name="admin")
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand; the app reads it through ``app.state.clock``."""
+
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, iso: str) -> None:
+        self.now = datetime.fromisoformat(iso)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Clock:
+    fixed = Clock(datetime(2026, 11, 28, 10, 0, tzinfo=UTC))
+    app.state.clock = fixed
+    return fixed
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
