@@ -10,6 +10,7 @@ from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import Problem, install_error_handlers
+from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
 
 DESCRIPTION = """\
@@ -50,4 +51,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(root_router)
     app.include_router(api_router)
+    openapi.install(app)
     return app

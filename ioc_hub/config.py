@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ioc_hub.kit.periods import Cadence
+
 
 class Settings(BaseSettings):
     """Everything the hub can be told from outside; each field is one environment variable."""
@@ -80,3 +82,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def grace(self, cadence: Cadence, override_seconds: int | None = None) -> timedelta:
+        """The grace of a cadence (DESIGN §4), or an indicator's own override."""
+        if override_seconds is not None:
+            return timedelta(seconds=override_seconds)
+        grace: timedelta = getattr(self, f"grace_{cadence.value}")
+        return grace

@@ -24,12 +24,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, busy_timeout_ms=int(settings.db_timeout_seconds * 1000))
         return engine
+    # No pre-ping: it costs a round trip per request. A connection broken by a database restart
+    # fails one request (503) and is invalidated; the pool reconnects on the next checkout.
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_timeout_seconds,
-        pool_pre_ping=True,
         connect_args={
             "timeout": settings.db_timeout_seconds,
             "command_timeout": settings.db_timeout_seconds * 3,

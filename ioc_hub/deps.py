@@ -1,4 +1,8 @@
-"""The dependency aliases every endpoint takes: settings, the request's session, the clock."""
+"""The dependency aliases every endpoint takes: settings, the request's session, the clock.
+
+All are ``async def``: FastAPI runs plain ``def`` dependencies in a thread pool, and the hop costs
+more than these functions do.
+"""
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -11,7 +15,7 @@ from ioc_hub.config import Settings
 from ioc_hub.db import session_scope
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -22,7 +26,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The clock; tests and the emulator replace ``app.state.clock`` to move time."""
     clock = getattr(request.app.state, "clock", None)
     now: datetime = clock() if clock is not None else datetime.now(UTC)

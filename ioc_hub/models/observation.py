@@ -38,6 +38,10 @@ class Observation(Base):
     first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # What the row held before its latest revision. Written by the same UPDATE that replaces the
+    # value, so the revision log gets the true old value even when pushes race.
+    previous_value: Mapped[float | None] = mapped_column(Float)
+    previous_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
@@ -72,7 +76,12 @@ class Rejection(Base):
 
 
 class SeriesState(Base):
-    """Kept in the ingest transaction so coverage never scans observations (DESIGN §4)."""
+    """Kept in the ingest transaction so coverage never scans observations (DESIGN §4).
+
+    ``last_period`` is the latest period the series has a value for and ``last_value`` that
+    value; ``last_received_at`` is when a value of the series last arrived that created or
+    changed an observation (re-sending an unchanged value does not move it).
+    """
 
     __tablename__ = "series_state"
 

@@ -203,6 +203,8 @@ def upgrade() -> None:
         sa.Column("first_received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("key_id", sa.Integer(), nullable=True),
         sa.Column("revision", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("previous_value", sa.Float(), nullable=True),
+        sa.Column("previous_received_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("imported", sa.Boolean(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(
             ["indicator_id"],

@@ -1,0 +1,302 @@
+"""Ingest throughput on PostgreSQL, as ratios measured in one run (issue 3).
+
+1. Batch ingest through the running hub's HTTP API (1,000-row batches, 4 concurrent clients)
+   versus the raw ceiling: the same batches upserted straight through asyncpg, one
+   ``INSERT … SELECT FROM unnest(…) ON CONFLICT …`` per batch. Goal: hub ≥ 0.5 × raw rows/s.
+2. Single-row pushes versus a bare FastAPI endpoint returning a constant, in the same uvicorn
+   setup. Goal: hub ≥ 0.25 × its requests/s.
+
+Run: ``python -m bench.ingest`` (``--quick`` for a smoke run). Database from
+``IOC_HUB_BENCH_DATABASE_URL`` (default: the local ``test`` database's server).
+"""
+
+import argparse
+import asyncio
+import itertools
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import orjson
+from sqlalchemy import select
+
+from bench.common import (
+    HttpConnection,
+    asyncpg_dsn,
+    free_port,
+    server,
+    table,
+    throwaway_database,
+)
+from ioc_hub.access.service import mint_key
+from ioc_hub.config import Settings
+from ioc_hub.db import create_engine, create_session_factory
+from ioc_hub.models import Indicator, Obligation, Scope, Unit, UnitKind
+from ioc_hub.seed import seed_all
+
+CLIENTS = 4
+SENDERS = 8
+BATCH = 1000
+WORKERS = 2
+
+RAW_UPSERT = """
+INSERT INTO observations (unit_id, indicator_id, period, period_start, value, observed_at,
+    received_at, first_received_at, revision, imported)
+SELECT unit_id, indicator_id, period, period_start, value, NULL, now(), now(), 1, false
+FROM unnest($1::integer[], $2::integer[], $3::varchar[], $4::date[], $5::float8[])
+    AS t(unit_id, indicator_id, period, period_start, value)
+ON CONFLICT (unit_id, indicator_id, period) DO UPDATE SET value = excluded.value
+"""
+
+RESET = "TRUNCATE observations, observation_revisions, series_state, unit_contacts, rejections"
+
+
+@dataclass
+class Series:
+    unit_id: int
+    unit_code: str
+    indicator_id: int
+    indicator_code: str
+
+
+async def prepare(url: str) -> tuple[list[Series], str]:
+    """Seed the registry and return the daily commune series and a province push key."""
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            await seed_all(session)
+            province = (
+                await session.scalars(select(Unit).where(Unit.kind == UnitKind.PROVINCE))
+            ).one()
+            token = (await mint_key(session, province, [Scope.OBSERVATIONS_WRITE])).token
+            communes = (
+                await session.execute(
+                    select(Unit.id, Unit.code).where(Unit.kind == UnitKind.COMMUNE)
+                )
+            ).all()
+            daily = (
+                await session.execute(
+                    select(Indicator.id, Indicator.code)
+                    .join(Obligation, Obligation.indicator_id == Indicator.id)
+                    .where(Indicator.cadence == "daily", Obligation.unit_kind == "commune")
+                    .where(Indicator.max_value.is_(None) | (Indicator.max_value >= 1000))
+                    .distinct()
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    series = [Series(u.id, u.code, i.id, i.code) for u, i in itertools.product(communes, daily)]
+    return series, token
+
+
+def batches(series: list[Series], total_rows: int) -> list[list[tuple[Series, date]]]:
+    """Unique (unit, indicator, day) rows, newest days first, cut into 1,000-row batches."""
+    today = datetime.now(UTC).date() - timedelta(days=1)
+
+    def rows() -> Iterator[tuple[Series, date]]:
+        for back in itertools.count():
+            day = today - timedelta(days=back)
+            for s in series:
+                yield s, day
+
+    flat = list(itertools.islice(rows(), total_rows))
+    return [flat[i : i + BATCH] for i in range(0, len(flat), BATCH)]
+
+
+def value_of(s: Series, day: date) -> int:
+    return (s.unit_id * 31 + s.indicator_id * 7 + day.toordinal()) % 900
+
+
+async def run_raw(dsn: str, work: list[list[tuple[Series, date]]]) -> float:
+    queue: asyncio.Queue[list[tuple[Series, date]]] = asyncio.Queue()
+    for batch in work:
+        queue.put_nowait(batch)
+    connections = [await asyncpg.connect(dsn) for _ in range(CLIENTS)]
+
+    async def worker(connection: asyncpg.Connection) -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            await connection.execute(
+                RAW_UPSERT,
+                [s.unit_id for s, _ in batch],
+                [s.indicator_id for s, _ in batch],
+                [d.isoformat() for _, d in batch],
+                [d for _, d in batch],
+                [float(value_of(s, d)) for s, d in batch],
+            )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    elapsed = time.perf_counter() - started
+    for c in connections:
+        await c.close()
+    return sum(map(len, work)) / elapsed
+
+
+async def run_hub(port: int, token: str, work: list[list[tuple[Series, date]]]) -> float:
+    bodies = [
+        orjson.dumps(
+            {
+                "observations": [
+                    {
+                        "unit": s.unit_code,
+                        "indicator": s.indicator_code,
+                        "value": value_of(s, d),
+                        "period": d.isoformat(),
+                    }
+                    for s, d in batch
+                ]
+            }
+        )
+        for batch in work
+    ]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    created = 0
+
+    async def worker() -> None:
+        nonlocal created
+        http = HttpConnection(port, token)
+        try:
+            while not queue.empty():
+                status, answer = await http.request(
+                    "POST", "/api/v1/observations", queue.get_nowait()
+                )
+                if status != 200:
+                    raise RuntimeError(f"push failed: {status} {answer[:300]!r}")
+                created += orjson.loads(answer)["created"]
+        finally:
+            await http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CLIENTS)))
+    elapsed = time.perf_counter() - started
+    expected = sum(map(len, work))
+    if created != expected:
+        raise RuntimeError(f"hub created {created} rows, expected {expected}")
+    return expected / elapsed
+
+
+async def run_single(port: int, token: str | None, senders: list[list[bytes]]) -> float:
+    """One connection per sender, each pushing its own rows one request at a time."""
+
+    async def sender(rows: list[bytes]) -> None:
+        http = HttpConnection(port, token)
+        try:
+            for body in rows:
+                status, answer = await http.request("POST", "/api/v1/observations", body)
+                if status != 200:
+                    raise RuntimeError(f"push failed: {status} {answer[:300]!r}")
+        finally:
+            await http.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(sender(rows) for rows in senders))
+    return sum(map(len, senders)) / (time.perf_counter() - started)
+
+
+def single_row_senders(work: list[list[tuple[Series, date]]], count: int) -> list[list[bytes]]:
+    """Rows split by unit: each sender is one commune pushing its own values, as in the field."""
+    by_unit: dict[str, list[bytes]] = {}
+    for batch in work:
+        for s, d in batch:
+            body = {
+                "observations": [
+                    {
+                        "unit": s.unit_code,
+                        "indicator": s.indicator_code,
+                        "value": value_of(s, d),
+                        "period": d.isoformat(),
+                    }
+                ]
+            }
+            by_unit.setdefault(s.unit_code, []).append(orjson.dumps(body))
+    per_sender = count // SENDERS
+    return [rows[:per_sender] for rows in list(by_unit.values())[:SENDERS]]
+
+
+async def main(quick: bool) -> None:
+    batch_rows = 40_000 if quick else 200_000
+    single_requests = 1_000 if quick else 6_000
+    async with throwaway_database("ioc_hub_bench_ingest") as url:
+        series, token = await prepare(url)
+        work = batches(series, batch_rows)
+        dsn = asyncpg_dsn(url)
+        reset = await asyncpg.connect(dsn)
+
+        env = {"IOC_HUB_DATABASE_URL": url, "IOC_HUB_LOG_LEVEL": "warning"}
+        hub_port, bare_port = free_port(), free_port()
+        hub_cmd = [
+            "-m",
+            "ioc_hub",
+            "serve",
+            "--no-migrate",
+            "--port",
+            str(hub_port),
+            "--workers",
+            str(WORKERS),
+        ]
+        bare_cmd = [
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            str(bare_port),
+            "--workers",
+            str(WORKERS),
+            "--log-level",
+            "warning",
+        ]
+
+        raw_rates, hub_rates = [], []
+        with server(hub_cmd, hub_port, env):
+            # Alternate so drift on this noisy machine hits both sides alike; keep the best.
+            for _ in range(2):
+                await reset.execute(RESET)
+                raw_rates.append(await run_raw(dsn, work))
+                await reset.execute(RESET)
+                hub_rates.append(await run_hub(hub_port, token, work))
+
+            await reset.execute(RESET)
+            senders = single_row_senders(work, single_requests)
+            hub_single = await run_single(hub_port, token, senders)
+        with server(bare_cmd, bare_port, env):
+            bare_single = await run_single(bare_port, None, senders)
+        await reset.close()
+
+    raw, hub = max(raw_rates), max(hub_rates)
+    print(
+        f"ingest bench on PostgreSQL, {len(work)} batches of {BATCH} rows, {CLIENTS} clients, "
+        f"{WORKERS} uvicorn workers; {single_requests} single-row pushes from {SENDERS} units, "
+        "one connection each"
+    )
+    print(
+        table(
+            [
+                (
+                    "batch ingest rows/s",
+                    f"{hub:,.0f}",
+                    f"{raw:,.0f} (raw asyncpg upsert)",
+                    f"{hub / raw:.2f}",
+                    ">= 0.50",
+                ),
+                (
+                    "single-row pushes req/s",
+                    f"{hub_single:,.0f}",
+                    f"{bare_single:,.0f} (bare endpoint)",
+                    f"{hub_single / bare_single:.2f}",
+                    ">= 0.25",
+                ),
+            ],
+            ["figure", "hub", "ceiling", "ratio", "goal"],
+        )
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
+    asyncio.run(main(parser.parse_args().quick))

@@ -1,0 +1,140 @@
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+
+from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.principal import Principal
+from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.errors import Problem
+from ioc_hub.ingest import service
+from ioc_hub.ingest.schemas import (
+    HeartbeatIn,
+    HeartbeatOut,
+    ImportSummary,
+    ObservationOut,
+    PushProblem,
+    PushRequest,
+    RejectionOut,
+    RevisionOut,
+)
+from ioc_hub.kit.openapi import json_body
+from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.models import Scope
+
+Writer = Annotated[Principal, Depends(scoped(Scope.OBSERVATIONS_WRITE))]
+Reader = Annotated[Principal, Depends(scoped(Scope.AGGREGATES_READ))]
+Operator = Annotated[Principal, Depends(scoped(Scope.COVERAGE_READ))]
+
+AUTH_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
+    403: {"model": Problem, "description": "Key lacks the scope or the unit is outside its area"},
+}
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS)
+
+
+@router.post(
+    "/observations",
+    summary="Push observations",
+    operation_id="push_observations",
+    response_model=ImportSummary,
+    responses={
+        409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
+        413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
+        422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
+    },
+    openapi_extra=json_body(PushRequest, "Rows to store; see PushRequest"),
+)
+async def push_observations(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Writer,
+    now: NowDep,
+    atomic: Annotated[
+        bool, Query(description="Store all rows or none: one bad row rejects the batch")
+    ] = False,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=200,
+            description="Retries with the same key and body get the first response again",
+        ),
+    ] = None,
+) -> Response:
+    """Store a batch of indicator values; bad rows come back with their index and reason."""
+    result = await service.push(
+        session,
+        settings,
+        principal,
+        await request.body(),
+        atomic=atomic,
+        idempotency_key=idempotency_key,
+        now=now,
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return Response(result.body, result.status, headers=headers, media_type=result.media_type)
+
+
+@router.post("/heartbeat", summary="Send a heartbeat", operation_id="heartbeat")
+async def heartbeat(
+    body: HeartbeatIn, session: SessionDep, principal: Writer, now: NowDep
+) -> HeartbeatOut:
+    """Show that a unit's pipe is alive without sending data (counts as contact)."""
+    return await service.heartbeat(session, principal, body.unit, now)
+
+
+@router.get("/observations", summary="List stored observations", operation_id="list_observations")
+async def list_observations(
+    session: SessionDep,
+    principal: Reader,
+    page: PageDep,
+    unit: Annotated[str | None, Query(max_length=64, description="Unit code")] = None,
+    indicator: Annotated[str | None, Query(max_length=64, description="Indicator code")] = None,
+    period_from: Annotated[
+        str | None, Query(alias="from", max_length=10, description="First period, inclusive")
+    ] = None,
+    period_to: Annotated[
+        str | None, Query(alias="to", max_length=10, description="Last period, inclusive")
+    ] = None,
+) -> Page[ObservationOut]:
+    """Current values in the key's area, by unit, indicator and period."""
+    return await service.list_observations(
+        session,
+        principal,
+        page,
+        unit=unit,
+        indicator=indicator,
+        period_from=period_from,
+        period_to=period_to,
+    )
+
+
+@router.get(
+    "/observations/{unit}/{indicator}/{period}/revisions",
+    summary="Revisions of one observation",
+    operation_id="observation_revisions",
+    responses={404: {"model": Problem}},
+)
+async def observation_revisions(
+    unit: Annotated[str, Path(max_length=64)],
+    indicator: Annotated[str, Path(max_length=64)],
+    period: Annotated[str, Path(max_length=10)],
+    session: SessionDep,
+    principal: Reader,
+) -> list[RevisionOut]:
+    """Earlier values of (unit, indicator, period): who replaced them, when, old and new."""
+    return await service.revisions(session, principal, unit, indicator, period)
+
+
+@router.get("/rejections", summary="List rejected rows", operation_id="list_rejections")
+async def list_rejections(
+    session: SessionDep,
+    principal: Operator,
+    page: PageDep,
+    since: Annotated[datetime | None, Query(description="Only rows rejected at or after")] = None,
+) -> Page[RejectionOut]:
+    """Rows refused at push time, newest first, with the reason (scope `coverage:read`)."""
+    return await service.list_rejections(session, principal, page, since=since)

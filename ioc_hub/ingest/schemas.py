@@ -1,0 +1,109 @@
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+from ioc_hub.errors import Problem
+
+ROW_EXAMPLE: dict[str, JsonValue] = {
+    "unit": "25741",
+    "indicator": "DVC-HS-TRUC-TUYEN",
+    "value": 128,
+    "period": "2026-11-27",
+}
+
+
+class ObservationIn(BaseModel):
+    """One pushed value. ``period`` is derived from ``observed_at`` when missing; when both are
+    given they must agree. ``unit`` defaults to the key's own unit."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ROW_EXAMPLE]})
+
+    unit: str | None = Field(default=None, max_length=64, description="Unit code")
+    indicator: str = Field(max_length=64, description="Indicator code")
+    value: float = Field(allow_inf_nan=False, description="A finite number")
+    observed_at: AwareDatetime | None = Field(
+        default=None, description="When it was measured; a time zone is required"
+    )
+    period: str | None = Field(
+        default=None,
+        description="Canonical id (2026-11-28, 2026-W48, 2026-11, 2026-Q4, 2026) or DHIS2 alias",
+    )
+
+
+class PushRequest(BaseModel):
+    """A batch of 1 to `max_batch` rows. Rows are validated one by one: bad rows are reported and
+    kept for operators, the valid ones commit together (all or nothing with `atomic=true`)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"observations": [ROW_EXAMPLE]}]}
+    )
+
+    observations: list[ObservationIn] = Field(min_length=1)
+
+
+class RowError(BaseModel):
+    index: int = Field(examples=[3], description="Position of the row in the batch, from 0")
+    reason: str = Field(examples=["value 140 above max 100"])
+
+
+class ImportSummary(BaseModel):
+    """What a push did. ``superseded`` counts rows replaced by a later row of the same batch with
+    the same unit, indicator and period: the last one wins, as if the rows were sent in order."""
+
+    created: int = Field(examples=[120])
+    updated: int = Field(examples=[5])
+    unchanged: int = Field(examples=[2])
+    superseded: int = Field(default=0, examples=[0])
+    rejected: int = Field(examples=[1])
+    errors: list[RowError] = Field(default_factory=list)
+
+
+class PushProblem(Problem):
+    """A push that stored nothing: ``atomic=true`` with a bad row, or every row rejected."""
+
+    summary: ImportSummary
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"unit": "25741"}]})
+
+    unit: str | None = Field(
+        default=None, max_length=64, description="Unit code; defaults to the key's unit"
+    )
+
+
+class HeartbeatOut(BaseModel):
+    unit: str = Field(examples=["25741"])
+    last_contact_at: datetime
+
+
+class ObservationOut(BaseModel):
+    unit: str = Field(examples=["25741"])
+    indicator: str = Field(examples=["DVC-HS-TRUC-TUYEN"])
+    period: str = Field(examples=["2026-11-27"])
+    value: float = Field(examples=[128])
+    observed_at: datetime | None
+    received_at: datetime = Field(description="When the current value arrived")
+    first_received_at: datetime = Field(description="When the first value of this period arrived")
+    revision: int = Field(examples=[1], description="1 for the first value, +1 per change")
+    imported: bool = Field(examples=[False], description="Backfilled by an admin import")
+
+
+class RevisionOut(BaseModel):
+    revision: int = Field(examples=[2], description="The revision this change produced")
+    old_value: float = Field(examples=[120])
+    new_value: float = Field(examples=[128])
+    old_received_at: datetime
+    changed_at: datetime
+    key_id: int | None = Field(examples=[12], description="The key that sent the new value")
+
+
+class RejectionOut(BaseModel):
+    id: int
+    received_at: datetime
+    key_id: int | None = Field(examples=[12])
+    unit: str | None = Field(examples=["25741"], description="Unit code as sent")
+    indicator: str | None = Field(examples=["DVC-TY-LE-TRUC-TUYEN"], description="As sent")
+    index: int = Field(examples=[3])
+    row: str = Field(examples=['{"indicator":"DVC-TY-LE-TRUC-TUYEN","value":140}'])
+    reason: str = Field(examples=["value 140 above max 100"])

@@ -1,0 +1,504 @@
+"""Push ingestion (DESIGN §3): per-row validation, natural-key upsert with revisions, import
+summaries, idempotent retries, rejected rows kept for operators, heartbeats."""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.access.principal import Principal
+from ioc_hub.config import Settings
+from ioc_hub.errors import (
+    PROBLEM_JSON,
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+)
+from ioc_hub.ingest import repository
+from ioc_hub.ingest.schemas import (
+    HeartbeatOut,
+    ImportSummary,
+    ObservationOut,
+    PushProblem,
+    RejectionOut,
+    RevisionOut,
+    RowError,
+)
+from ioc_hub.ingest.validation import (
+    IndicatorRef,
+    RowRejected,
+    UnitInfo,
+    Validator,
+    ValidRow,
+)
+from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.periods import Cadence, Period, PeriodError
+from ioc_hub.models import (
+    AccessKey,
+    IdempotencyRecord,
+    Indicator,
+    Observation,
+    ObservationRevision,
+    Rejection,
+    Unit,
+)
+from ioc_hub.registry import service as registry
+
+MAX_RETRIES = 5
+MAX_STORED_ROW = 4000
+
+
+@dataclass
+class PushResult:
+    status: int
+    body: bytes
+    replayed: bool = False
+    media_type: str = "application/json"
+
+
+@dataclass
+class _Outcome:
+    valid: list[ValidRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    rejected_rows: list[tuple[int, Any, str]] = field(default_factory=list)
+    superseded: int = 0
+
+
+async def push(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    body: bytes,
+    *,
+    atomic: bool,
+    idempotency_key: str | None,
+    now: datetime,
+) -> PushResult:
+    request_hash = hashlib.sha256(body + (b"\x00atomic" if atomic else b"")).hexdigest()
+    if idempotency_key is not None:
+        replay = await _claim_idempotency(
+            session, principal.key_id, idempotency_key, request_hash, now, settings.idempotency_ttl
+        )
+        if replay is not None:
+            return replay
+    rows = _parse_envelope(body, settings.max_batch)
+    outcome = await _validate(session, settings, principal, rows, now)
+
+    if outcome.errors and (atomic or not outcome.valid):
+        result = _refusal(outcome, len(rows), atomic)
+    else:
+        counts = await _write_with_retries(session, outcome.valid, principal.key_id, now)
+        summary = ImportSummary(
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            superseded=outcome.superseded,
+            rejected=len(outcome.errors),
+            errors=outcome.errors,
+        )
+        result = PushResult(200, orjson.dumps(summary.model_dump()))
+    await _keep_rejections(session, principal.key_id, outcome.rejected_rows, now)
+    if idempotency_key is not None:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.key_id == principal.key_id,
+                IdempotencyRecord.idempotency_key == idempotency_key,
+            )
+            .values(status_code=result.status, response_body=result.body.decode())
+        )
+    return result
+
+
+def _parse_envelope(body: bytes, max_batch: int) -> list[Any]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(f"body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(document, dict):
+        raise Invalid("body must be an object with an 'observations' array", field="body")
+    extra = sorted(document.keys() - {"observations"})
+    if extra:
+        raise Invalid(f"unexpected field {extra[0]!r}", field=f"body.{extra[0]}")
+    rows = document.get("observations")
+    if not isinstance(rows, list):
+        raise Invalid("observations must be an array of rows", field="body.observations")
+    if not rows:
+        raise Invalid("observations must hold at least one row", field="body.observations")
+    if len(rows) > max_batch:
+        raise PayloadTooLarge(
+            f"batch has {len(rows)} rows; max_batch is {max_batch}", field="body.observations"
+        )
+    return rows
+
+
+async def _validate(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    rows: list[Any],
+    now: datetime,
+) -> _Outcome:
+    indicator_codes = {
+        r["indicator"] for r in rows if isinstance(r, dict) and isinstance(r.get("indicator"), str)
+    }
+    unit_codes = {r["unit"] for r in rows if isinstance(r, dict) and isinstance(r.get("unit"), str)}
+    validator = Validator(
+        principal=principal,
+        units=await _units(session, unit_codes),
+        indicators=await _indicators(session, indicator_codes),
+        tz=settings.tz,
+        now=now,
+    )
+    outcome = _Outcome()
+    latest: dict[tuple[int, int, str], ValidRow] = {}
+    for index, row in enumerate(rows):
+        try:
+            valid = validator.check(index, row)
+        except RowRejected as exc:
+            outcome.errors.append(RowError(index=index, reason=exc.reason))
+            outcome.rejected_rows.append((index, row, exc.reason))
+            continue
+        key = (valid.unit_id, valid.indicator_id, valid.period)
+        if key in latest:
+            outcome.superseded += 1
+        latest[key] = valid
+    outcome.valid = list(latest.values())
+    return outcome
+
+
+async def _units(session: AsyncSession, codes: set[str]) -> dict[str, UnitInfo]:
+    if not codes:
+        return {}
+    units = await session.scalars(select(Unit).where(Unit.code.in_(codes)))
+    return {u.code: UnitInfo(ref=registry.ref(u), active=u.active) for u in units}
+
+
+async def _indicators(session: AsyncSession, codes: set[str]) -> dict[str, IndicatorRef]:
+    if not codes:
+        return {}
+    rows = await session.execute(
+        select(
+            Indicator.id,
+            Indicator.code,
+            Indicator.cadence,
+            Indicator.min_value,
+            Indicator.max_value,
+            Indicator.active,
+        ).where(Indicator.code.in_(codes))
+    )
+    return {
+        r.code: IndicatorRef(
+            id=r.id,
+            code=r.code,
+            cadence=Cadence(r.cadence),
+            min_value=r.min_value,
+            max_value=r.max_value,
+            active=r.active,
+        )
+        for r in rows
+    }
+
+
+async def _write_with_retries(
+    session: AsyncSession, rows: list[ValidRow], key_id: int, now: datetime
+) -> repository.WriteCounts:
+    for attempt in range(MAX_RETRIES):
+        try:
+            return await repository.write_batch(session, rows, key_id=key_id, now=now)
+        except repository.RetryBatch:
+            if attempt == MAX_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _refusal(outcome: _Outcome, total: int, atomic: bool) -> PushResult:
+    bad = len(outcome.errors)
+    if atomic:
+        detail = f"{bad} of {total} rows were rejected; atomic=true, so nothing was stored"
+    else:
+        detail = f"all {total} rows were rejected; nothing was stored"
+    problem = PushProblem(
+        type="https://ioc-hub.dev/problems/rows-rejected",
+        title="Rows rejected",
+        status=422,
+        detail=detail,
+        errors=[
+            FieldError(field=f"body.observations.{e.index}", reason=e.reason)
+            for e in outcome.errors
+        ],
+        summary=ImportSummary(
+            created=0, updated=0, unchanged=0, superseded=0, rejected=total, errors=outcome.errors
+        ),
+    )
+    return PushResult(
+        422, orjson.dumps(problem.model_dump()), media_type="application/problem+json"
+    )
+
+
+async def _keep_rejections(
+    session: AsyncSession, key_id: int, rejected: list[tuple[int, Any, str]], now: datetime
+) -> None:
+    if not rejected:
+        return
+    await session.execute(
+        insert(Rejection),
+        [
+            {
+                "received_at": now,
+                "key_id": key_id,
+                "unit_code": _code(row, "unit"),
+                "indicator_code": _code(row, "indicator"),
+                "row_index": index,
+                "row": _stored_row(row),
+                "reason": reason,
+            }
+            for index, row, reason in rejected
+        ],
+    )
+
+
+def _code(row: Any, name: str) -> str | None:
+    value = row.get(name) if isinstance(row, dict) else None
+    return value[:64] if isinstance(value, str) else None
+
+
+def _stored_row(row: Any) -> str:
+    text = orjson.dumps(row).decode()
+    return text if len(text) <= MAX_STORED_ROW else text[:MAX_STORED_ROW] + "…"
+
+
+async def _claim_idempotency(
+    session: AsyncSession,
+    key_id: int,
+    idempotency_key: str,
+    request_hash: str,
+    now: datetime,
+    ttl: timedelta,
+) -> PushResult | None:
+    """Replay the first response to this key, or claim the key for this request.
+
+    The claim is a row inserted before any work: a concurrent request with the same key waits on
+    it (PostgreSQL) or on the write lock (SQLite), then replays what the first one answered.
+    """
+    if not idempotency_key or len(idempotency_key) > 200 or not idempotency_key.isprintable():
+        raise Invalid(
+            "Idempotency-Key must be 1 to 200 printable characters",
+            field="header.Idempotency-Key",
+        )
+    where = (
+        IdempotencyRecord.key_id == key_id,
+        IdempotencyRecord.idempotency_key == idempotency_key,
+    )
+    found = (await session.execute(select(IdempotencyRecord).where(*where))).scalar_one_or_none()
+    if found is not None and found.created_at < now - ttl:
+        await session.execute(delete(IdempotencyRecord).where(*where))
+        found = None
+    if found is None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(IdempotencyRecord).values(
+                        key_id=key_id,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                        status_code=0,
+                        response_body="",
+                        created_at=now,
+                    )
+                )
+            return None
+        except IntegrityError:
+            found = (
+                await session.execute(
+                    select(IdempotencyRecord)
+                    .where(*where)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
+    if found.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request body",
+            field="header.Idempotency-Key",
+        )
+    media = PROBLEM_JSON if found.status_code >= 400 else "application/json"
+    return PushResult(found.status_code, found.response_body.encode(), True, media)
+
+
+async def heartbeat(
+    session: AsyncSession, principal: Principal, unit_code: str | None, now: datetime
+) -> HeartbeatOut:
+    unit_id, code = principal.unit.id, principal.unit.code
+    if unit_code is not None and unit_code != code:
+        unit = await registry.get_unit(session, unit_code, field="body.unit")
+        if not principal.covers(registry.ref(unit)):
+            raise Forbidden(f"unit {unit_code} is outside this key's area", field="body.unit")
+        unit_id, code = unit.id, unit.code
+    await repository.touch_contacts(session, {unit_id}, now, pushed=False)
+    return HeartbeatOut(unit=code, last_contact_at=now)
+
+
+def _area_filter(principal: Principal) -> Any:
+    """Units the key may read: its own and its children (everything for a province key)."""
+    if principal.is_province:
+        return None
+    return (Unit.id == principal.unit.id) | (Unit.parent_id == principal.unit.id)
+
+
+async def list_observations(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    unit: str | None,
+    indicator: str | None,
+    period_from: str | None,
+    period_to: str | None,
+) -> Page[ObservationOut]:
+    query = (
+        select(Observation, Unit.code, Indicator.code, Indicator.cadence)
+        .join(Unit, Unit.id == Observation.unit_id)
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+    )
+    area = _area_filter(principal)
+    if area is not None:
+        query = query.where(area)
+    if unit is not None:
+        target = await registry.get_unit(session, unit, field="query.unit")
+        if not principal.covers(registry.ref(target)):
+            raise Forbidden(f"unit {unit} is outside this key's area", field="query.unit")
+        query = query.where(Observation.unit_id == target.id)
+    cadence: Cadence | None = None
+    if indicator is not None:
+        found = await session.scalar(select(Indicator).where(Indicator.code == indicator))
+        if found is None:
+            raise NotFound(f"unknown indicator {indicator!r}", field="query.indicator")
+        cadence = Cadence(found.cadence)
+        query = query.where(Observation.indicator_id == found.id)
+    bounds = [
+        _period_bound(text, name, cadence)
+        for text, name in ((period_from, "from"), (period_to, "to"))
+    ]
+    low, high = bounds
+    if low is not None and high is not None and low.start > high.start:
+        raise Invalid(f"from {low.id} is after to {high.id}", field="query.from")
+    if low is not None:
+        query = query.where(Observation.period_start >= low.start)
+    if high is not None:
+        query = query.where(Observation.period_start < high.end)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.execute(
+        query.order_by(Unit.code, Indicator.code, Observation.period_start)
+        .limit(page.limit)
+        .offset(page.offset)
+    )
+    items = [
+        ObservationOut(
+            unit=unit_code,
+            indicator=indicator_code,
+            period=obs.period,
+            value=obs.value,
+            observed_at=obs.observed_at,
+            received_at=obs.received_at,
+            first_received_at=obs.first_received_at,
+            revision=obs.revision,
+            imported=obs.imported,
+        )
+        for obs, unit_code, indicator_code, _ in rows
+    ]
+    return Page(items=items, total=total, **page.model_dump())
+
+
+def _period_bound(text: str | None, name: str, cadence: Cadence | None) -> Period | None:
+    if text is None:
+        return None
+    try:
+        return Period.parse(text, cadence)
+    except PeriodError as exc:
+        raise Invalid(str(exc), field=f"query.{name}") from None
+
+
+async def revisions(
+    session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
+) -> list[RevisionOut]:
+    target = await registry.get_unit(session, unit, field="path.unit")
+    if not principal.covers(registry.ref(target)):
+        raise Forbidden(f"unit {unit} is outside this key's area", field="path.unit")
+    found = await session.scalar(select(Indicator).where(Indicator.code == indicator))
+    if found is None:
+        raise NotFound(f"unknown indicator {indicator!r}", field="path.indicator")
+    try:
+        canonical = Period.parse(period, Cadence(found.cadence)).id
+    except PeriodError as exc:
+        raise Invalid(str(exc), field="path.period") from None
+    observation_id = await session.scalar(
+        select(Observation.id).where(
+            Observation.unit_id == target.id,
+            Observation.indicator_id == found.id,
+            Observation.period == canonical,
+        )
+    )
+    if observation_id is None:
+        raise NotFound(f"no observation of {indicator} for {unit} in {canonical}")
+    history = await session.scalars(
+        select(ObservationRevision)
+        .where(ObservationRevision.observation_id == observation_id)
+        .order_by(ObservationRevision.revision)
+    )
+    return [
+        RevisionOut(
+            revision=r.revision,
+            old_value=r.old_value,
+            new_value=r.new_value,
+            old_received_at=r.old_received_at,
+            changed_at=r.changed_at,
+            key_id=r.key_id,
+        )
+        for r in history
+    ]
+
+
+async def list_rejections(
+    session: AsyncSession,
+    principal: Principal,
+    page: PageParams,
+    *,
+    since: datetime | None,
+) -> Page[RejectionOut]:
+    """Rejected rows sent with keys of units in the caller's area, newest first."""
+    query = (
+        select(Rejection)
+        .outerjoin(AccessKey, AccessKey.id == Rejection.key_id)
+        .outerjoin(Unit, Unit.id == AccessKey.unit_id)
+    )
+    area = _area_filter(principal)
+    if area is not None:
+        query = query.where(area)
+    if since is not None:
+        query = query.where(Rejection.received_at >= since)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = await session.scalars(
+        query.order_by(Rejection.id.desc()).limit(page.limit).offset(page.offset)
+    )
+    return Page(items=[_rejection_out(r) for r in rows], total=total, **page.model_dump())
+
+
+def _rejection_out(r: Rejection) -> RejectionOut:
+    return RejectionOut(
+        id=r.id,
+        received_at=r.received_at,
+        key_id=r.key_id,
+        unit=r.unit_code,
+        indicator=r.indicator_code,
+        index=r.row_index,
+        row=r.row,
+        reason=r.reason,
+    )

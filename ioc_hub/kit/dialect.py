@@ -1,0 +1,26 @@
+"""The few places where PostgreSQL and SQLite differ, so nothing else needs to know which runs."""
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, func
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import DeclarativeBase
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def upsert(session: AsyncSession, target: type[DeclarativeBase] | Table) -> Any:
+    """``INSERT … ON CONFLICT`` for the session's engine (both dialects share the API)."""
+    if is_postgresql(session):
+        return postgresql.insert(target)
+    return sqlite.insert(target)
+
+
+def greatest(session: AsyncSession, *values: Any) -> ColumnElement[Any]:
+    """The largest of its arguments (SQLite spells it as the multi-argument ``max``)."""
+    if is_postgresql(session):
+        return func.greatest(*values)
+    return func.max(*values)
