@@ -4,7 +4,6 @@ from fastapi import APIRouter
 
 from ioc_hub.access.endpoints import router as access
 from ioc_hub.catalogue.endpoints import router as catalogue
-from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.registry.endpoints import router as registry
@@ -17,4 +16,3 @@ api_router.include_router(registry)
 api_router.include_router(access)
 api_router.include_router(ingest)
 api_router.include_router(catalogue)
-api_router.include_router(coverage)
