@@ -10,6 +10,8 @@ from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import Problem, install_error_handlers
+from ioc_hub.ingest.cache import IngestCache
+from ioc_hub.ingest.service import IngestContext
 from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
 
@@ -28,8 +30,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        sessions = create_session_factory(engine)
         app.state.engine = engine
-        app.state.session_factory = create_session_factory(engine)
+        app.state.session_factory = sessions
+        app.state.ingest = IngestContext(
+            settings=settings,
+            cache=IngestCache(sessions),
+            sessions=sessions,
+            autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        )
         try:
             yield
         finally:

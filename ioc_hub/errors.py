@@ -9,13 +9,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+# PostgreSQL's "try again": serialization failure and deadlock victim.
+_TRANSIENT_SQLSTATES = {"40001", "40P01"}
 
 
 class FieldError(BaseModel):
@@ -149,6 +152,15 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database unavailable: %s", exc)
         err = Unavailable("the database is unavailable; retry shortly")
         return problem_response(err.problem(), err.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+            # A deadlock victim or serialization failure: nothing was stored; a retry succeeds.
+            log.warning("transaction collided with a concurrent one: %s", exc.orig)
+            err = Unavailable("the request collided with a concurrent one; retry", retry_after=1)
+            return problem_response(err.problem(), err.headers)
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -5,12 +5,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc_hub.access.principal import Principal
+from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.access.schemas import KeyCreate, KeyCreated, KeyOut
 from ioc_hub.access.tokens import display_prefix, hash_token, new_token
 from ioc_hub.errors import Forbidden, Invalid, NotFound, Unauthenticated
 from ioc_hub.kit.pagination import Page, PageParams
-from ioc_hub.models import AccessKey, Scope, Unit
+from ioc_hub.models import AccessKey, Scope, Unit, UnitKind
 from ioc_hub.registry import service as registry
 
 
@@ -19,19 +19,28 @@ async def authenticate(session: AsyncSession, token: str | None) -> Principal:
         raise Unauthenticated("missing bearer token: send 'Authorization: Bearer <key>'")
     row = (
         await session.execute(
-            select(AccessKey, Unit)
+            select(
+                AccessKey.id,
+                AccessKey.scopes,
+                AccessKey.revoked_at,
+                Unit.id.label("unit_id"),
+                Unit.code,
+                Unit.kind,
+                Unit.parent_id,
+                Unit.active,
+            )
             .join(Unit, Unit.id == AccessKey.unit_id)
             .where(AccessKey.token_hash == hash_token(token))
         )
     ).first()
     if row is None:
         raise Unauthenticated("unknown key")
-    key, unit = row
-    if key.revoked_at is not None:
+    if row.revoked_at is not None:
         raise Unauthenticated("this key was revoked")
-    if not unit.active:
-        raise Unauthenticated(f"this key's unit {unit.code!r} is inactive")
-    return Principal(key_id=key.id, unit=registry.ref(unit), scopes=key.scope_set)
+    if not row.active:
+        raise Unauthenticated(f"this key's unit {row.code!r} is inactive")
+    unit = UnitRef(id=row.unit_id, code=row.code, kind=UnitKind(row.kind), parent_id=row.parent_id)
+    return Principal(key_id=row.id, unit=unit, scopes=frozenset(row.scopes.split()))
 
 
 def require_scope(principal: Principal, scope: Scope) -> None:

@@ -2,10 +2,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import bearer, scoped
 from ioc_hub.access.principal import Principal
-from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.deps import NowDep, SessionDep
 from ioc_hub.errors import Problem
 from ioc_hub.ingest import service
 from ioc_hub.ingest.schemas import (
@@ -48,9 +49,7 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS)
 )
 async def push_observations(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: Writer,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     now: NowDep,
     atomic: Annotated[
         bool, Query(description="Store all rows or none: one bad row rejects the batch")
@@ -65,10 +64,11 @@ async def push_observations(
     ] = None,
 ) -> Response:
     """Store a batch of indicator values; bad rows come back with their index and reason."""
+    # No session dependency: the common push is a single autocommit statement, and the service
+    # opens a transaction itself when a push needs one.
     result = await service.push(
-        session,
-        settings,
-        principal,
+        request.app.state.ingest,
+        credentials.credentials if credentials else None,
         await request.body(),
         atomic=atomic,
         idempotency_key=idempotency_key,

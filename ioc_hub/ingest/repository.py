@@ -14,12 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, insert, select, text, tuple_, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ioc_hub.ingest.validation import ValidRow
 from ioc_hub.kit.dialect import greatest, is_postgresql, upsert
-from ioc_hub.models import Observation, ObservationRevision, SeriesState, UnitContact
+from ioc_hub.models import (
+    AccessKey,
+    Observation,
+    ObservationRevision,
+    RegistryGeneration,
+    SeriesState,
+    Unit,
+    UnitContact,
+)
 
 
 @dataclass
@@ -29,22 +36,27 @@ class WriteCounts:
     unchanged: int = 0
 
 
-class RetryBatch(Exception):
-    """PostgreSQL chose this batch as a deadlock victim (or a serialization failure); retry."""
-
-
 # Unit contact is kept to this resolution: a push within it of the stored time does not rewrite
 # (and lock) the unit's contact row, so concurrent pushes of one unit do not queue on it.
 CONTACT_RESOLUTION = timedelta(seconds=1)
 
 _PG_BATCH = text(
     """
-WITH input AS (
+WITH guard AS (
+    SELECT
+        (SELECT generation FROM registry_generation WHERE id = 1) = :generation AS fresh,
+        EXISTS (
+            SELECT 1 FROM access_keys k JOIN units u ON u.id = k.unit_id
+            WHERE k.id = :key_id AND k.revoked_at IS NULL AND u.active
+        ) AS key_live
+),
+input AS (
     SELECT * FROM unnest(
         CAST(:unit_ids AS integer[]), CAST(:indicator_ids AS integer[]),
         CAST(:periods AS varchar[]), CAST(:starts AS date[]), CAST(:vals AS float8[]),
         CAST(:observed AS timestamptz[])
     ) AS t(unit_id, indicator_id, period, period_start, value, observed_at)
+    WHERE (SELECT fresh AND key_live FROM guard)
 ),
 up AS (
     INSERT INTO observations AS o (unit_id, indicator_id, period, period_start, value,
@@ -95,30 +107,70 @@ contact AS (
         last_contact_at = GREATEST(c.last_contact_at, excluded.last_contact_at),
         last_push_at = GREATEST(c.last_push_at, excluded.last_push_at)
 )
-SELECT count(*) FILTER (WHERE inserted) AS created, count(*) FILTER (WHERE NOT inserted) AS updated
+SELECT
+    count(*) FILTER (WHERE inserted) AS created,
+    count(*) FILTER (WHERE NOT inserted) AS updated,
+    (SELECT fresh FROM guard) AS fresh,
+    (SELECT key_live FROM guard) AS key_live
 FROM up
 """
 )
 
-# SQLSTATEs that mean "a concurrent transaction got in the way; the same statement may succeed".
-_RETRYABLE = {"40001", "40P01"}
+
+class StaleRegistry(Exception):
+    """The registry changed since the copy the rows were validated against; nothing was written."""
+
+
+class KeyNotLive(Exception):
+    """The key was revoked (or its unit deactivated) since it was cached; nothing was written."""
 
 
 async def write_batch(
-    session: AsyncSession, rows: Sequence[ValidRow], *, key_id: int, now: datetime
+    executor: AsyncSession | AsyncConnection,
+    rows: Sequence[ValidRow],
+    *,
+    key_id: int,
+    now: datetime,
+    generation: int,
 ) -> WriteCounts:
-    """Store ``rows`` (already folded: one row per natural key) and return what changed."""
-    if not rows:
-        return WriteCounts()
+    """Store ``rows`` (already folded: one row per natural key) and return what changed.
+
+    Writes only while the registry is still at ``generation`` and the key is live; otherwise
+    raises :class:`StaleRegistry` or :class:`KeyNotLive` having written nothing. On PostgreSQL
+    ``executor`` may be an autocommit connection: the whole write is one statement.
+    """
     # A fixed order makes concurrent batches lock shared rows in the same order (no deadlock).
     ordered = sorted(rows, key=lambda r: (r.unit_id, r.indicator_id, r.period))
-    if is_postgresql(session):
-        return await _write_postgresql(session, ordered, key_id=key_id, now=now)
-    return await _write_generic(session, ordered, key_id=key_id, now=now)
+    if is_postgresql(executor):
+        return await _write_postgresql(executor, ordered, key_id, now, generation)
+    assert isinstance(executor, AsyncSession), "SQLite writes in the request's session"
+    return await _write_generic(executor, ordered, key_id, now, generation)
+
+
+async def check_guard(
+    executor: AsyncSession | AsyncConnection, *, key_id: int, generation: int
+) -> None:
+    """What the write statement checks, on its own: for a push that writes nothing."""
+    current = await executor.scalar(
+        select(RegistryGeneration.generation).where(RegistryGeneration.id == 1)
+    )
+    if current != generation:
+        raise StaleRegistry
+    live = await executor.scalar(
+        select(AccessKey.id)
+        .join(Unit, Unit.id == AccessKey.unit_id)
+        .where(AccessKey.id == key_id, AccessKey.revoked_at.is_(None), Unit.active.is_(True))
+    )
+    if live is None:
+        raise KeyNotLive
 
 
 async def _write_postgresql(
-    session: AsyncSession, rows: Sequence[ValidRow], *, key_id: int, now: datetime
+    executor: AsyncSession | AsyncConnection,
+    rows: Sequence[ValidRow],
+    key_id: int,
+    now: datetime,
+    generation: int,
 ) -> WriteCounts:
     params = {
         "unit_ids": [r.unit_id for r in rows],
@@ -130,14 +182,13 @@ async def _write_postgresql(
         "now": now,
         "key_id": key_id,
         "resolution": CONTACT_RESOLUTION,
+        "generation": generation,
     }
-    try:
-        async with session.begin_nested():
-            result = (await session.execute(_PG_BATCH, params)).one()
-    except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) in _RETRYABLE:
-            raise RetryBatch from exc
-        raise
+    result = (await executor.execute(_PG_BATCH, params)).one()
+    if not result.fresh:
+        raise StaleRegistry
+    if not result.key_live:
+        raise KeyNotLive
     return WriteCounts(
         created=result.created,
         updated=result.updated,
@@ -146,8 +197,11 @@ async def _write_postgresql(
 
 
 async def _write_generic(
-    session: AsyncSession, rows: Sequence[ValidRow], *, key_id: int, now: datetime
+    session: AsyncSession, rows: Sequence[ValidRow], key_id: int, now: datetime, generation: int
 ) -> WriteCounts:
+    # SQLite runs one writer at a time (BEGIN IMMEDIATE): nothing changes between this check and
+    # the writes below.
+    await check_guard(session, key_id=key_id, generation=generation)
     counts = WriteCounts()
     existing: dict[tuple[int, int, str], tuple[int, float, datetime, int]] = {}
     keys = [(r.unit_id, r.indicator_id, r.period) for r in rows]

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from ioc_hub.access.principal import Principal
+from ioc_hub.access.service import require_scope
 from ioc_hub.config import Settings
 from ioc_hub.errors import (
     PROBLEM_JSON,
@@ -23,6 +24,7 @@ from ioc_hub.errors import (
     PayloadTooLarge,
 )
 from ioc_hub.ingest import repository
+from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.schemas import (
     HeartbeatOut,
     ImportSummary,
@@ -33,9 +35,7 @@ from ioc_hub.ingest.schemas import (
     RowError,
 )
 from ioc_hub.ingest.validation import (
-    IndicatorRef,
     RowRejected,
-    UnitInfo,
     Validator,
     ValidRow,
 )
@@ -48,11 +48,11 @@ from ioc_hub.models import (
     Observation,
     ObservationRevision,
     Rejection,
+    Scope,
     Unit,
 )
 from ioc_hub.registry import service as registry
 
-MAX_RETRIES = 5
 MAX_STORED_ROW = 4000
 
 
@@ -62,6 +62,7 @@ class PushResult:
     body: bytes
     replayed: bool = False
     media_type: str = "application/json"
+    rejected: list[tuple[int, Any, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -72,30 +73,89 @@ class _Outcome:
     superseded: int = 0
 
 
+@dataclass(frozen=True)
+class IngestContext:
+    """What a push needs beyond the request, built once per process by the app's lifespan."""
+
+    settings: Settings
+    cache: IngestCache
+    sessions: async_sessionmaker[AsyncSession]
+    autocommit: AsyncEngine
+
+
 async def push(
-    session: AsyncSession,
-    settings: Settings,
-    principal: Principal,
+    ctx: IngestContext,
+    token: str | None,
     body: bytes,
     *,
     atomic: bool,
     idempotency_key: str | None,
     now: datetime,
 ) -> PushResult:
-    request_hash = hashlib.sha256(body + (b"\x00atomic" if atomic else b"")).hexdigest()
-    if idempotency_key is not None:
-        replay = await _claim_idempotency(
-            session, principal.key_id, idempotency_key, request_hash, now, settings.idempotency_ttl
-        )
-        if replay is not None:
-            return replay
-    rows = _parse_envelope(body, settings.max_batch)
-    outcome = await _validate(session, settings, principal, rows, now)
+    """Validate and store one push (DESIGN §3).
 
-    if outcome.errors and (atomic or not outcome.valid):
-        result = _refusal(outcome, len(rows), atomic)
-    else:
-        counts = await _write_with_retries(session, outcome.valid, principal.key_id, now)
+    The common case — PostgreSQL, no ``Idempotency-Key``, every row valid — is one statement
+    in autocommit. Everything else runs in one transaction: the idempotency claim, the values,
+    the rejected rows and the stored response commit together or not at all.
+    """
+    principal = await ctx.cache.principal(token)
+    require_scope(principal, Scope.OBSERVATIONS_WRITE)
+    rows = _parse_envelope(body, ctx.settings.max_batch)
+    try:
+        if idempotency_key is None and ctx.autocommit.dialect.name == "postgresql":
+            async with ctx.autocommit.connect() as connection:
+                result = await _validate_and_write(ctx, connection, principal, rows, now, atomic)
+            if result is not None:
+                return result
+        async with ctx.sessions() as session, session.begin():
+            return await _push_in_transaction(
+                ctx, session, principal, rows, body, atomic, idempotency_key, now
+            )
+    except repository.KeyNotLive:
+        assert token is not None
+        ctx.cache.forget(token)
+        await ctx.cache.principal(token)  # raises the precise 401
+        raise
+
+
+async def _validate_and_write(
+    ctx: IngestContext,
+    executor: AsyncSession | AsyncConnection,
+    principal: Principal,
+    rows: list[Any],
+    now: datetime,
+    atomic: bool,
+    *,
+    with_rejections: bool = False,
+) -> PushResult | None:
+    """Validate against the registry copy and write; reload the copy and retry when the
+    registry changed under it. ``None`` when rows were rejected and ``with_rejections`` is off
+    (the caller then takes the transactional path, which keeps them)."""
+    stale: RegistryCopy | None = None
+    while True:
+        copy = await ctx.cache.registry(executor, stale)
+        outcome = _validate(copy, ctx.settings, principal, rows, now)
+        if outcome.errors and not with_rejections:
+            return None
+        refuse = bool(outcome.errors) and (atomic or not outcome.valid)
+        try:
+            if refuse:
+                # Nothing will be written, so the write's own guard will not run: check that
+                # the rows were judged by the current registry, and that the key is live.
+                await repository.check_guard(
+                    executor, key_id=principal.key_id, generation=copy.generation
+                )
+                return _refusal(outcome, len(rows), atomic)
+            counts = await repository.write_batch(
+                executor,
+                outcome.valid,
+                key_id=principal.key_id,
+                now=now,
+                generation=copy.generation,
+            )
+        except repository.StaleRegistry:
+            stale = copy
+            continue
         summary = ImportSummary(
             created=counts.created,
             updated=counts.updated,
@@ -104,8 +164,36 @@ async def push(
             rejected=len(outcome.errors),
             errors=outcome.errors,
         )
-        result = PushResult(200, orjson.dumps(summary.model_dump()))
-    await _keep_rejections(session, principal.key_id, outcome.rejected_rows, now)
+        return PushResult(200, orjson.dumps(summary.model_dump()), rejected=outcome.rejected_rows)
+
+
+async def _push_in_transaction(
+    ctx: IngestContext,
+    session: AsyncSession,
+    principal: Principal,
+    rows: list[Any],
+    body: bytes,
+    atomic: bool,
+    idempotency_key: str | None,
+    now: datetime,
+) -> PushResult:
+    if idempotency_key is not None:
+        request_hash = hashlib.sha256(body + (b"\x00atomic" if atomic else b"")).hexdigest()
+        replay = await _claim_idempotency(
+            session,
+            principal.key_id,
+            idempotency_key,
+            request_hash,
+            now,
+            ctx.settings.idempotency_ttl,
+        )
+        if replay is not None:
+            return replay
+    result = await _validate_and_write(
+        ctx, session, principal, rows, now, atomic, with_rejections=True
+    )
+    assert result is not None
+    await _keep_rejections(session, principal.key_id, result.rejected, now)
     if idempotency_key is not None:
         await session.execute(
             update(IdempotencyRecord)
@@ -140,21 +228,17 @@ def _parse_envelope(body: bytes, max_batch: int) -> list[Any]:
     return rows
 
 
-async def _validate(
-    session: AsyncSession,
+def _validate(
+    copy: RegistryCopy,
     settings: Settings,
     principal: Principal,
     rows: list[Any],
     now: datetime,
 ) -> _Outcome:
-    indicator_codes = {
-        r["indicator"] for r in rows if isinstance(r, dict) and isinstance(r.get("indicator"), str)
-    }
-    unit_codes = {r["unit"] for r in rows if isinstance(r, dict) and isinstance(r.get("unit"), str)}
     validator = Validator(
         principal=principal,
-        units=await _units(session, unit_codes),
-        indicators=await _indicators(session, indicator_codes),
+        units=copy.units,
+        indicators=copy.indicators,
         tz=settings.tz,
         now=now,
     )
@@ -173,51 +257,6 @@ async def _validate(
         latest[key] = valid
     outcome.valid = list(latest.values())
     return outcome
-
-
-async def _units(session: AsyncSession, codes: set[str]) -> dict[str, UnitInfo]:
-    if not codes:
-        return {}
-    units = await session.scalars(select(Unit).where(Unit.code.in_(codes)))
-    return {u.code: UnitInfo(ref=registry.ref(u), active=u.active) for u in units}
-
-
-async def _indicators(session: AsyncSession, codes: set[str]) -> dict[str, IndicatorRef]:
-    if not codes:
-        return {}
-    rows = await session.execute(
-        select(
-            Indicator.id,
-            Indicator.code,
-            Indicator.cadence,
-            Indicator.min_value,
-            Indicator.max_value,
-            Indicator.active,
-        ).where(Indicator.code.in_(codes))
-    )
-    return {
-        r.code: IndicatorRef(
-            id=r.id,
-            code=r.code,
-            cadence=Cadence(r.cadence),
-            min_value=r.min_value,
-            max_value=r.max_value,
-            active=r.active,
-        )
-        for r in rows
-    }
-
-
-async def _write_with_retries(
-    session: AsyncSession, rows: list[ValidRow], key_id: int, now: datetime
-) -> repository.WriteCounts:
-    for attempt in range(MAX_RETRIES):
-        try:
-            return await repository.write_batch(session, rows, key_id=key_id, now=now)
-        except repository.RetryBatch:
-            if attempt == MAX_RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")
 
 
 def _refusal(outcome: _Outcome, total: int, atomic: bool) -> PushResult:
@@ -240,7 +279,10 @@ def _refusal(outcome: _Outcome, total: int, atomic: bool) -> PushResult:
         ),
     )
     return PushResult(
-        422, orjson.dumps(problem.model_dump()), media_type="application/problem+json"
+        422,
+        orjson.dumps(problem.model_dump()),
+        media_type=PROBLEM_JSON,
+        rejected=outcome.rejected_rows,
     )
 
 

@@ -4,12 +4,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
-def is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def is_postgresql(executor: AsyncSession | AsyncConnection) -> bool:
+    if isinstance(executor, AsyncConnection):
+        return executor.dialect.name == "postgresql"
+    return executor.get_bind().dialect.name == "postgresql"
 
 
 def upsert(session: AsyncSession, target: type[DeclarativeBase] | Table) -> Any:

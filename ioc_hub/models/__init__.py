@@ -12,6 +12,7 @@ from ioc_hub.models.observation import (
     SeriesState,
     UnitContact,
 )
+from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.unit import Unit, UnitKind
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Obligation",
     "Observation",
     "ObservationRevision",
+    "RegistryGeneration",
     "Rejection",
     "Scope",
     "SeriesState",

@@ -36,7 +36,9 @@ class Observation(Base):
     observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
+    # The key that sent the current value. No foreign key on purpose: keys are never deleted
+    # (only revoked), and the check would cost a lookup per ingested row on the hottest table.
+    key_id: Mapped[int | None] = mapped_column(Integer)
     revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # What the row held before its latest revision. Written by the same UPDATE that replaces the
     # value, so the revision log gets the true old value even when pushes race.

@@ -212,9 +212,6 @@ def upgrade() -> None:
             name=op.f("fk_observations_indicator_id_indicators"),
         ),
         sa.ForeignKeyConstraint(
-            ["key_id"], ["access_keys.id"], name=op.f("fk_observations_key_id_access_keys")
-        ),
-        sa.ForeignKeyConstraint(
             ["unit_id"], ["units.id"], name=op.f("fk_observations_unit_id_units")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_observations")),
@@ -298,8 +295,19 @@ def upgrade() -> None:
             batch_op.f("ix_observation_revisions_observation_id"), ["observation_id"], unique=False
         )
 
+    op.create_table(
+        "registry_generation",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("generation", sa.BigInteger(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_registry_generation")),
+    )
+    op.execute("INSERT INTO registry_generation (id, generation) VALUES (1, 0)")
+    _create_generation_triggers()
+
 
 def downgrade() -> None:
+    _drop_generation_triggers()
+    op.drop_table("registry_generation")
     with op.batch_alter_table("observation_revisions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_observation_revisions_observation_id"))
 
@@ -338,3 +346,39 @@ def downgrade() -> None:
 
     op.drop_table("units")
     op.drop_table("indicator_groups")
+
+
+_COUNTED = ("units", "indicators")
+
+
+def _create_generation_triggers() -> None:
+    """Bump registry_generation on every change to units or indicators (see the model)."""
+    bump = "UPDATE registry_generation SET generation = generation + 1 WHERE id = 1"
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION bump_registry_generation() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN {bump}; RETURN NULL; END $$"
+        )
+        for table in _COUNTED:
+            op.execute(
+                f"CREATE TRIGGER {table}_generation AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION bump_registry_generation()"
+            )
+        return
+    for table in _COUNTED:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER {table}_generation_{event.lower()} AFTER {event} ON {table} "
+                f"BEGIN {bump}; END"
+            )
+
+
+def _drop_generation_triggers() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for table in _COUNTED:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_generation ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS bump_registry_generation()")
+        return
+    for table in _COUNTED:
+        for event in ("insert", "update", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_generation_{event}")

@@ -464,3 +464,60 @@ async def test_observation_list_filters_by_period_range(
     )
     assert paged.json()["total"] == 27
     assert len(paged.json()["items"]) == 7
+
+
+async def test_push_sees_registry_changes_at_once(
+    client: httpx.AsyncClient, commune: dict[str, str], admin_token: str
+) -> None:
+    row = {"indicator": DAILY, "value": 1, "period": "2026-11-27"}
+    assert (await push(client, commune, [row])).json()["created"] == 1
+    deactivated = await client.delete(f"/api/v1/indicators/{DAILY}", headers=bearer(admin_token))
+    assert deactivated.status_code == 200, deactivated.text
+    refused = await push(client, commune, [{**row, "value": 2}])
+    assert refused.status_code == 422
+    assert refused.json()["summary"]["errors"][0]["reason"] == f"indicator {DAILY!r} is inactive"
+
+    narrowed = await client.patch(
+        f"/api/v1/indicators/{RATE}", json={"max_value": 50}, headers=bearer(admin_token)
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    over = await push(client, commune, [{"indicator": RATE, "value": 60, "period": "2026-10"}])
+    assert over.json()["summary"]["errors"][0]["reason"] == "value 60 above max 50"
+
+
+async def test_push_with_a_key_revoked_after_use_is_401(
+    client: httpx.AsyncClient, commune: dict[str, str], admin_token: str
+) -> None:
+    row = {"indicator": DAILY, "value": 1, "period": "2026-11-27"}
+    assert (await push(client, commune, [row])).status_code == 200
+    keys = await client.get("/api/v1/keys", headers=bearer(admin_token))
+    key_id = next(k["id"] for k in keys.json()["items"] if k["unit"] == "25741")
+    await client.delete(f"/api/v1/keys/{key_id}", headers=bearer(admin_token))
+    refused = await push(client, commune, [{**row, "value": 2}])
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "this key was revoked"
+    again = await push(client, commune, [{**row, "value": 2}], idempotency_key="k")
+    assert again.status_code == 401
+
+
+async def test_push_after_the_keys_unit_is_deactivated_is_401(
+    client: httpx.AsyncClient, commune: dict[str, str], admin_token: str
+) -> None:
+    row = {"indicator": DAILY, "value": 1, "period": "2026-11-27"}
+    assert (await push(client, commune, [row])).status_code == 200
+    assert (
+        await client.delete("/api/v1/units/25741", headers=bearer(admin_token))
+    ).status_code == 200
+    refused = await push(client, commune, [{**row, "value": 2}])
+    assert refused.status_code == 401
+    assert "inactive" in refused.json()["detail"]
+
+
+async def test_push_without_the_write_scope_is_403(
+    client: httpx.AsyncClient, seeded: None, mint_key: MintKey
+) -> None:
+    reader = bearer(await mint_key("25741", Scope.AGGREGATES_READ))
+    response = await push(client, reader, [{"indicator": DAILY, "value": 1, "period": "2026"}])
+    assert response.status_code == 403
+    assert "observations:write" in response.json()["detail"]
+    assert (await push(client, {}, [{"indicator": DAILY, "value": 1}])).status_code == 401

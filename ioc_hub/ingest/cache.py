@@ -1,0 +1,113 @@
+"""What ingest reads on every push, kept in the process: keys and the registry.
+
+A push is validated against this copy and written with a guard that the copy is still current
+(see ``repository``): the registry's generation must be the one copied, and the key must still
+be live. So a push is never judged by a stale registry or accepted from a revoked key, and the
+common push costs one round trip to the database.
+"""
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+
+from ioc_hub.access import service as access
+from ioc_hub.access.principal import Principal, UnitRef
+from ioc_hub.access.tokens import hash_token
+from ioc_hub.ingest.validation import IndicatorRef, UnitInfo
+from ioc_hub.kit.periods import Cadence
+from ioc_hub.models import Indicator, RegistryGeneration, Unit, UnitKind
+
+MAX_KEYS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCopy:
+    generation: int
+    units: dict[str, UnitInfo]
+    indicators: dict[str, IndicatorRef]
+
+
+class IngestCache:
+    """Per-process copies; safe to share between the requests of one event loop."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+        self._keys: OrderedDict[str, Principal] = OrderedDict()
+        self._registry: RegistryCopy | None = None
+        self._loading = asyncio.Lock()
+
+    async def principal(self, token: str | None) -> Principal:
+        """The key's principal; 401 for a missing, unknown, revoked or inactive-unit key."""
+        digest = hash_token(token) if token else ""
+        cached = self._keys.get(digest)
+        if cached is not None:
+            self._keys.move_to_end(digest)
+            return cached
+        async with self._sessions() as session:
+            principal = await access.authenticate(session, token)
+        self._keys[digest] = principal
+        if len(self._keys) > MAX_KEYS:
+            self._keys.popitem(last=False)
+        return principal
+
+    def forget(self, token: str) -> None:
+        self._keys.pop(hash_token(token), None)
+
+    async def registry(
+        self, via: AsyncSession | AsyncConnection, stale: RegistryCopy | None = None
+    ) -> RegistryCopy:
+        """The current copy, read through ``via`` (the caller's connection: on SQLite a second
+        one would wait for the caller's write lock) when there is none yet or when ``stale`` —
+        the copy a write guard refused — is the one held."""
+        current = self._registry
+        if current is not None and current is not stale:
+            return current
+        async with self._loading:
+            if self._registry is not None and self._registry is not stale:
+                return self._registry
+            self._registry = await self._load(via)
+            return self._registry
+
+    @staticmethod
+    async def _load(via: AsyncSession | AsyncConnection) -> RegistryCopy:
+        # The generation first: a change committed after it makes the copy newer than its
+        # generation says, which only costs a reload; the other order could hide a change.
+        generation = await via.scalar(
+            select(RegistryGeneration.generation).where(RegistryGeneration.id == 1)
+        )
+        units = await via.execute(
+            select(Unit.id, Unit.code, Unit.kind, Unit.parent_id, Unit.active)
+        )
+        indicators = await via.execute(
+            select(
+                Indicator.id,
+                Indicator.code,
+                Indicator.cadence,
+                Indicator.min_value,
+                Indicator.max_value,
+                Indicator.active,
+            )
+        )
+        return RegistryCopy(
+            generation=generation or 0,
+            units={
+                u.code: UnitInfo(
+                    ref=UnitRef(u.id, u.code, UnitKind(u.kind), u.parent_id), active=u.active
+                )
+                for u in units
+            },
+            indicators={
+                i.code: IndicatorRef(
+                    id=i.id,
+                    code=i.code,
+                    cadence=Cadence(i.cadence),
+                    min_value=i.min_value,
+                    max_value=i.max_value,
+                    active=i.active,
+                )
+                for i in indicators
+            },
+        )

@@ -1,0 +1,18 @@
+from sqlalchemy import BigInteger, Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ioc_hub.models.base import Base
+
+
+class RegistryGeneration(Base):
+    """One row counting changes to units and indicators.
+
+    Database triggers bump it on every insert, update, delete (and truncate) of either table, so
+    no code path can forget to. Ingest validates pushes against an in-process copy of the
+    registry and writes only while the generation it copied is still current.
+    """
+
+    __tablename__ = "registry_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
