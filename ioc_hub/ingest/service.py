@@ -246,7 +246,7 @@ def _validate(
     latest: dict[tuple[int, int, str], ValidRow] = {}
     for index, row in enumerate(rows):
         try:
-            valid = validator.check(index, row)
+            valid = validator.check(row)
         except RowRejected as exc:
             outcome.errors.append(RowError(index=index, reason=exc.reason))
             outcome.rejected_rows.append((index, row, exc.reason))
