@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from ioc_hub.access.endpoints import router as access
 from ioc_hub.catalogue.endpoints import router as catalogue
+from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.registry.endpoints import router as registry
@@ -16,3 +17,4 @@ api_router.include_router(registry)
 api_router.include_router(access)
 api_router.include_router(ingest)
 api_router.include_router(catalogue)
+api_router.include_router(coverage)

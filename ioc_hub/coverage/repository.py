@@ -1,0 +1,318 @@
+"""The queries behind coverage, staleness and completeness.
+
+Two sources answer "what had arrived by ``t``": the state kept at ingest (``series_state``,
+``unit_contacts``), whose size grows with units and series only, and the stored observations,
+read only for a past ``t`` and for completeness. Id filters go into SQL while they are short; a
+caller given ``None`` filters in Python (a province-wide answer needs no ``IN`` list at all).
+"""
+
+from collections.abc import AsyncIterator, Collection
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVarTuple
+
+from sqlalchemy import ColumnElement, Result, Select, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from ioc_hub.models import (
+    Indicator,
+    IndicatorGroup,
+    Observation,
+    ObservationRevision,
+    SeriesState,
+    Unit,
+    UnitContact,
+    UnitKind,
+)
+
+# Longest id list sent as an IN filter; a wider selection is filtered by the caller instead.
+MAX_IN_LIST = 1000
+
+# A week belongs to a range by its Thursday, so its Monday may fall up to 3 days before the range.
+_WEEK_LEAD = timedelta(days=3)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    id: int
+    code: str
+    name: str
+    kind: UnitKind
+    parent_code: str | None
+    area_code: str
+    """Its district for a district or commune, the province for every other unit (DESIGN §2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorRow:
+    id: int
+    code: str
+    name: str
+    cadence: str
+    grace_seconds: int | None
+    group_code: str
+    group_name: str
+
+
+SeriesKey = tuple[int, int]
+"""(unit id, indicator id)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What series had received by ``t``: the start of their latest period and, when it was
+    asked for, their latest receipt."""
+
+    latest: dict[SeriesKey, date]
+    receipts: dict[SeriesKey, datetime] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One (unit, indicator, period) as completeness counts it: once, by its first acceptance."""
+
+    unit_id: int
+    indicator_id: int
+    period_start: date
+    first_received_at: datetime
+
+
+def short_list(ids: Collection[int] | None) -> Collection[int] | None:
+    """``ids`` if it is short enough for an IN filter, otherwise ``None`` (no SQL filter)."""
+    if ids is None or len(ids) > MAX_IN_LIST:
+        return None
+    return ids
+
+
+Ts = TypeVarTuple("Ts")
+
+
+def _among(statement: Select[*Ts], column: Any, ids: Collection[int] | None) -> Select[*Ts]:
+    ids = short_list(ids)
+    return statement if ids is None else statement.where(column.in_(ids))
+
+
+async def _execute(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]:
+    """Run a plain query on the session's connection: no ORM row processing, which adds up over
+    hundreds of thousands of series."""
+    connection = await session.connection()
+    return await connection.execute(statement)
+
+
+async def units(session: AsyncSession, *conditions: ColumnElement[bool]) -> list[UnitRow]:
+    """Active units other than the province that meet ``conditions``, by code."""
+    parent = aliased(Unit)
+    rows = await _execute(
+        session,
+        select(Unit.id, Unit.code, Unit.name, Unit.kind, parent.code.label("parent_code"))
+        .outerjoin(parent, parent.id == Unit.parent_id)
+        .where(Unit.active.is_(True), Unit.kind != UnitKind.PROVINCE.value, *conditions)
+        .order_by(Unit.code),
+    )
+    return [
+        UnitRow(
+            id=r.id,
+            code=r.code,
+            name=r.name,
+            kind=UnitKind(r.kind),
+            parent_code=r.parent_code,
+            area_code=r.code if r.kind == UnitKind.DISTRICT else (r.parent_code or r.code),
+        )
+        for r in rows
+    ]
+
+
+async def unit_names(session: AsyncSession, codes: Collection[str]) -> dict[str, str]:
+    rows = await _execute(session, select(Unit.code, Unit.name).where(Unit.code.in_(codes)))
+    return dict(rows.all())
+
+
+async def indicators(session: AsyncSession, *conditions: ColumnElement[bool]) -> list[IndicatorRow]:
+    """Active indicators that meet ``conditions``, with their group, by code."""
+    rows = await _execute(
+        session,
+        select(
+            Indicator.id,
+            Indicator.code,
+            Indicator.name,
+            Indicator.cadence,
+            Indicator.grace_seconds,
+            IndicatorGroup.code.label("group_code"),
+            IndicatorGroup.name.label("group_name"),
+        )
+        .join(IndicatorGroup, IndicatorGroup.id == Indicator.group_id)
+        .where(Indicator.active.is_(True), *conditions)
+        .order_by(Indicator.code),
+    )
+    return [
+        IndicatorRow(
+            id=r.id,
+            code=r.code,
+            name=r.name,
+            cadence=r.cadence,
+            grace_seconds=r.grace_seconds,
+            group_code=r.group_code,
+            group_name=r.group_name,
+        )
+        for r in rows
+    ]
+
+
+async def series_state(
+    session: AsyncSession,
+    unit_ids: Collection[int] | None,
+    indicator_ids: Collection[int] | None,
+) -> Received:
+    """The series state kept at ingest: the latest period of every series that received data.
+    Receipts are left out: :func:`receipts` fetches them for the series an answer shows."""
+    statement = select(SeriesState.unit_id, SeriesState.indicator_id, SeriesState.last_period_start)
+    statement = _among(statement, SeriesState.unit_id, unit_ids)
+    statement = _among(statement, SeriesState.indicator_id, indicator_ids)
+    rows = await _execute(session, statement)
+    return Received({(unit_id, indicator_id): start for unit_id, indicator_id, start in rows}, None)
+
+
+async def receipts(session: AsyncSession, keys: Collection[SeriesKey]) -> dict[SeriesKey, datetime]:
+    """When each of these series last received data, as kept at ingest."""
+    if not keys:
+        return {}
+    rows = await _execute(
+        session,
+        select(SeriesState.unit_id, SeriesState.indicator_id, SeriesState.last_received_at).where(
+            tuple_(SeriesState.unit_id, SeriesState.indicator_id).in_(list(keys))
+        ),
+    )
+    return {(unit_id, indicator_id): at for unit_id, indicator_id, at in rows}
+
+
+async def contacts(session: AsyncSession, unit_ids: Collection[int] | None) -> dict[int, datetime]:
+    """When each unit was last heard from, as kept at ingest."""
+    statement = _among(
+        select(UnitContact.unit_id, UnitContact.last_contact_at), UnitContact.unit_id, unit_ids
+    )
+    return dict((await _execute(session, statement)).all())
+
+
+async def series_received_by(
+    session: AsyncSession,
+    at: datetime,
+    unit_ids: Collection[int] | None,
+    indicator_ids: Collection[int] | None,
+) -> Received:
+    """Series state as it was at ``at``, rebuilt from stored observations.
+
+    The latest period is the latest one first received by ``at``; the latest receipt is the
+    latest first acceptance or revision by ``at``. A resent unchanged value leaves no trace in
+    the observations, so it is not seen here (the state kept at ingest does count it).
+    """
+    received = select(
+        Observation.unit_id,
+        Observation.indicator_id,
+        func.max(Observation.period_start),
+        func.max(Observation.first_received_at),
+    ).where(Observation.first_received_at <= at)
+    received = _among(received, Observation.unit_id, unit_ids)
+    received = _among(received, Observation.indicator_id, indicator_ids)
+    latest: dict[SeriesKey, date] = {}
+    last: dict[SeriesKey, datetime] = {}
+    for unit_id, indicator_id, start, first_received_at in await _execute(
+        session, received.group_by(Observation.unit_id, Observation.indicator_id)
+    ):
+        latest[(unit_id, indicator_id)] = start
+        last[(unit_id, indicator_id)] = first_received_at
+    revised = (
+        select(
+            Observation.unit_id, Observation.indicator_id, func.max(ObservationRevision.changed_at)
+        )
+        .join(Observation, Observation.id == ObservationRevision.observation_id)
+        .where(ObservationRevision.changed_at <= at)
+    )
+    revised = _among(revised, Observation.unit_id, unit_ids)
+    revised = _among(revised, Observation.indicator_id, indicator_ids)
+    for unit_id, indicator_id, changed_at in await _execute(
+        session, revised.group_by(Observation.unit_id, Observation.indicator_id)
+    ):
+        key = (unit_id, indicator_id)
+        if key in last and changed_at > last[key]:
+            last[key] = changed_at
+    return Received(latest, last)
+
+
+async def contacts_by(
+    session: AsyncSession, at: datetime, unit_ids: Collection[int] | None
+) -> dict[int, datetime]:
+    """When each unit was last heard from by ``at``, rebuilt from what is stored.
+
+    Pushes are known from the observations' first acceptances and revisions (admin imports
+    excluded: they are not the unit's pipe speaking). Heartbeats leave no history: only a unit's
+    latest contact, push and heartbeat instants are kept, so a heartbeat counts here only if it
+    is the latest one and came by ``at``; earlier heartbeats are not known.
+    """
+    latest: dict[int, datetime] = {}
+
+    def keep(unit_id: int, instant: datetime | None) -> None:
+        if instant is None or instant > at:
+            return
+        if unit_id not in latest or instant > latest[unit_id]:
+            latest[unit_id] = instant
+
+    first = select(Observation.unit_id, func.max(Observation.first_received_at)).where(
+        Observation.first_received_at <= at, Observation.imported.is_(False)
+    )
+    first = _among(first, Observation.unit_id, unit_ids)
+    for unit_id, instant in await _execute(session, first.group_by(Observation.unit_id)):
+        keep(unit_id, instant)
+    revised = (
+        select(Observation.unit_id, func.max(ObservationRevision.changed_at))
+        .join(Observation, Observation.id == ObservationRevision.observation_id)
+        .where(ObservationRevision.changed_at <= at)
+    )
+    revised = _among(revised, Observation.unit_id, unit_ids)
+    for unit_id, instant in await _execute(session, revised.group_by(Observation.unit_id)):
+        keep(unit_id, instant)
+    kept = _among(
+        select(
+            UnitContact.unit_id,
+            UnitContact.last_contact_at,
+            UnitContact.last_push_at,
+            UnitContact.last_heartbeat_at,
+        ),
+        UnitContact.unit_id,
+        unit_ids,
+    )
+    for unit_id, contact_at, push_at, heartbeat_at in await _execute(session, kept):
+        for known in (contact_at, push_at, heartbeat_at):
+            keep(unit_id, known)
+    return latest
+
+
+async def reports(
+    session: AsyncSession,
+    at: datetime,
+    first_day: date,
+    last_day: date,
+    unit_ids: Collection[int] | None,
+    indicator_ids: Collection[int] | None,
+) -> AsyncIterator[Report]:
+    """Observations first accepted by ``at`` whose period may lie in the day range, streamed.
+
+    One row per (unit, indicator, period) whatever its revisions: the natural key is unique and
+    ``first_received_at`` never changes. The caller places each period in the range exactly.
+    """
+    statement = select(
+        Observation.unit_id,
+        Observation.indicator_id,
+        Observation.period_start,
+        Observation.first_received_at,
+    ).where(
+        Observation.first_received_at <= at,
+        Observation.period_start >= first_day - _WEEK_LEAD,
+        Observation.period_start <= last_day,
+    )
+    statement = _among(statement, Observation.unit_id, unit_ids)
+    statement = _among(statement, Observation.indicator_id, indicator_ids)
+    connection = await session.connection()
+    result = await connection.stream(statement.execution_options(yield_per=5000))
+    async for unit_id, indicator_id, start, first_received_at in result:
+        yield Report(unit_id, indicator_id, start, first_received_at)

@@ -1,0 +1,243 @@
+"""The rules of DESIGN §4 as pure functions of an explicit instant: series status and lag,
+connection windows, due periods of a range and on-time reports. No I/O, no settings; period and
+deadline arithmetic comes from :mod:`ioc_hub.kit.periods`.
+
+DESIGN §4, the words these functions implement:
+
+- "**deadline** of a period = its end + the cadence's grace (defaults: daily 1 day, weekly 2 days,
+  monthly 5 days, quarterly 15 days, yearly 30 days; configurable, and overridable per
+  indicator)."
+- "**expected period** of a series at `t`: the latest period whose deadline is ≤ `t`."
+- "**series status** at `t`: `never` (no observation received by `t`); `fresh` (its latest period
+  received by `t` is the expected period or later); `overdue` (exactly one expected period
+  missing behind it); `stale` (two or more). `lag_periods` = how many periods behind."
+- "**on time**: an observation received by its period's deadline; otherwise late."
+- "**connected unit** at `t`: it was heard from (accepted push or heartbeat) within its
+  connection window: the shortest cadence among its obligations plus that cadence's grace
+  (7 days when it has no obligations)."
+"""
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+
+from ioc_hub.kit.periods import Cadence, Period, PeriodError, expected_period
+
+__all__ = [
+    "LONGEST_PERIOD",
+    "NO_OBLIGATION_WINDOW",
+    "ConnectionWindow",
+    "DaySpan",
+    "Expectation",
+    "Schedule",
+    "SeriesStatus",
+    "connection_window",
+    "is_connected",
+    "is_on_time",
+]
+
+# The longest period of each cadence. A unit that always reports on time may stay silent for one
+# whole period plus the grace (it sent period P as P ended, and sends P+1 at P+1's deadline), so
+# the window uses the longest period: an on-time unit is never shown disconnected.
+LONGEST_PERIOD: dict[Cadence, timedelta] = {
+    Cadence.DAILY: timedelta(days=1),
+    Cadence.WEEKLY: timedelta(days=7),
+    Cadence.MONTHLY: timedelta(days=31),
+    Cadence.QUARTERLY: timedelta(days=92),
+    Cadence.YEARLY: timedelta(days=366),
+}
+
+NO_OBLIGATION_WINDOW = timedelta(days=7)
+"""The connection window of a unit that must report nothing (DESIGN §4)."""
+
+
+class SeriesStatus(enum.StrEnum):
+    """Status of a series at an instant, declared worst first.
+
+    ``never`` ranks worst: no pipe at all. Then ``stale`` (two or more expected periods
+    missing), ``overdue`` (exactly one), ``fresh``.
+    """
+
+    NEVER = "never"
+    STALE = "stale"
+    OVERDUE = "overdue"
+    FRESH = "fresh"
+
+    @property
+    def rank(self) -> int:
+        """0 for the worst status (``never``) up to 3 for ``fresh``: sort ascending."""
+        return _RANK[self]
+
+    @classmethod
+    def of_lag(cls, lag_periods: int | None) -> "SeriesStatus":
+        """``never`` without a report, then fresh / overdue / stale for a lag of 0 / 1 / 2+."""
+        if lag_periods is None:
+            return cls.NEVER
+        if lag_periods <= 0:
+            return cls.FRESH
+        if lag_periods == 1:
+            return cls.OVERDUE
+        return cls.STALE
+
+
+_RANK = {status: rank for rank, status in enumerate(SeriesStatus)}
+_BY_RANK = list(SeriesStatus)
+_NEVER, _STALE, _OVERDUE, _FRESH = (_RANK[s] for s in SeriesStatus)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a series' periods are due: its indicator's cadence and the grace in force (the
+    cadence's configured grace, or the indicator's own override)."""
+
+    cadence: Cadence
+    grace: timedelta
+
+    @property
+    def speed(self) -> tuple[int, timedelta]:
+        """Sorts schedules fastest first: the shorter cadence, then the shorter grace."""
+        return self.cadence.rank, self.grace
+
+    def deadline(self, period: Period, tz: tzinfo) -> datetime:
+        """The period's end (local midnight in ``tz``) plus the grace."""
+        return period.deadline(tz, self.grace)
+
+    def expect(self, at: datetime, tz: tzinfo) -> "Expectation":
+        """What is expected of every series of this schedule at ``at``."""
+        expected = expected_period(self.cadence, at, tz, self.grace)
+        return Expectation(schedule=self, at=at, expected=expected, tz=tz)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """The expected period of one schedule at ``at``, shared by all its series, so judging a
+    series is a date comparison (cheap enough for hundreds of thousands of series)."""
+
+    schedule: Schedule
+    at: datetime
+    expected: Period
+    tz: tzinfo
+    _previous_start: date = field(init=False)
+
+    def __post_init__(self) -> None:
+        try:
+            previous = self.expected.previous().start
+        except PeriodError:  # the first supported period: nothing lies behind it
+            previous = date.min
+        object.__setattr__(self, "_previous_start", previous)
+
+    @property
+    def deadline(self) -> datetime:
+        """Deadline of the expected period (at or before ``at``, by definition)."""
+        return self.schedule.deadline(self.expected, self.tz)
+
+    def status(self, last_start: date | None) -> SeriesStatus:
+        """The status of a series whose latest period received by ``at`` starts on
+        ``last_start`` (``None``: nothing received)."""
+        return _BY_RANK[self.rank(last_start)]
+
+    def rank(self, last_start: date | None) -> int:
+        """``status(last_start).rank`` without building the status: coverage judges every
+        series of a province or a country on each call."""
+        if last_start is None:
+            return _NEVER
+        if last_start >= self.expected.start:
+            return _FRESH
+        if last_start >= self._previous_start:
+            return _OVERDUE
+        return _STALE
+
+    def lag(self, last: Period | None) -> int | None:
+        """How many periods ``last`` is behind the expected one; 0 when it is the expected
+        period or later, ``None`` when nothing was received."""
+        if last is None:
+            return None
+        return max(0, self.expected.ordinal - last.ordinal)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionWindow:
+    """How recently a unit must have been heard from to count as connected, and the fastest
+    obligation it derives from (``None``: the unit must report nothing)."""
+
+    length: timedelta
+    fastest: Schedule | None
+
+
+def connection_window(schedules: Iterable[Schedule]) -> ConnectionWindow:
+    """The window of a unit with these obligations (DESIGN §4): the shortest cadence among them
+    plus that cadence's grace; 7 days when there are none.
+
+    The fastest obligation is the one with the shortest cadence and, among those, the shortest
+    grace in force (an indicator may override its cadence's grace): the most demanding
+    obligation sets how often a live pipe must speak. A period's length is its cadence's longest
+    (31 days for months, 92 for quarters, 366 for years), so a unit reporting every period by its
+    deadline always stays connected.
+    """
+    fastest = min(schedules, key=lambda s: s.speed, default=None)
+    if fastest is None:
+        return ConnectionWindow(NO_OBLIGATION_WINDOW, None)
+    return ConnectionWindow(LONGEST_PERIOD[fastest.cadence] + fastest.grace, fastest)
+
+
+def is_connected(last_contact_at: datetime | None, window: timedelta, at: datetime) -> bool:
+    """Heard from (push or heartbeat) within ``window`` before ``at``, boundary included."""
+    return last_contact_at is not None and at - last_contact_at <= window
+
+
+def is_on_time(first_received_at: datetime, deadline: datetime) -> bool:
+    """A report is on time when its first acceptance was by its period's deadline, inclusive;
+    later revisions do not change it (DESIGN §4, issue 4)."""
+    return first_received_at <= deadline
+
+
+@dataclass(frozen=True, slots=True)
+class DaySpan:
+    """A range of local calendar days, both ends included, over which completeness is counted.
+
+    A period of any cadence belongs to the span when the span holds it whole; a week is placed by
+    its Thursday (the ISO 8601 rule :meth:`Period.within` uses), so every week belongs to exactly
+    one month, quarter and year and consecutive spans never count a week twice.
+    """
+
+    first_day: date
+    last_day: date
+
+    @classmethod
+    def between(cls, first: Period, last: Period) -> "DaySpan":
+        """From the first day of ``first`` to the last day of ``last`` (cadences may differ)."""
+        return cls(first.start, last.last_day)
+
+    def holds(self, period: Period) -> bool:
+        if period.cadence is Cadence.WEEKLY:
+            return self.first_day <= period.anchor <= self.last_day
+        return self.first_day <= period.start and period.last_day <= self.last_day
+
+    def periods(self, cadence: Cadence) -> tuple[Period, Period] | None:
+        """The first and last period of ``cadence`` the span holds, or ``None`` when none."""
+        try:
+            first = Period.of_date(self.first_day, cadence)
+            if not self.holds(first):
+                first = first.next()
+            last = Period.of_date(self.last_day, cadence)
+            if not self.holds(last):
+                last = last.previous()
+        except PeriodError:
+            return None
+        if first > last:
+            return None
+        return first, last
+
+    def due_count(self, expectation: Expectation) -> int:
+        """How many periods of the schedule the span holds that are due at the expectation's
+        instant (a period is due once its deadline is ≤ that instant)."""
+        bounds = self.periods(expectation.schedule.cadence)
+        if bounds is None:
+            return 0
+        first, last = bounds
+        return max(0, min(last.ordinal, expectation.expected.ordinal) - first.ordinal + 1)
+
+    def due(self, period: Period, expectation: Expectation) -> bool:
+        """Whether ``period`` is in the span and due at the expectation's instant."""
+        return self.holds(period) and period <= expectation.expected

@@ -1,0 +1,276 @@
+"""The pure rules of DESIGN §4 (ioc_hub.coverage.rules), table-driven, in the province's local time.
+
+- "**deadline** of a period = its end + the cadence's grace (defaults: daily 1 day, weekly 2 days,
+  monthly 5 days, quarterly 15 days, yearly 30 days; configurable, and overridable per
+  indicator)."
+- "**expected period** of a series at `t`: the latest period whose deadline is ≤ `t`."
+- "**series status** at `t`: `never` (no observation received by `t`); `fresh` (its latest period
+  received by `t` is the expected period or later); `overdue` (exactly one expected period
+  missing behind it); `stale` (two or more)."
+- "**on time**: an observation received by its period's deadline; otherwise late."
+- "**connected unit** at `t`: it was heard from (accepted push or heartbeat) within its
+  connection window: the shortest cadence among its obligations plus that cadence's grace
+  (7 days when it has no obligations)."
+"""
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ioc_hub.coverage.rules import (
+    DaySpan,
+    Schedule,
+    SeriesStatus,
+    connection_window,
+    is_connected,
+    is_on_time,
+)
+from ioc_hub.kit.periods import DEFAULT_GRACE, Cadence, Period
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+SECOND = timedelta(seconds=1)
+
+
+def local(text: str) -> datetime:
+    """An instant written in the province's local time (ICT, UTC+7)."""
+    instant = datetime.fromisoformat(text)
+    assert instant.utcoffset() == timedelta(hours=7), "write these instants in local time"
+    return instant
+
+
+def default(cadence: Cadence) -> Schedule:
+    return Schedule(cadence, DEFAULT_GRACE[cadence])
+
+
+def period(text: str) -> Period:
+    return Period.parse(text)
+
+
+# (period, its deadline in local time): the end is local midnight, plus the default grace.
+DEADLINES = [
+    pytest.param("2026-11-27", "2026-11-29T00:00:00+07:00", id="daily"),
+    pytest.param("2026-W48", "2026-12-02T00:00:00+07:00", id="weekly"),
+    pytest.param("2026-W53", "2027-01-06T00:00:00+07:00", id="weekly-iso-week-53"),
+    pytest.param("2027-W01", "2027-01-13T00:00:00+07:00", id="weekly-after-week-53"),
+    pytest.param("2026-11", "2026-12-06T00:00:00+07:00", id="monthly"),
+    pytest.param("2026-12", "2027-01-06T00:00:00+07:00", id="monthly-year-end"),
+    pytest.param("2026-02", "2026-03-06T00:00:00+07:00", id="monthly-february"),
+    pytest.param("2026-Q1", "2026-04-16T00:00:00+07:00", id="quarterly"),
+    pytest.param("2026-Q4", "2027-01-16T00:00:00+07:00", id="quarterly-year-end"),
+    pytest.param("2026", "2027-01-31T00:00:00+07:00", id="yearly"),
+]
+
+
+@pytest.mark.parametrize(("period_id", "deadline"), DEADLINES)
+def test_deadline_is_local_end_plus_the_cadence_grace(period_id: str, deadline: str) -> None:
+    due = period(period_id)
+    assert default(due.cadence).deadline(due, HCM) == local(deadline)
+
+
+@pytest.mark.parametrize(("period_id", "deadline"), DEADLINES)
+def test_one_second_before_at_and_after_the_deadline(period_id: str, deadline: str) -> None:
+    due = period(period_id)
+    schedule = default(due.cadence)
+    on_time, one_behind, two_behind = due, due.previous(), due.previous().previous()
+
+    before = schedule.expect(local(deadline) - SECOND, HCM)
+    assert before.expected == one_behind, "not due until its deadline"
+    assert before.status(one_behind.start) is SeriesStatus.FRESH
+    assert before.status(two_behind.start) is SeriesStatus.OVERDUE
+    assert before.lag(two_behind) == 1
+
+    for instant in (local(deadline), local(deadline) + SECOND):
+        after = schedule.expect(instant, HCM)
+        assert after.expected == due, "due exactly at its deadline"
+        assert after.deadline == local(deadline)
+        assert after.status(on_time.start) is SeriesStatus.FRESH
+        assert after.status(one_behind.start) is SeriesStatus.OVERDUE
+        assert after.lag(one_behind) == 1
+        assert after.status(two_behind.start) is SeriesStatus.STALE
+        assert after.lag(two_behind) == 2
+        assert after.status(None) is SeriesStatus.NEVER
+        assert after.lag(None) is None
+
+    assert is_on_time(local(deadline), local(deadline))
+    assert not is_on_time(local(deadline) + SECOND, local(deadline))
+
+
+def test_the_day_ends_at_local_midnight_not_utc_midnight() -> None:
+    daily = default(Cadence.DAILY)
+    # 2026-11-27 ends at 2026-11-28 00:00 ICT = 2026-11-27 17:00 UTC; its deadline one day on.
+    deadline = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    assert daily.deadline(period("2026-11-27"), HCM) == deadline
+    assert daily.expect(deadline, HCM).expected == period("2026-11-27")
+    assert daily.expect(deadline - SECOND, HCM).expected == period("2026-11-26")
+    # Counted on UTC days instead, 2026-11-27 would not be due until 2026-11-29 00:00 UTC.
+    assert daily.expect(deadline, ZoneInfo("UTC")).expected == period("2026-11-26")
+
+
+def test_a_reported_period_ahead_of_the_expected_one_is_fresh() -> None:
+    expectation = default(Cadence.MONTHLY).expect(local("2026-11-28T17:00:00+07:00"), HCM)
+    assert expectation.expected == period("2026-10")
+    assert expectation.status(period("2026-11").start) is SeriesStatus.FRESH
+    assert expectation.lag(period("2026-11")) == 0
+
+
+def test_an_indicator_grace_override_moves_the_deadline() -> None:
+    six_hours = Schedule(Cadence.DAILY, timedelta(hours=6))
+    assert six_hours.deadline(period("2026-11-27"), HCM) == local("2026-11-28T06:00:00+07:00")
+    at = local("2026-11-28T06:00:00+07:00")
+    assert six_hours.expect(at, HCM).expected == period("2026-11-27")
+    assert default(Cadence.DAILY).expect(at, HCM).expected == period("2026-11-26")
+
+
+def test_never_fresh_overdue_stale_then_fresh_again_when_the_missing_period_arrives_late() -> None:
+    daily = default(Cadence.DAILY)
+    received: dict[Period, datetime] = {}
+
+    def status_at(text: str) -> SeriesStatus:
+        at = local(text)
+        got = [p for p, when in received.items() if when <= at]
+        return daily.expect(at, HCM).status(max(got).start if got else None)
+
+    assert status_at("2026-11-27T09:00:00+07:00") is SeriesStatus.NEVER
+    received[period("2026-11-26")] = local("2026-11-27T09:00:00+07:00")
+    assert status_at("2026-11-27T09:00:00+07:00") is SeriesStatus.FRESH
+    # 2026-11-27 is due at 2026-11-29 00:00 and never comes.
+    assert status_at("2026-11-28T23:59:59+07:00") is SeriesStatus.FRESH
+    assert status_at("2026-11-29T00:00:00+07:00") is SeriesStatus.OVERDUE
+    # 2026-11-28 is due at 2026-11-30 00:00: two periods behind.
+    assert status_at("2026-11-30T00:00:00+07:00") is SeriesStatus.STALE
+    received[period("2026-11-28")] = local("2026-11-30T10:00:00+07:00")
+    assert status_at("2026-11-30T09:59:59+07:00") is SeriesStatus.STALE
+    assert status_at("2026-11-30T10:00:00+07:00") is SeriesStatus.FRESH
+
+    # Completeness over the three days, evaluated once the late one arrived.
+    span = DaySpan.between(period("2026-11-26"), period("2026-11-28"))
+    expectation = daily.expect(local("2026-11-30T10:00:00+07:00"), HCM)
+    assert span.due_count(expectation) == 3
+    on_time = [
+        is_on_time(when, daily.deadline(p, HCM))
+        for p, when in received.items()
+        if span.due(p, expectation)
+    ]
+    assert on_time == [True, False], "the late arrival counts as late, not on time"
+
+
+# (obligations as (cadence, grace), window): the shortest cadence plus its grace, 7 days without.
+DAY = timedelta(days=1)
+WINDOWS = [
+    pytest.param([], timedelta(days=7), None, id="no-obligations"),
+    pytest.param([(Cadence.DAILY, DAY)], 2 * DAY, Cadence.DAILY, id="daily"),
+    pytest.param([(Cadence.WEEKLY, 2 * DAY)], 9 * DAY, Cadence.WEEKLY, id="weekly"),
+    pytest.param([(Cadence.MONTHLY, 5 * DAY)], 36 * DAY, Cadence.MONTHLY, id="monthly"),
+    pytest.param([(Cadence.QUARTERLY, 15 * DAY)], 107 * DAY, Cadence.QUARTERLY, id="quarterly"),
+    pytest.param([(Cadence.YEARLY, 30 * DAY)], 396 * DAY, Cadence.YEARLY, id="yearly"),
+    pytest.param(
+        [(Cadence.YEARLY, 30 * DAY), (Cadence.WEEKLY, 2 * DAY), (Cadence.MONTHLY, 5 * DAY)],
+        9 * DAY,
+        Cadence.WEEKLY,
+        id="fastest-wins",
+    ),
+    pytest.param(
+        [(Cadence.DAILY, DAY), (Cadence.DAILY, timedelta(hours=6))],
+        timedelta(hours=30),
+        Cadence.DAILY,
+        id="override-shortest-grace-of-the-cadence",
+    ),
+    pytest.param(
+        [(Cadence.DAILY, 60 * DAY), (Cadence.WEEKLY, timedelta(0))],
+        61 * DAY,
+        Cadence.DAILY,
+        id="cadence-first-then-grace",
+    ),
+]
+
+
+@pytest.mark.parametrize(("obligations", "window", "fastest"), WINDOWS)
+def test_connection_window_from_the_fastest_obligation(
+    obligations: list[tuple[Cadence, timedelta]], window: timedelta, fastest: Cadence | None
+) -> None:
+    found = connection_window(Schedule(cadence, grace) for cadence, grace in obligations)
+    assert found.length == window
+    assert (found.fastest.cadence if found.fastest else None) is fastest
+
+
+def test_connected_within_the_window_boundary_included() -> None:
+    at = local("2026-11-28T17:00:00+07:00")
+    window = 2 * DAY
+    assert is_connected(at - window, window, at)
+    assert not is_connected(at - window - SECOND, window, at)
+    assert not is_connected(None, window, at)
+
+
+def test_an_on_time_reporter_stays_connected_through_the_longest_month() -> None:
+    monthly = default(Cadence.MONTHLY)
+    window = connection_window([monthly]).length
+    # Sent 2026-11 as soon as it ended, then 2026-12 only at its deadline.
+    first = period("2026-11").end_at(HCM)
+    second = monthly.deadline(period("2026-12"), HCM)
+    assert is_connected(first, window, second)
+
+
+# (range, cadence, first and last period held): whole periods; a week by its Thursday.
+SPANS = [
+    pytest.param("2026-11", "2026-11", Cadence.DAILY, ("2026-11-01", "2026-11-30"), id="days"),
+    pytest.param("2026-11", "2026-11", Cadence.WEEKLY, ("2026-W45", "2026-W48"), id="weeks"),
+    pytest.param("2026-11", "2026-11", Cadence.MONTHLY, ("2026-11", "2026-11"), id="month"),
+    pytest.param("2026-11", "2026-11", Cadence.QUARTERLY, None, id="quarter-not-whole"),
+    pytest.param("2026", "2026", Cadence.WEEKLY, ("2026-W01", "2026-W53"), id="iso-week-53"),
+    pytest.param("2027", "2027", Cadence.WEEKLY, ("2027-W01", "2027-W52"), id="after-week-53"),
+    pytest.param("2026-Q4", "2026-Q4", Cadence.MONTHLY, ("2026-10", "2026-12"), id="q4-months"),
+    pytest.param("2026-10", "2026-12", Cadence.QUARTERLY, ("2026-Q4", "2026-Q4"), id="q4"),
+    pytest.param("2026-Q4", "2026-Q4", Cadence.YEARLY, None, id="year-not-whole"),
+    pytest.param("2026-01", "2026-Q4", Cadence.YEARLY, ("2026", "2026"), id="year"),
+]
+
+
+@pytest.mark.parametrize(("first", "last", "cadence", "held"), SPANS)
+def test_periods_held_by_a_range(
+    first: str, last: str, cadence: Cadence, held: tuple[str, str] | None
+) -> None:
+    span = DaySpan.between(period(first), period(last))
+    bounds = span.periods(cadence)
+    assert (None if bounds is None else (bounds[0].id, bounds[1].id)) == held
+
+
+def test_due_count_is_the_held_periods_whose_deadline_has_passed() -> None:
+    span = DaySpan.between(period("2026-Q4"), period("2026-Q4"))
+    quarterly = default(Cadence.QUARTERLY)
+    deadline = local("2027-01-16T00:00:00+07:00")
+    assert span.due_count(quarterly.expect(deadline - SECOND, HCM)) == 0
+    assert span.due_count(quarterly.expect(deadline, HCM)) == 1
+    daily = default(Cadence.DAILY)
+    # At 2026-11-28 17:00 local the days up to 2026-11-26 are due.
+    assert span.due_count(daily.expect(local("2026-11-28T17:00:00+07:00"), HCM)) == 57
+    weekly = default(Cadence.WEEKLY)
+    year = DaySpan.between(period("2026"), period("2026"))
+    assert year.due_count(weekly.expect(local("2027-01-06T00:00:00+07:00"), HCM)) == 53
+    assert year.due_count(weekly.expect(local("2027-01-05T23:59:59+07:00"), HCM)) == 52
+
+
+@given(
+    st.sampled_from(list(Cadence)),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)),
+)
+def test_status_by_dates_agrees_with_status_by_lag(
+    cadence: Cadence, at: datetime, day: date
+) -> None:
+    expectation = default(cadence).expect(at, HCM)
+    last = Period.of_date(day, cadence)
+    assert expectation.status(last.start) is SeriesStatus.of_lag(expectation.lag(last))
+
+
+def test_statuses_sort_worst_first() -> None:
+    assert sorted(SeriesStatus, key=lambda s: s.rank) == [
+        SeriesStatus.NEVER,
+        SeriesStatus.STALE,
+        SeriesStatus.OVERDUE,
+        SeriesStatus.FRESH,
+    ]
