@@ -2,14 +2,14 @@
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.access.schemas import KeyCreate, KeyCreated, KeyOut
 from ioc_hub.access.tokens import display_prefix, hash_token, new_token
 from ioc_hub.errors import Forbidden, Invalid, NotFound, Unauthenticated
-from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.models import AccessKey, Scope, Unit, UnitKind
 from ioc_hub.registry import service as registry
 
@@ -104,9 +104,9 @@ async def list_keys(
         query = query.where((Unit.id == principal.unit.id) | (Unit.parent_id == principal.unit.id))
     if not include_revoked:
         query = query.where(AccessKey.revoked_at.is_(None))
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.execute(query.order_by(AccessKey.id).limit(page.limit).offset(page.offset))
-    return Page(items=[_key_out(key, code) for key, code in rows], total=total, **page.model_dump())
+    rows = await session.execute(page.window(query, AccessKey.id))
+    items = [_key_out(key, code) for key, code in rows]
+    return Page.of(items, await count_rows(session, query), page)
 
 
 async def revoke_key(

@@ -6,7 +6,7 @@ to one unit or to every unit of a kind; :func:`obligated_series` expands them fo
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, union
+from sqlalchemy import ColumnElement, and_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal
@@ -21,7 +21,7 @@ from ioc_hub.catalogue.schemas import (
 )
 from ioc_hub.config import Settings
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound
-from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, Indicator, IndicatorGroup, Obligation, Unit, UnitKind
 from ioc_hub.registry import service as registry
@@ -79,11 +79,9 @@ async def create_group(
 
 
 async def list_groups(session: AsyncSession, page: PageParams) -> Page[IndicatorGroupOut]:
-    total = await session.scalar(select(func.count()).select_from(IndicatorGroup)) or 0
-    groups = await session.scalars(
-        select(IndicatorGroup).order_by(IndicatorGroup.code).limit(page.limit).offset(page.offset)
-    )
-    return Page(items=[group_out(g) for g in groups], total=total, **page.model_dump())
+    query = select(IndicatorGroup)
+    groups = await session.scalars(page.window(query, IndicatorGroup.code))
+    return Page.of([group_out(g) for g in groups], await count_rows(session, query), page)
 
 
 # Indicators
@@ -195,15 +193,9 @@ async def list_indicators(
         query = query.where(Indicator.open == open)
     if active is not None:
         query = query.where(Indicator.active == active)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    indicators = (
-        await session.scalars(query.order_by(Indicator.code).limit(page.limit).offset(page.offset))
-    ).all()
-    return Page(
-        items=await indicators_out(session, settings, indicators),
-        total=total,
-        **page.model_dump(),
-    )
+    indicators = (await session.scalars(page.window(query, Indicator.code))).all()
+    items = await indicators_out(session, settings, indicators)
+    return Page.of(items, await count_rows(session, query), page)
 
 
 async def update_indicator(
@@ -411,11 +403,9 @@ async def list_obligations(
         query = query.where(Obligation.unit_id == unit_row.id)
     if unit_kind is not None:
         query = query.where(Obligation.unit_kind == unit_kind.value)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    obligations = (
-        await session.scalars(query.order_by(Obligation.id).limit(page.limit).offset(page.offset))
-    ).all()
-    return Page(items=await obligations_out(session, obligations), total=total, **page.model_dump())
+    obligations = (await session.scalars(page.window(query, Obligation.id))).all()
+    items = await obligations_out(session, obligations)
+    return Page.of(items, await count_rows(session, query), page)
 
 
 async def delete_obligation(

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound
-from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.models import Unit, UnitKind
 from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
 
@@ -131,11 +131,8 @@ async def list_units(
         query = query.where(Unit.parent_id == parent_unit.id)
     if active is not None:
         query = query.where(Unit.active == active)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    units = (
-        await session.scalars(query.order_by(Unit.code).limit(page.limit).offset(page.offset))
-    ).all()
-    return Page(items=await to_out(session, units), total=total, **page.model_dump())
+    units = (await session.scalars(page.window(query, Unit.code))).all()
+    return Page.of(await to_out(session, units), await count_rows(session, query), page)
 
 
 async def update_unit(
