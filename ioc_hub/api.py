@@ -3,10 +3,12 @@
 from fastapi import APIRouter
 
 from ioc_hub.access.endpoints import router as access
+from ioc_hub.aggregates.endpoints import router as aggregates
 from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
+from ioc_hub.opendata.endpoints import router as opendata
 from ioc_hub.registry.endpoints import router as registry
 
 root_router = APIRouter()
@@ -17,4 +19,6 @@ api_router.include_router(registry)
 api_router.include_router(access)
 api_router.include_router(ingest)
 api_router.include_router(catalogue)
+api_router.include_router(aggregates)
+api_router.include_router(opendata)
 api_router.include_router(coverage)

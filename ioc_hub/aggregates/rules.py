@@ -1,0 +1,174 @@
+"""The pure rules of aggregated views (DESIGN §5): which buckets a range covers, which periods of
+an indicator fall in each bucket and how many of them are due, and which group each unit counts
+in at a level. No I/O; all period arithmetic is :mod:`ioc_hub.kit.periods`.
+
+Definitions the rest of the feature relies on:
+
+- A **bucket** is a period of the requested cadence (the indicator's own or a coarser one). An
+  indicator's period belongs to the bucket that holds its anchor (``Period.within``): a week
+  belongs to the month, quarter and year of its Thursday.
+- A unit's **area** is itself for districts, communes and the province, and the province for every
+  other kind (DESIGN §2). At a **level**, a unit counts in the group of that level holding its
+  area: at ``district`` a commune counts in its district, a district in itself, and units whose
+  area is the province (departments, agencies, ministries) in no district, so they count at
+  ``province`` level only. At ``unit`` level each unit is its own group.
+"""
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ioc_hub.kit.periods import Cadence, Period
+from ioc_hub.models import UnitKind
+
+# A bucket count large enough for ten years of days; beyond it a request is refused, not slow.
+MAX_BUCKETS = 3_700
+# Default window when ``from`` is not given: this many buckets, ending with ``to``.
+DEFAULT_SPAN = 12
+
+
+class Level(enum.StrEnum):
+    PROVINCE = "province"
+    DISTRICT = "district"
+    COMMUNE = "commune"
+    UNIT = "unit"
+
+    @property
+    def rank(self) -> int:
+        """0 for province down to 3 for unit: a level may only be at or below its area's."""
+        return _LEVEL_RANK[self]
+
+
+_LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
+
+# The kinds a unit must have to be an area, and the level each of them is.
+AREA_LEVELS: Mapping[UnitKind, Level] = {
+    UnitKind.PROVINCE: Level.PROVINCE,
+    UnitKind.DISTRICT: Level.DISTRICT,
+    UnitKind.COMMUNE: Level.COMMUNE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AreaUnit:
+    """The facts about a unit that area and level decisions need."""
+
+    id: int
+    code: str
+    kind: UnitKind
+    parent_id: int | None
+
+
+# Bucketing ---------------------------------------------------------------------------------------
+
+
+def first_inside(outer: Period, cadence: Cadence) -> Period:
+    """The first period of ``cadence`` (as fine as ``outer``'s or finer) that belongs to
+    ``outer`` by its anchor."""
+    period = Period.of_date(outer.start, cadence)
+    if period.within(outer.cadence) < outer:
+        period = period.next()
+    return period
+
+
+def last_inside(outer: Period, cadence: Cadence) -> Period:
+    """The last period of ``cadence`` (as fine as ``outer``'s or finer) that belongs to
+    ``outer`` by its anchor."""
+    period = Period.of_date(outer.last_day, cadence)
+    if period.within(outer.cadence) > outer:
+        period = period.previous()
+    return period
+
+
+def to_bucket(period: Period, bucket: Cadence, *, end: bool) -> Period:
+    """The bucket a range bound names. A bound as fine as the bucket or finer names the bucket
+    it belongs to; a coarser one (``from=2026`` with monthly buckets) names its first bucket, or
+    its last one when it ends the range."""
+    if period.cadence.rank <= bucket.rank:
+        return period.within(bucket)
+    return last_inside(period, bucket) if end else first_inside(period, bucket)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket of an answer and the indicator periods it holds.
+
+    ``first`` and ``last`` are the first and last periods of the indicator's cadence that belong
+    to the bucket; ``due`` counts those not in the future (a period is in the future once it
+    starts after the current one, as for pushes), which is what ``expected`` multiplies.
+    """
+
+    index: int
+    period: Period
+    first: Period
+    last: Period
+    due: int
+
+
+def plan_buckets(cadence: Cadence, first: Period, last: Period, current: Period) -> list[Bucket]:
+    """The buckets from ``first`` to ``last`` (inclusive, of one cadence as coarse as
+    ``cadence`` or coarser) for an indicator of ``cadence`` whose current period is ``current``."""
+    buckets = []
+    bucket = first
+    for index in range(last.ordinal - first.ordinal + 1):
+        if index:
+            bucket = bucket.next()
+        begin, end = first_inside(bucket, cadence), last_inside(bucket, cadence)
+        due = max(0, min(end, current).ordinal - begin.ordinal + 1)
+        buckets.append(Bucket(index=index, period=bucket, first=begin, last=end, due=due))
+    return buckets
+
+
+# Areas and levels --------------------------------------------------------------------------------
+
+
+def in_area(unit: AreaUnit, area: AreaUnit) -> bool:
+    """Whether ``unit`` lies in the territory of ``area`` (a province, district or commune)."""
+    if area.kind is UnitKind.PROVINCE:
+        return True
+    return unit.id == area.id or unit.parent_id == area.id
+
+
+def group_of(unit: AreaUnit, level: Level, province_id: int) -> int | None:
+    """The id of the group ``unit`` counts in at ``level``, or None when it counts in none."""
+    match level:
+        case Level.PROVINCE:
+            return province_id
+        case Level.DISTRICT:
+            if unit.kind is UnitKind.DISTRICT:
+                return unit.id
+            return unit.parent_id if unit.kind is UnitKind.COMMUNE else None
+        case Level.COMMUNE:
+            return unit.id if unit.kind is UnitKind.COMMUNE else None
+        case Level.UNIT:
+            return unit.id
+
+
+def groups(
+    units: Iterable[AreaUnit], area: AreaUnit, level: Level, province_id: int
+) -> dict[int, int]:
+    """unit id → group id for the units of ``area`` that count at ``level``."""
+    mapping = {}
+    for unit in units:
+        if in_area(unit, area) and (group := group_of(unit, level, province_id)) is not None:
+            mapping[unit.id] = group
+    return mapping
+
+
+def expected_units(obligated: Iterable[int], members: Mapping[int, int]) -> dict[int, int]:
+    """group id → how many of the ``obligated`` unit ids count in it."""
+    counts: dict[int, int] = {}
+    for unit_id in obligated:
+        group = members.get(unit_id)
+        if group is not None:
+            counts[group] = counts.get(group, 0) + 1
+    return counts
+
+
+# Values ------------------------------------------------------------------------------------------
+
+
+def tidy(value: float) -> float:
+    """A value rounded to 12 significant digits: sums taken in another order (a parallel plan,
+    another engine) then give the same figure, so ETags do not change when data did not."""
+    return float(f"{value:.12g}")

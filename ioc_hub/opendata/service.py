@@ -1,0 +1,105 @@
+"""Open data (the article's open-data portal and catalogue): indicators flagged ``open`` are
+published without a key, at province and district level only, through the aggregates service —
+never a commune's or a single unit's figures, never an indicator that is not open."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.aggregates import service as aggregates
+from ioc_hub.aggregates.rules import Level
+from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
+from ioc_hub.config import Settings
+from ioc_hub.errors import NotFound
+from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.periods import Cadence
+from ioc_hub.models import Indicator, IndicatorGroup, SeriesState, Unit, UnitKind
+from ioc_hub.opendata.schemas import (
+    ACCRUAL_PERIODICITY,
+    CONFORMS_TO,
+    Catalog,
+    Dataset,
+    Distribution,
+    Publisher,
+)
+
+# Builds the absolute download URL of an indicator's data in a format at a level.
+LinkBuilder = Callable[[str, OutputFormat, Level], str]
+
+_LEVEL_TITLES = {Level.PROVINCE: "Toàn tỉnh", Level.DISTRICT: "Theo huyện, thành phố"}
+_MEDIA = {OutputFormat.JSON: "application/json", OutputFormat.CSV: "text/csv"}
+
+
+async def catalog(session: AsyncSession, link: LinkBuilder) -> Catalog:
+    """Every open indicator, ordered by code, with a download per level and format."""
+    province = await session.scalar(select(Unit).where(Unit.kind == UnitKind.PROVINCE))
+    if province is None:
+        raise NotFound("the registry has no province yet; run `ioc-hub seed`")
+    publisher = Publisher(name=province.name)
+    rows = (
+        await session.execute(
+            select(Indicator, IndicatorGroup)
+            .join(IndicatorGroup, IndicatorGroup.id == Indicator.group_id)
+            .where(Indicator.open.is_(True))
+            .order_by(Indicator.code)
+        )
+    ).all()
+    # series_state is kept at ingest: one row per series, so this never scans observations.
+    received: dict[int, datetime] = {}
+    if rows:
+        latest = await session.execute(
+            select(SeriesState.indicator_id, func.max(SeriesState.last_received_at).label("latest"))
+            .where(SeriesState.indicator_id.in_([i.id for i, _ in rows]))
+            .group_by(SeriesState.indicator_id)
+        )
+        received = {row.indicator_id: row.latest for row in latest}
+    datasets = [
+        Dataset(
+            identifier=indicator.code,
+            title=indicator.name,
+            description=indicator.description,
+            keyword=[group.code, indicator.cadence],
+            theme=[group.name],
+            accrualPeriodicity=ACCRUAL_PERIODICITY[Cadence(indicator.cadence)],
+            cadence=Cadence(indicator.cadence),
+            measurementUnit=indicator.measurement_unit,
+            modified=received.get(indicator.id),
+            spatial=province.name,
+            publisher=publisher,
+            distribution=[
+                Distribution(
+                    title=f"{_LEVEL_TITLES[level]}, {fmt.value.upper()}",
+                    format=fmt.value.upper(),
+                    mediaType=_MEDIA[fmt],
+                    downloadURL=link(indicator.code, fmt, level),
+                )
+                for level in aggregates.PUBLIC_LEVELS
+                for fmt in OutputFormat
+            ],
+        )
+        for indicator, group in rows
+    ]
+    return Catalog(
+        conformsTo=CONFORMS_TO,
+        title=f"Dữ liệu mở – {province.name}",
+        description=(
+            "Các chỉ số mở của Trung tâm Điều hành thông minh (IOC) tỉnh: số liệu tổng hợp "
+            "toàn tỉnh và theo huyện, thành phố."
+        ),
+        publisher=publisher,
+        modified=max((d.modified for d in datasets if d.modified is not None), default=None),
+        dataset=datasets,
+    )
+
+
+async def open_data(
+    session: AsyncSession,
+    settings: Settings,
+    now: datetime,
+    query: aggregates.AggregateQuery,
+    page: PageParams,
+) -> Page[AggregateRow]:
+    """An open indicator's aggregates, as anyone may read them."""
+    return await aggregates.aggregate(session, settings, now, query, page, principal=None)
