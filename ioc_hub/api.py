@@ -6,13 +6,18 @@ from ioc_hub.access.endpoints import router as access
 from ioc_hub.aggregates.endpoints import router as aggregates
 from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
+from ioc_hub.dashboard.endpoints import router as dashboard
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
+from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
 from ioc_hub.registry.endpoints import router as registry
+from ioc_hub.stream.endpoints import router as stream
 
 root_router = APIRouter()
 root_router.include_router(health)
+root_router.include_router(metrics)
+root_router.include_router(dashboard)
 
 api_router = APIRouter()
 api_router.include_router(registry)
@@ -22,3 +27,4 @@ api_router.include_router(catalogue)
 api_router.include_router(aggregates)
 api_router.include_router(opendata)
 api_router.include_router(coverage)
+api_router.include_router(stream)

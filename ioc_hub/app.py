@@ -14,6 +14,8 @@ from ioc_hub.ingest.cache import IngestCache
 from ioc_hub.ingest.service import IngestContext
 from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
+from ioc_hub.metrics.service import HubMetrics
+from ioc_hub.stream.service import Stream
 
 DESCRIPTION = """\
 The data hub of a provincial Intelligent Operations Center (IOC).
@@ -33,15 +35,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = create_session_factory(engine)
         app.state.engine = engine
         app.state.session_factory = sessions
+        cache = IngestCache(sessions)
+        stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(
             settings=settings,
-            cache=IngestCache(sessions),
+            cache=cache,
             sessions=sessions,
             autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            observers=[metrics.observe, stream.publisher.observe],
         )
+        app.state.stream = stream
+        metrics.count_subscribers(lambda: stream.bus.subscriber_count)
+        await stream.start()
         try:
             yield
         finally:
+            await stream.stop()
             await engine.dispose()
 
     app = FastAPI(
@@ -54,7 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             503: {"model": Problem, "description": "Database unavailable; retry"},
         },
     )
+    metrics = HubMetrics()
     app.state.settings = settings
+    app.state.metrics = metrics
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

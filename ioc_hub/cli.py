@@ -1,4 +1,4 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi."""
+"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi, simulate."""
 
 import asyncio
 import json
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import HubError
+from ioc_hub.simulate.scenario import Scenario
 
 T = TypeVar("T")
 
@@ -21,6 +22,8 @@ app = typer.Typer(help="ioc-hub: the data hub of a provincial IOC.", no_args_is_
 keys_app = typer.Typer(help="Create, list and revoke access keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
+
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 def _in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -82,6 +85,9 @@ def serve(
         workers=workers,
         log_level=settings.log_level,
         proxy_headers=True,
+        # Event streams (GET /api/v1/stream) never end by themselves: on shutdown, give other
+        # requests time to finish, then close them.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 
 
@@ -175,3 +181,137 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by `keys li
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     err.print(f"key {key_id} revoked")
+
+
+@app.command()
+def simulate(
+    admin_key: Annotated[
+        str,
+        typer.Option(
+            envvar="IOC_HUB_ADMIN_KEY",
+            help="A province key with keys:admin and observations:write (to hand out), "
+            "observations:import for --backfill, coverage:read for the coverage table",
+            show_default=False,
+        ),
+    ],
+    url: Annotated[str, typer.Option(help="Base URL of the running hub")] = "http://127.0.0.1:8000",
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="article: everyone but 1 department and 2 vertical agencies reports (the "
+            "article's 17/18, 4/6); healthy: everyone; degraded: a fifth silent, a fifth late"
+        ),
+    ] = Scenario.ARTICLE,
+    backfill: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=3660,
+            metavar="DAYS",
+            help="Days of history to import (POST /api/v1/imports), each value stamped with "
+            "when it would have arrived",
+        ),
+    ] = 0,
+    live: Annotated[
+        bool, typer.Option(help="Keep pushing as values fall due, with heartbeats in between")
+    ] = False,
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="With --live: time compression (3600 = an hour a second); the run starts "
+            "duration × speed (at most 2 days) in the past and catches up with real time",
+        ),
+    ] = 1.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="With --live: stop after this many seconds (default: Ctrl-C)"),
+    ] = None,
+    late: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Fraction of values sent after their deadline"),
+    ] = None,
+    missing: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Fraction of values never sent")
+    ] = None,
+    duplicate: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Fraction of values sent twice")
+    ] = None,
+    out_of_range: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Fraction of values outside the valid range"),
+    ] = None,
+    malformed: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Fraction of rows malformed (a text value, a time without zone, a bad period)",
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of every value and fault")] = 1,
+    timezone: Annotated[
+        str, typer.Option(envvar="IOC_HUB_TIMEZONE", help="The hub's province time zone")
+    ] = "Asia/Ho_Chi_Minh",
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="Requests in flight at once")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Most rows per request")] = 1000,
+    keep_keys: Annotated[
+        bool, typer.Option(help="Keep the minted unit keys instead of revoking them at the end")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON instead of tables")
+    ] = False,
+) -> None:
+    """Play every unit of the registry against a running hub, over HTTP.
+
+    Fault rates left out take the scenario's defaults.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from ioc_hub.simulate.client import SimulationError
+    from ioc_hub.simulate.runner import Options, render
+    from ioc_hub.simulate.runner import simulate as run
+    from ioc_hub.simulate.scenario import SCENARIO_FAULTS
+
+    if not live and (speed != 1.0 or duration is not None):
+        raise typer.BadParameter("--speed and --duration apply to --live runs only")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from exc
+    try:
+        faults = SCENARIO_FAULTS[scenario].override(
+            late=late,
+            missing=missing,
+            duplicate=duplicate,
+            out_of_range=out_of_range,
+            malformed=malformed,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--out-of-range/--malformed") from exc
+    options = Options(
+        url=url,
+        admin_key=admin_key,
+        scenario=scenario,
+        seed=seed,
+        backfill_days=backfill,
+        live=live,
+        speed=speed,
+        duration=duration,
+        faults=faults,
+        timezone=timezone,
+        concurrency=concurrency,
+        batch_size=batch_size,
+        keep_keys=keep_keys,
+    )
+    try:
+        summary = asyncio.run(run(options, err))
+    except SimulationError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))
+    else:
+        render(summary, Console())

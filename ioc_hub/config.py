@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     idempotency_ttl: timedelta = timedelta(days=1)
     """How long a push's ``Idempotency-Key`` and its first response are remembered."""
 
+    stream_retention: int = Field(default=10_000, ge=1)
+    """Recent events each process keeps, so a stream client reconnecting with `Last-Event-ID`
+    resumes without loss."""
+
+    stream_keepalive_seconds: float = Field(default=15.0, gt=0)
+    """Longest silence on an event stream before a comment line keeps the connection open."""
+
     log_level: str = "info"
     """Log level of the server."""
 

@@ -13,12 +13,21 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ioc_hub.kit.periods import PeriodError
+
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
 # PostgreSQL's "try again": serialization failure and deadlock victim.
 _TRANSIENT_SQLSTATES = {"40001", "40P01"}
+# SQLSTATE classes of a database that cannot serve now: connection exception (08), insufficient
+# resources (53), operator intervention — shutting down, starting up, query cancelled (57).
+_UNAVAILABLE_CLASSES = {"08", "53", "57"}
+# A value from the request the database cannot take: text holding NUL (22021) or characters
+# outside its encoding (22P05); a parameter the driver cannot encode, e.g. an integer beyond
+# 64 bits (22000).
+_UNSTORABLE_SQLSTATES = {"22000", "22021", "22P05"}
 
 
 class FieldError(BaseModel):
@@ -140,22 +149,46 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
-        title = titles.get(exc.status_code, "HTTP error")
-        problem = Problem(title=title, status=exc.status_code, detail=str(exc.detail))
+        titles = {404: "Not found", 405: "Method not allowed"}
+        if exc.status_code == 413:  # the body limit, tripped mid-stream: as its other refusals
+            problem = PayloadTooLarge(str(exc.detail)).problem()
+        else:
+            title = titles.get(exc.status_code, "HTTP error")
+            problem = Problem(title=title, status=exc.status_code, detail=str(exc.detail))
         return problem_response(problem, dict(exc.headers or {}))
+
+    @app.exception_handler(PeriodError)
+    async def _period_error(_: Request, exc: PeriodError) -> JSONResponse:
+        # Features turn a bad period into a 422 naming its field; this catches arithmetic
+        # that runs off the supported years (…9999) on a period the request named.
+        return problem_response(Invalid(str(exc)).problem())
 
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(OperationalError)
     @app.exception_handler(InterfaceError)
+    # The asyncpg adapter lets these through unwrapped: a refused or reset connect, and the
+    # connect and command timeouts.
+    @app.exception_handler(ConnectionError)
+    @app.exception_handler(TimeoutError)
     async def _database_down(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable: %s", exc)
+        log.warning("database unavailable: %r", getattr(exc, "orig", None) or exc)
         err = Unavailable("the database is unavailable; retry shortly")
         return problem_response(err.problem(), err.headers)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
-        if getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES:
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+        if exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_CLASSES:
+            # The server shut down, restarted or cut the connection under this request.
+            return await _database_down(request, exc)
+        if sqlstate in _UNSTORABLE_SQLSTATES:
+            log.info("refused a value the database cannot take: %s", exc.orig)
+            unstorable = Invalid(
+                "a value in the request cannot be stored or compared: text must not contain "
+                "NUL (\\u0000) characters and integers must fit in 64 bits"
+            )
+            return problem_response(unstorable.problem())
+        if sqlstate in _TRANSIENT_SQLSTATES:
             # A deadlock victim or serialization failure: nothing was stored; a retry succeeds.
             log.warning("transaction collided with a concurrent one: %s", exc.orig)
             err = Unavailable("the request collided with a concurrent one; retry", retry_after=1)

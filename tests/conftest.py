@@ -4,6 +4,7 @@ Every test that asks for ``client`` (or anything built on it) runs once on SQLit
 PostgreSQL.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from ioc_hub.models import Scope
 from ioc_hub.registry import service as registry
 from ioc_hub.seed import seed_all
 from tests.fixtures.database import ENGINES, clean, database_url_for
+from tests.fixtures.live import serve
 
 
 @pytest.fixture(scope="session", params=ENGINES)
@@ -41,10 +43,27 @@ async def hub_app(database_url: str) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def app(hub_app: FastAPI) -> AsyncIterator[FastAPI]:
+    # Events of the previous test's pushes are published off the request path: let them go out
+    # before this test opens a stream, or they would arrive in it.
+    async with asyncio.timeout(10):
+        await hub_app.state.stream.publisher.drained()
     await clean(hub_app.state.engine)
     hub_app.state.clock = None
     yield hub_app
     hub_app.state.clock = None
+
+
+@pytest.fixture(scope="session")
+async def live_hub(hub_app: FastAPI) -> AsyncIterator[str]:
+    """The session's app over real HTTP, one server per engine."""
+    async with serve(hub_app) as url:
+        yield url
+
+
+@pytest.fixture
+def live_url(app: FastAPI, live_hub: str) -> str:
+    """Base URL of the app over real HTTP, for a test with a clean database like ``client``."""
+    return live_hub
 
 
 @pytest.fixture

@@ -10,16 +10,16 @@ from ioc_hub.aggregates.rules import Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import Problem
-from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.pagination import Offset, Page, PageParams
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Scope
 
 Reader = Annotated[Principal, Depends(scoped(Scope.AGGREGATES_READ))]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 1000,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    offset: Offset = 0,
 ) -> PageParams:
     """Pages of aggregates are larger than other lists': a download is usually one page."""
     return PageParams(limit=limit, offset=offset)

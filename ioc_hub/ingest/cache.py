@@ -8,7 +8,7 @@ common push costs one round trip to the database.
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
@@ -28,6 +28,13 @@ class RegistryCopy:
     generation: int
     units: dict[str, UnitInfo]
     indicators: dict[str, IndicatorRef]
+    units_by_id: dict[int, UnitInfo] = field(init=False)
+    indicators_by_id: dict[int, IndicatorRef] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # By id too: what was stored is described to the stream by code.
+        object.__setattr__(self, "units_by_id", {u.ref.id: u for u in self.units.values()})
+        object.__setattr__(self, "indicators_by_id", {i.id: i for i in self.indicators.values()})
 
 
 class IngestCache:
@@ -89,6 +96,7 @@ class IngestCache:
                 Indicator.min_value,
                 Indicator.max_value,
                 Indicator.active,
+                Indicator.grace_seconds,
             )
         )
         return RegistryCopy(
@@ -107,6 +115,7 @@ class IngestCache:
                     min_value=i.min_value,
                     max_value=i.max_value,
                     active=i.active,
+                    grace_seconds=i.grace_seconds,
                 )
                 for i in indicators
             },

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
 from ioc_hub.access.dependencies import bearer, scoped
@@ -12,6 +12,7 @@ from ioc_hub.ingest import service
 from ioc_hub.ingest.schemas import (
     HeartbeatIn,
     HeartbeatOut,
+    ImportRequest,
     ImportSummary,
     ObservationOut,
     PushProblem,
@@ -24,6 +25,16 @@ from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.models import Scope
 
 Writer = Annotated[Principal, Depends(scoped(Scope.OBSERVATIONS_WRITE))]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+Atomic = Annotated[bool, Query(description="Store all rows or none: one bad row rejects the batch")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        description="Retries with the same key and body get the first response again",
+    ),
+]
 Reader = Annotated[Principal, Depends(scoped(Scope.AGGREGATES_READ))]
 Operator = Annotated[Principal, Depends(scoped(Scope.COVERAGE_READ))]
 
@@ -49,21 +60,52 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS)
 )
 async def push_observations(
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: Credentials,
     now: NowDep,
-    atomic: Annotated[
-        bool, Query(description="Store all rows or none: one bad row rejects the batch")
-    ] = False,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            max_length=200,
-            description="Retries with the same key and body get the first response again",
-        ),
-    ] = None,
+    atomic: Atomic = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Store a batch of indicator values; bad rows come back with their index and reason."""
+    return await _push(request, credentials, now, atomic, idempotency_key, imported=False)
+
+
+@router.post(
+    "/imports",
+    summary="Import a backfill (admin)",
+    operation_id="import_observations",
+    response_model=ImportSummary,
+    responses={
+        403: {
+            "model": Problem,
+            "description": "Key lacks `observations:import` or is not a province-level key",
+        },
+        409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
+        413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
+        422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
+    },
+    openapi_extra=json_body(ImportRequest, "Rows to store, each with its received_at"),
+)
+async def import_observations(
+    request: Request,
+    credentials: Credentials,
+    now: NowDep,
+    atomic: Atomic = False,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store history as if it had arrived at each row's past `received_at` (rows are marked
+    `imported`). Province-level keys with `observations:import` only."""
+    return await _push(request, credentials, now, atomic, idempotency_key, imported=True)
+
+
+async def _push(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    now: datetime,
+    atomic: bool,
+    idempotency_key: str | None,
+    *,
+    imported: bool,
+) -> Response:
     # No session dependency: the common push is a single autocommit statement, and the service
     # opens a transaction itself when a push needs one.
     result = await service.push(
@@ -73,6 +115,7 @@ async def push_observations(
         atomic=atomic,
         idempotency_key=idempotency_key,
         now=now,
+        imported=imported,
     )
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return Response(result.body, result.status, headers=headers, media_type=result.media_type)
@@ -80,10 +123,18 @@ async def push_observations(
 
 @router.post("/heartbeat", summary="Send a heartbeat", operation_id="heartbeat")
 async def heartbeat(
-    body: HeartbeatIn, session: SessionDep, principal: Writer, now: NowDep
+    request: Request,
+    body: HeartbeatIn,
+    session: SessionDep,
+    principal: Writer,
+    now: NowDep,
+    after_commit: BackgroundTasks,
 ) -> HeartbeatOut:
     """Show that a unit's pipe is alive without sending data (counts as contact)."""
-    return await service.heartbeat(session, principal, body.unit, now)
+    out, outcome = await service.heartbeat(session, principal, body.unit, now)
+    # Background tasks run once the response is sent, so after the session committed.
+    after_commit.add_task(request.app.state.ingest.notify, outcome)
+    return out
 
 
 @router.get("/observations", summary="List stored observations", operation_id="list_observations")

@@ -7,12 +7,18 @@ so the revision log gets the true old value even when pushes of one natural key 
 index keeps them from duplicating it. SQLite serialises writers (``BEGIN IMMEDIATE``), so it
 takes the plain path, correct on PostgreSQL too but slower: read the existing rows, then insert
 and update.
+
+Both paths also report what the batch moved (:class:`WriteCounts`): per-unit counts, series
+whose latest period advanced and units heard from after a silence. The live event stream is
+built from them, so it never has to ask the database again.
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
+import orjson
 from sqlalchemy import case, insert, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -29,17 +35,50 @@ from ioc_hub.models import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """A series whose latest period moved forward (or that received its first value)."""
+
+    unit_id: int
+    indicator_id: int
+    period: str
+    period_start: date
+    previous_period: str | None
+    previous_start: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A unit heard from at ``at`` after ``previous`` (``None``: never before), where the silence
+    was at least :data:`CONTACT_GAP` long."""
+
+    unit_id: int
+    at: datetime
+    previous: datetime | None
+
+
 @dataclass
 class WriteCounts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    per_unit: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """(created, updated) per unit; units whose rows were all unchanged are absent."""
+    advanced: list[Advance] = field(default_factory=list)
+    contacts: list[Contact] = field(default_factory=list)
 
 
 # Unit contact is kept to this resolution: a push within it of the stored time does not rewrite
 # (and lock) the unit's contact row, so concurrent pushes of one unit do not queue on it.
 CONTACT_RESOLUTION = timedelta(seconds=1)
 
+# Contacts after a silence this long are reported back (:class:`Contact`): no connection window
+# is shorter (the shortest cadence is daily), so a shorter silence never ends a disconnection.
+CONTACT_GAP = timedelta(days=1)
+
+# Imported rows carry their own receipt time (``:received``); a push sends NULL for that array
+# and every row takes ``:now``. Series state and contact only move forward (GREATEST / CASE), so
+# a backfill never moves them back.
 _PG_BATCH = text(
     """
 WITH guard AS (
@@ -51,42 +90,49 @@ WITH guard AS (
         ) AS key_live
 ),
 input AS (
-    SELECT * FROM unnest(
+    SELECT unit_id, indicator_id, period, period_start, value, observed_at,
+        COALESCE(received_at, CAST(:now AS timestamptz)) AS received_at
+    FROM unnest(
         CAST(:unit_ids AS integer[]), CAST(:indicator_ids AS integer[]),
         CAST(:periods AS varchar[]), CAST(:starts AS date[]), CAST(:vals AS float8[]),
-        CAST(:observed AS timestamptz[])
-    ) AS t(unit_id, indicator_id, period, period_start, value, observed_at)
+        CAST(:observed AS timestamptz[]), CAST(:received AS timestamptz[])
+    ) AS t(unit_id, indicator_id, period, period_start, value, observed_at, received_at)
     WHERE (SELECT fresh AND key_live FROM guard)
 ),
 up AS (
     INSERT INTO observations AS o (unit_id, indicator_id, period, period_start, value,
         observed_at, received_at, first_received_at, key_id, revision, imported)
     SELECT unit_id, indicator_id, period, period_start, value, observed_at,
-        :now, :now, :key_id, 1, false
+        received_at, received_at, :key_id, 1, CAST(:imported AS boolean)
     FROM input
     ON CONFLICT (unit_id, indicator_id, period) DO UPDATE
         SET previous_value = o.value, previous_received_at = o.received_at,
             value = excluded.value, observed_at = excluded.observed_at,
             received_at = excluded.received_at, key_id = excluded.key_id,
-            revision = o.revision + 1
+            revision = o.revision + 1, imported = excluded.imported
         WHERE o.value IS DISTINCT FROM excluded.value
     RETURNING o.id, o.unit_id, o.indicator_id, o.period, o.period_start, o.value, o.revision,
-        o.previous_value, o.previous_received_at, (o.xmax = 0) AS inserted
+        o.previous_value, o.previous_received_at, o.received_at, (o.xmax = 0) AS inserted
 ),
 rev AS (
     INSERT INTO observation_revisions (observation_id, revision, old_value, new_value,
         old_received_at, changed_at, key_id)
-    SELECT id, revision, previous_value, value, previous_received_at, :now, :key_id
+    SELECT id, revision, previous_value, value, previous_received_at, received_at, :key_id
     FROM up
     WHERE NOT inserted
+),
+latest AS (
+    SELECT DISTINCT ON (unit_id, indicator_id)
+        unit_id, indicator_id, period, period_start, value,
+        max(received_at) OVER (PARTITION BY unit_id, indicator_id) AS received_at
+    FROM up
+    ORDER BY unit_id, indicator_id, period_start DESC
 ),
 series AS (
     INSERT INTO series_state AS s (unit_id, indicator_id, last_period, last_period_start,
         last_value, last_received_at)
-    SELECT DISTINCT ON (unit_id, indicator_id)
-        unit_id, indicator_id, period, period_start, value, CAST(:now AS timestamptz)
-    FROM up
-    ORDER BY unit_id, indicator_id, period_start DESC
+    SELECT unit_id, indicator_id, period, period_start, value, received_at
+    FROM latest
     ON CONFLICT (unit_id, indicator_id) DO UPDATE SET
         last_period = CASE WHEN excluded.last_period_start >= s.last_period_start
             THEN excluded.last_period ELSE s.last_period END,
@@ -95,24 +141,42 @@ series AS (
         last_period_start = GREATEST(excluded.last_period_start, s.last_period_start),
         last_received_at = GREATEST(excluded.last_received_at, s.last_received_at)
 ),
+-- Every CTE reads the snapshot from before the statement: these are the states it replaced.
+advanced AS (
+    SELECT l.unit_id, l.indicator_id, l.period, l.period_start,
+        cur.last_period AS previous, cur.last_period_start AS previous_start
+    FROM latest l
+    LEFT JOIN series_state cur
+        ON cur.unit_id = l.unit_id AND cur.indicator_id = l.indicator_id
+    WHERE cur.unit_id IS NULL OR l.period_start > cur.last_period_start
+),
+seen AS (
+    SELECT i.unit_id, i.at, cur.last_contact_at AS previous, cur.last_push_at
+    FROM (SELECT unit_id, max(received_at) AS at FROM input GROUP BY unit_id) i
+    LEFT JOIN unit_contacts cur ON cur.unit_id = i.unit_id
+),
 contact AS (
     INSERT INTO unit_contacts AS c (unit_id, last_contact_at, last_push_at)
-    SELECT DISTINCT i.unit_id, CAST(:now AS timestamptz), CAST(:now AS timestamptz)
-    FROM input i
-    LEFT JOIN unit_contacts cur ON cur.unit_id = i.unit_id
-    WHERE cur.unit_id IS NULL OR cur.last_push_at IS NULL
-       OR cur.last_push_at < CAST(:now AS timestamptz) - CAST(:resolution AS interval)
-    ORDER BY i.unit_id
+    SELECT unit_id, at, at
+    FROM seen
+    WHERE last_push_at IS NULL OR last_push_at < at - CAST(:resolution AS interval)
+    ORDER BY unit_id
     ON CONFLICT (unit_id) DO UPDATE SET
         last_contact_at = GREATEST(c.last_contact_at, excluded.last_contact_at),
         last_push_at = GREATEST(c.last_push_at, excluded.last_push_at)
 )
 SELECT
-    count(*) FILTER (WHERE inserted) AS created,
-    count(*) FILTER (WHERE NOT inserted) AS updated,
     (SELECT fresh FROM guard) AS fresh,
-    (SELECT key_live FROM guard) AS key_live
-FROM up
+    (SELECT key_live FROM guard) AS key_live,
+    (SELECT json_agg(json_build_array(unit_id, created, updated)) FROM (
+        SELECT unit_id, count(*) FILTER (WHERE inserted) AS created,
+            count(*) FILTER (WHERE NOT inserted) AS updated
+        FROM up GROUP BY unit_id
+    ) per) AS per_unit,
+    (SELECT json_agg(json_build_array(unit_id, indicator_id, period, period_start, previous,
+        previous_start)) FROM advanced) AS advanced,
+    (SELECT json_agg(json_build_array(unit_id, at, previous)) FROM seen
+        WHERE previous IS NULL OR previous <= at - CAST(:gap AS interval)) AS contacts
 """
 )
 
@@ -132,19 +196,23 @@ async def write_batch(
     key_id: int,
     now: datetime,
     generation: int,
+    imported: bool = False,
 ) -> WriteCounts:
     """Store ``rows`` (already folded: one row per natural key) and return what changed.
 
     Writes only while the registry is still at ``generation`` and the key is live; otherwise
     raises :class:`StaleRegistry` or :class:`KeyNotLive` having written nothing. On PostgreSQL
     ``executor`` may be an autocommit connection: the whole write is one statement.
+
+    ``imported`` rows carry their own ``received_at`` (a push is received ``now``) and are stored
+    with ``imported`` set; everything else is the same.
     """
     # A fixed order makes concurrent batches lock shared rows in the same order (no deadlock).
     ordered = sorted(rows, key=lambda r: (r.unit_id, r.indicator_id, r.period))
     if is_postgresql(executor):
-        return await _write_postgresql(executor, ordered, key_id, now, generation)
+        return await _write_postgresql(executor, ordered, key_id, now, generation, imported)
     assert isinstance(executor, AsyncSession), "SQLite writes in the request's session"
-    return await _write_generic(executor, ordered, key_id, now, generation)
+    return await _write_generic(executor, ordered, key_id, now, generation, imported)
 
 
 async def check_guard(
@@ -171,6 +239,7 @@ async def _write_postgresql(
     key_id: int,
     now: datetime,
     generation: int,
+    imported: bool,
 ) -> WriteCounts:
     params = {
         "unit_ids": [r.unit_id for r in rows],
@@ -179,9 +248,12 @@ async def _write_postgresql(
         "starts": [r.period_start for r in rows],
         "vals": [r.value for r in rows],
         "observed": [r.observed_at for r in rows],
+        "received": [r.received_at for r in rows] if imported else None,
+        "imported": imported,
         "now": now,
         "key_id": key_id,
         "resolution": CONTACT_RESOLUTION,
+        "gap": CONTACT_GAP,
         "generation": generation,
     }
     result = (await executor.execute(_PG_BATCH, params)).one()
@@ -189,15 +261,42 @@ async def _write_postgresql(
         raise StaleRegistry
     if not result.key_live:
         raise KeyNotLive
-    return WriteCounts(
-        created=result.created,
-        updated=result.updated,
-        unchanged=len(rows) - result.created - result.updated,
+    counts = WriteCounts(
+        per_unit={u: (c, n) for u, c, n in _json_rows(result.per_unit)},
+        advanced=[
+            Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
+            for u, i, period, start, previous, previous_start in _json_rows(result.advanced)
+        ],
+        contacts=[
+            Contact(u, datetime.fromisoformat(at), datetime.fromisoformat(prev) if prev else None)
+            for u, at, prev in _json_rows(result.contacts)
+        ],
     )
+    counts.created = sum(c for c, _ in counts.per_unit.values())
+    counts.updated = sum(n for _, n in counts.per_unit.values())
+    counts.unchanged = len(rows) - counts.created - counts.updated
+    return counts
+
+
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _json_rows(value: Any) -> list[list[Any]]:
+    """A ``json_agg`` column: NULL when it aggregated nothing; the driver may have decoded it."""
+    if value is None:
+        return []
+    rows: list[list[Any]] = orjson.loads(value) if isinstance(value, str | bytes) else value
+    return rows
 
 
 async def _write_generic(
-    session: AsyncSession, rows: Sequence[ValidRow], key_id: int, now: datetime, generation: int
+    session: AsyncSession,
+    rows: Sequence[ValidRow],
+    key_id: int,
+    now: datetime,
+    generation: int,
+    imported: bool,
 ) -> WriteCounts:
     # SQLite runs one writer at a time (BEGIN IMMEDIATE): nothing changes between this check and
     # the writes below.
@@ -231,6 +330,7 @@ async def _write_generic(
     new, changed, revisions = [], [], []
     stored: list[ValidRow] = []
     for row in rows:
+        received_at = row.received_at if imported and row.received_at else now
         old = existing.get((row.unit_id, row.indicator_id, row.period))
         if old is None:
             counts.created += 1
@@ -243,11 +343,11 @@ async def _write_generic(
                     "period_start": row.period_start,
                     "value": row.value,
                     "observed_at": row.observed_at,
-                    "received_at": now,
-                    "first_received_at": now,
+                    "received_at": received_at,
+                    "first_received_at": received_at,
                     "key_id": key_id,
                     "revision": 1,
-                    "imported": False,
+                    "imported": imported,
                 }
             )
             continue
@@ -262,11 +362,12 @@ async def _write_generic(
                 "id": obs_id,
                 "value": row.value,
                 "observed_at": row.observed_at,
-                "received_at": now,
+                "received_at": received_at,
                 "key_id": key_id,
                 "revision": revision + 1,
                 "previous_value": old_value,
                 "previous_received_at": old_received_at,
+                "imported": imported,
             }
         )
         revisions.append(
@@ -276,7 +377,7 @@ async def _write_generic(
                 "old_value": old_value,
                 "new_value": row.value,
                 "old_received_at": old_received_at,
-                "changed_at": now,
+                "changed_at": received_at,
                 "key_id": key_id,
             }
         )
@@ -285,20 +386,48 @@ async def _write_generic(
     if changed:
         await session.execute(update(Observation), changed)
         await session.execute(insert(ObservationRevision), revisions)
+    for row in stored:
+        created, updated = counts.per_unit.get(row.unit_id, (0, 0))
+        fresh = existing.get((row.unit_id, row.indicator_id, row.period)) is None
+        counts.per_unit[row.unit_id] = (created + fresh, updated + (not fresh))
     if stored:
-        await _upsert_series_generic(session, stored, now)
-    await touch_contacts(session, {r.unit_id for r in rows}, now, pushed=True)
+        counts.advanced = await _upsert_series_generic(session, stored, now)
+    contact_at: dict[int, datetime] = {}
+    for row in rows:
+        at = row.received_at if imported and row.received_at else now
+        contact_at[row.unit_id] = max(at, contact_at.get(row.unit_id, at))
+    counts.contacts = await _touch_pushes(session, contact_at)
     return counts
 
 
 async def _upsert_series_generic(
     session: AsyncSession, rows: Sequence[ValidRow], now: datetime
-) -> None:
+) -> list[Advance]:
     latest: dict[tuple[int, int], ValidRow] = {}
+    received: dict[tuple[int, int], datetime] = {}
     for row in rows:
         key = (row.unit_id, row.indicator_id)
         if key not in latest or row.period_start > latest[key].period_start:
             latest[key] = row
+        at = row.received_at or now
+        received[key] = max(at, received.get(key, at))
+    before: dict[tuple[int, int], tuple[str, date]] = {}
+    pairs = list(latest)
+    for start in range(0, len(pairs), 5000):
+        found = await session.execute(
+            select(
+                SeriesState.unit_id,
+                SeriesState.indicator_id,
+                SeriesState.last_period,
+                SeriesState.last_period_start,
+            ).where(
+                tuple_(SeriesState.unit_id, SeriesState.indicator_id).in_(
+                    pairs[start : start + 5000]
+                )
+            )
+        )
+        for r in found:
+            before[(r.unit_id, r.indicator_id)] = (r.last_period, r.last_period_start)
     statement = upsert(session, SeriesState)
     new = statement.excluded
     newer = new.last_period_start >= SeriesState.last_period_start
@@ -324,20 +453,41 @@ async def _upsert_series_generic(
                 "last_period": r.period,
                 "last_period_start": r.period_start,
                 "last_value": r.value,
-                "last_received_at": now,
+                "last_received_at": received[key],
             }
-            for r in latest.values()
+            for key, r in latest.items()
         ],
     )
+    advanced = []
+    for key, row in latest.items():
+        old = before.get(key)
+        if old is None or row.period_start > old[1]:
+            advanced.append(
+                Advance(
+                    *key,
+                    row.period,
+                    row.period_start,
+                    old[0] if old else None,
+                    old[1] if old else None,
+                )
+            )
+    return advanced
 
 
-async def touch_contacts(
-    session: AsyncSession, unit_ids: set[int], now: datetime, *, pushed: bool
-) -> None:
-    """Record that units were heard from: by an accepted push, or by a heartbeat."""
-    if not unit_ids:
-        return
-    column = "last_push_at" if pushed else "last_heartbeat_at"
+async def previous_contacts(
+    session: AsyncSession, unit_ids: Collection[int]
+) -> dict[int, datetime]:
+    """When each unit was last heard from (units never heard from are absent)."""
+    found = await session.execute(
+        select(UnitContact.unit_id, UnitContact.last_contact_at).where(
+            UnitContact.unit_id.in_(list(unit_ids))
+        )
+    )
+    return {r.unit_id: r.last_contact_at for r in found}
+
+
+async def _touch_pushes(session: AsyncSession, contact_at: dict[int, datetime]) -> list[Contact]:
+    before = await previous_contacts(session, contact_at)
     statement = upsert(session, UnitContact)
     statement = statement.on_conflict_do_update(
         index_elements=[UnitContact.unit_id],
@@ -345,10 +495,39 @@ async def touch_contacts(
             "last_contact_at": greatest(
                 session, statement.excluded.last_contact_at, UnitContact.last_contact_at
             ),
-            column: statement.excluded[column],
+            "last_push_at": greatest(
+                session, statement.excluded.last_push_at, UnitContact.last_push_at
+            ),
         },
     )
     await session.execute(
         statement,
-        [{"unit_id": u, "last_contact_at": now, column: now} for u in sorted(unit_ids)],
+        [
+            {"unit_id": u, "last_contact_at": at, "last_push_at": at}
+            for u, at in sorted(contact_at.items())
+        ],
     )
+    return [
+        Contact(unit_id, at, before.get(unit_id))
+        for unit_id, at in sorted(contact_at.items())
+        if unit_id not in before or before[unit_id] <= at - CONTACT_GAP
+    ]
+
+
+async def touch_heartbeat(session: AsyncSession, unit_id: int, now: datetime) -> datetime | None:
+    """Record that a unit sent a heartbeat; return when it was heard from before, if ever."""
+    previous = (await previous_contacts(session, [unit_id])).get(unit_id)
+    statement = upsert(session, UnitContact)
+    statement = statement.on_conflict_do_update(
+        index_elements=[UnitContact.unit_id],
+        set_={
+            "last_contact_at": greatest(
+                session, statement.excluded.last_contact_at, UnitContact.last_contact_at
+            ),
+            "last_heartbeat_at": statement.excluded.last_heartbeat_at,
+        },
+    )
+    await session.execute(
+        statement, {"unit_id": unit_id, "last_contact_at": now, "last_heartbeat_at": now}
+    )
+    return previous

@@ -41,6 +41,34 @@ class PushRequest(BaseModel):
     observations: list[ObservationIn] = Field(min_length=1)
 
 
+IMPORT_ROW_EXAMPLE: dict[str, JsonValue] = {
+    **ROW_EXAMPLE,
+    "received_at": "2026-11-28T08:30:00+07:00",
+}
+
+
+class ImportRowIn(ObservationIn):
+    """A pushed row plus the instant the hub records as its receipt."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [IMPORT_ROW_EXAMPLE]})
+
+    received_at: AwareDatetime = Field(
+        description="When the value reached the hub, in the past; a time zone is required. It "
+        "must not be before observed_at nor before the period begins"
+    )
+
+
+class ImportRequest(BaseModel):
+    """A backfill batch: a push whose rows also carry ``received_at``. Stored rows are marked
+    ``imported``; series state and unit contact move to the rows' receipt times, never back."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"observations": [IMPORT_ROW_EXAMPLE]}]}
+    )
+
+    observations: list[ImportRowIn] = Field(min_length=1)
+
+
 class RowError(BaseModel):
     index: int = Field(examples=[3], description="Position of the row in the batch, from 0")
     reason: str = Field(examples=["value 140 above max 100"])

@@ -1,7 +1,11 @@
-"""Push ingestion (DESIGN §3): per-row validation, natural-key upsert with revisions, import
-summaries, idempotent retries, rejected rows kept for operators, heartbeats."""
+"""Push ingestion (DESIGN §3) and admin backfill imports: per-row validation, natural-key upsert
+with revisions, import summaries, idempotent retries, rejected rows kept for operators,
+heartbeats; observers (the live stream, metrics) hear of each outcome once it committed."""
 
 import hashlib
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +23,7 @@ from ioc_hub.errors import (
     Conflict,
     FieldError,
     Forbidden,
+    HubError,
     Invalid,
     NotFound,
     PayloadTooLarge,
@@ -34,11 +39,7 @@ from ioc_hub.ingest.schemas import (
     RevisionOut,
     RowError,
 )
-from ioc_hub.ingest.validation import (
-    RowRejected,
-    Validator,
-    ValidRow,
-)
+from ioc_hub.ingest.validation import Reason, RowRejected, Validator, ValidRow, printable
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import (
@@ -53,7 +54,30 @@ from ioc_hub.models import (
 )
 from ioc_hub.registry import service as registry
 
+log = logging.getLogger(__name__)
+
 MAX_STORED_ROW = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A refused row: where it was, what it held, why (for humans) and the reason's code."""
+
+    index: int
+    row: Any
+    reason: str
+    code: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What an accepted push stored, for whoever observes ingest (the live stream)."""
+
+    rows: list[ValidRow]
+    """The rows stored or found unchanged, one per natural key."""
+    counts: repository.WriteCounts
+    registry: RegistryCopy
+    """The registry the rows were validated against: ids to codes."""
 
 
 @dataclass
@@ -62,14 +86,44 @@ class PushResult:
     body: bytes
     replayed: bool = False
     media_type: str = "application/json"
-    rejected: list[tuple[int, Any, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    written: Written | None = None
+    superseded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """How one push or import ended, told to observers after its transaction committed."""
+
+    imported: bool
+    status: int
+    seconds: float
+    now: datetime
+    rows: int = 0
+    """Rows in the batch; 0 when the body was never read as one."""
+    replayed: bool = False
+    superseded: int = 0
+    rejected: tuple[Reason, ...] = ()
+    written: Written | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatOutcome:
+    """A heartbeat that committed: the unit and when it was heard from before (if ever)."""
+
+    unit_id: int
+    at: datetime
+    previous: datetime | None
+
+
+Observer = Callable[[PushOutcome | HeartbeatOutcome], None]
 
 
 @dataclass
 class _Outcome:
     valid: list[ValidRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
-    rejected_rows: list[tuple[int, Any, str]] = field(default_factory=list)
+    rejected_rows: list[Rejected] = field(default_factory=list)
     superseded: int = 0
 
 
@@ -81,6 +135,15 @@ class IngestContext:
     cache: IngestCache
     sessions: async_sessionmaker[AsyncSession]
     autocommit: AsyncEngine
+    observers: list[Observer] = field(default_factory=list)
+    """Told of every push, import and heartbeat once it committed; each must return at once."""
+
+    def notify(self, outcome: PushOutcome | HeartbeatOutcome) -> None:
+        for observer in self.observers:
+            try:
+                observer(outcome)
+            except Exception:  # an observer's bug must never fail a stored push
+                log.exception("ingest observer %r failed", observer)
 
 
 async def push(
@@ -91,25 +154,78 @@ async def push(
     atomic: bool,
     idempotency_key: str | None,
     now: datetime,
+    imported: bool = False,
 ) -> PushResult:
-    """Validate and store one push (DESIGN §3).
+    """Validate and store one push (DESIGN §3), or with ``imported`` one backfill import.
 
     The common case — PostgreSQL, no ``Idempotency-Key``, every row valid — is one statement
     in autocommit. Everything else runs in one transaction: the idempotency claim, the values,
-    the rejected rows and the stored response commit together or not at all.
+    the rejected rows and the stored response commit together or not at all. Observers hear of
+    the outcome once it is stored.
     """
-    principal = await ctx.cache.principal(token)
-    require_scope(principal, Scope.OBSERVATIONS_WRITE)
-    rows = _parse_envelope(body, ctx.settings.max_batch)
+    started = time.perf_counter()
+    rows: list[Any] = []
+    try:
+        principal = await ctx.cache.principal(token)
+        _require_right(principal, imported)
+        rows = _parse_envelope(body, ctx.settings.max_batch)
+        result = await _push(
+            ctx, token, principal, rows, body, atomic, idempotency_key, now, imported
+        )
+    except Exception as exc:
+        status = exc.status if isinstance(exc, HubError) else 500
+        ctx.notify(PushOutcome(imported, status, time.perf_counter() - started, now, len(rows)))
+        raise
+    ctx.notify(
+        PushOutcome(
+            imported,
+            result.status,
+            time.perf_counter() - started,
+            now,
+            rows=len(rows),
+            replayed=result.replayed,
+            superseded=result.superseded,
+            rejected=tuple(r.code for r in result.rejected),
+            written=result.written,
+        )
+    )
+    return result
+
+
+def _require_right(principal: Principal, imported: bool) -> None:
+    if not imported:
+        require_scope(principal, Scope.OBSERVATIONS_WRITE)
+        return
+    require_scope(principal, Scope.OBSERVATIONS_IMPORT)
+    if not principal.is_province:
+        raise Forbidden(
+            "imports are for province-level (admin) keys only; "
+            f"this key is bound to unit {principal.unit.code!r}"
+        )
+
+
+async def _push(
+    ctx: IngestContext,
+    token: str | None,
+    principal: Principal,
+    rows: list[Any],
+    body: bytes,
+    atomic: bool,
+    idempotency_key: str | None,
+    now: datetime,
+    imported: bool,
+) -> PushResult:
     try:
         if idempotency_key is None and ctx.autocommit.dialect.name == "postgresql":
             async with ctx.autocommit.connect() as connection:
-                result = await _validate_and_write(ctx, connection, principal, rows, now, atomic)
+                result = await _validate_and_write(
+                    ctx, connection, principal, rows, now, atomic, imported
+                )
             if result is not None:
                 return result
         async with ctx.sessions() as session, session.begin():
             return await _push_in_transaction(
-                ctx, session, principal, rows, body, atomic, idempotency_key, now
+                ctx, session, principal, rows, body, atomic, idempotency_key, now, imported
             )
     except repository.KeyNotLive:
         assert token is not None
@@ -125,6 +241,7 @@ async def _validate_and_write(
     rows: list[Any],
     now: datetime,
     atomic: bool,
+    imported: bool,
     *,
     with_rejections: bool = False,
 ) -> PushResult | None:
@@ -134,7 +251,7 @@ async def _validate_and_write(
     stale: RegistryCopy | None = None
     while True:
         copy = await ctx.cache.registry(executor, stale)
-        outcome = _validate(copy, ctx.settings, principal, rows, now)
+        outcome = _validate(copy, ctx.settings, principal, rows, now, imported)
         if outcome.errors and not with_rejections:
             return None
         refuse = bool(outcome.errors) and (atomic or not outcome.valid)
@@ -152,6 +269,7 @@ async def _validate_and_write(
                 key_id=principal.key_id,
                 now=now,
                 generation=copy.generation,
+                imported=imported,
             )
         except repository.StaleRegistry:
             stale = copy
@@ -164,7 +282,13 @@ async def _validate_and_write(
             rejected=len(outcome.errors),
             errors=outcome.errors,
         )
-        return PushResult(200, orjson.dumps(summary.model_dump()), rejected=outcome.rejected_rows)
+        return PushResult(
+            200,
+            orjson.dumps(summary.model_dump()),
+            rejected=outcome.rejected_rows,
+            written=Written(outcome.valid, counts, copy),
+            superseded=outcome.superseded,
+        )
 
 
 async def _push_in_transaction(
@@ -176,9 +300,12 @@ async def _push_in_transaction(
     atomic: bool,
     idempotency_key: str | None,
     now: datetime,
+    imported: bool,
 ) -> PushResult:
     if idempotency_key is not None:
-        request_hash = hashlib.sha256(body + (b"\x00atomic" if atomic else b"")).hexdigest()
+        # An import and a push with one key and body are different requests: a conflict.
+        flags = (b"\x00atomic" if atomic else b"") + (b"\x00import" if imported else b"")
+        request_hash = hashlib.sha256(body + flags).hexdigest()
         replay = await _claim_idempotency(
             session,
             principal.key_id,
@@ -190,7 +317,7 @@ async def _push_in_transaction(
         if replay is not None:
             return replay
     result = await _validate_and_write(
-        ctx, session, principal, rows, now, atomic, with_rejections=True
+        ctx, session, principal, rows, now, atomic, imported, with_rejections=True
     )
     assert result is not None
     await _keep_rejections(session, principal.key_id, result.rejected, now)
@@ -234,6 +361,7 @@ def _validate(
     principal: Principal,
     rows: list[Any],
     now: datetime,
+    imported: bool,
 ) -> _Outcome:
     validator = Validator(
         principal=principal,
@@ -241,6 +369,7 @@ def _validate(
         indicators=copy.indicators,
         tz=settings.tz,
         now=now,
+        imported=imported,
     )
     outcome = _Outcome()
     latest: dict[tuple[int, int, str], ValidRow] = {}
@@ -249,7 +378,7 @@ def _validate(
             valid = validator.check(row)
         except RowRejected as exc:
             outcome.errors.append(RowError(index=index, reason=exc.reason))
-            outcome.rejected_rows.append((index, row, exc.reason))
+            outcome.rejected_rows.append(Rejected(index, row, exc.reason, exc.code))
             continue
         key = (valid.unit_id, valid.indicator_id, valid.period)
         if key in latest:
@@ -287,7 +416,7 @@ def _refusal(outcome: _Outcome, total: int, atomic: bool) -> PushResult:
 
 
 async def _keep_rejections(
-    session: AsyncSession, key_id: int, rejected: list[tuple[int, Any, str]], now: datetime
+    session: AsyncSession, key_id: int, rejected: list[Rejected], now: datetime
 ) -> None:
     if not rejected:
         return
@@ -297,24 +426,29 @@ async def _keep_rejections(
             {
                 "received_at": now,
                 "key_id": key_id,
-                "unit_code": _code(row, "unit"),
-                "indicator_code": _code(row, "indicator"),
-                "row_index": index,
-                "row": _stored_row(row),
-                "reason": reason,
+                "unit_code": _code(r.row, "unit"),
+                "indicator_code": _code(r.row, "indicator"),
+                "row_index": r.index,
+                "row": _stored_row(r.row),
+                "reason": r.reason,
             }
-            for index, row, reason in rejected
+            for r in rejected
         ],
     )
 
 
 def _code(row: Any, name: str) -> str | None:
+    """The code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
     value = row.get(name) if isinstance(row, dict) else None
-    return value[:64] if isinstance(value, str) else None
+    return printable(value, 63) if isinstance(value, str) else None
 
 
 def _stored_row(row: Any) -> str:
-    text = orjson.dumps(row).decode()
+    try:
+        text = orjson.dumps(row).decode()
+    except orjson.JSONEncodeError:
+        # orjson reads deeper nesting (1,024 levels) than it writes (254).
+        return "(not stored: the row is nested too deeply to write back)"
     return text if len(text) <= MAX_STORED_ROW else text[:MAX_STORED_ROW] + "…"
 
 
@@ -377,15 +511,16 @@ async def _claim_idempotency(
 
 async def heartbeat(
     session: AsyncSession, principal: Principal, unit_code: str | None, now: datetime
-) -> HeartbeatOut:
+) -> tuple[HeartbeatOut, HeartbeatOutcome]:
+    """Record the heartbeat; the outcome is for observers once the session commits."""
     unit_id, code = principal.unit.id, principal.unit.code
     if unit_code is not None and unit_code != code:
         unit = await registry.get_unit(session, unit_code, field="body.unit")
         if not principal.covers(registry.ref(unit)):
             raise Forbidden(f"unit {unit_code} is outside this key's area", field="body.unit")
         unit_id, code = unit.id, unit.code
-    await repository.touch_contacts(session, {unit_id}, now, pushed=False)
-    return HeartbeatOut(unit=code, last_contact_at=now)
+    previous = await repository.touch_heartbeat(session, unit_id, now)
+    return HeartbeatOut(unit=code, last_contact_at=now), HeartbeatOutcome(unit_id, now, previous)
 
 
 def _area_filter(principal: Principal) -> Any:

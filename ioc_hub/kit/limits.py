@@ -8,10 +8,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyTooLarge(HTTPException):
-    """Raised from ``receive``; an HTTPException so the framework's body parser lets it through."""
+    """Raised from ``receive``; an HTTPException so the framework's body parser lets it through.
+    Its answer closes the connection, as a refused ``Content-Length`` does: the rest of the body
+    is never read."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"request body is larger than {max_bytes} bytes")
+        super().__init__(
+            413, f"request body is larger than {max_bytes} bytes", headers={"Connection": "close"}
+        )
 
 
 class BodySizeLimit:

@@ -1,6 +1,8 @@
-"""Documenting request bodies that an endpoint reads itself (to validate row by row) rather than
-through a pydantic parameter: the model still appears in the published contract."""
+"""Documenting what FastAPI cannot see: request bodies an endpoint reads itself (to validate row
+by row) rather than through a pydantic parameter, and the events of a ``text/event-stream``
+response. Their models still appear in the published contract."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,16 +15,37 @@ _documented: list[type[BaseModel]] = []
 
 def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
     """``openapi_extra`` for a route whose JSON body has the shape of ``model``."""
-    if model not in _documented:
-        _documented.append(model)
     return {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
-            },
+            "content": {"application/json": {"schema": _ref(model)}},
         }
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    if model not in _documented:
+        _documented.append(model)
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def event_stream(events: Mapping[str, type[BaseModel]], description: str) -> dict[str, Any]:
+    """The 200 ``responses`` entry of a Server-Sent Events route. The body is text; each
+    event's ``data:`` line is the JSON of the model its ``event:`` field names, listed under
+    ``x-events`` (OpenAPI 3.1 has no word for the items of a stream)."""
+    listed = ", ".join(f"`{name}`: {model.__name__}" for name, model in events.items())
+    return {
+        "description": description,
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "string",
+                    "description": f"Server-Sent Events; the `data:` of each type is ({listed})",
+                },
+                "x-events": {name: _ref(model) for name, model in events.items()},
+            }
+        },
     }
 
 

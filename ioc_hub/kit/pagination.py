@@ -23,9 +23,15 @@ class PageParams(BaseModel):
         return query.order_by(*order_by).limit(self.limit).offset(self.offset)
 
 
+# Bounded so that no database is asked for an offset beyond its integers.
+MAX_OFFSET = 2**31 - 1
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip")]
+
+
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=1000, description="Items per page")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Items to skip")] = 0,
+    offset: Offset = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

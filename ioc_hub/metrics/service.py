@@ -1,0 +1,210 @@
+"""Prometheus metrics of one hub process (``GET /metrics``).
+
+Counters and histograms are this process's own: with several processes (``serve --workers``,
+or replicas) scrape each one — as its own target — and let Prometheus sum them; a scrape of a
+port shared by uvicorn workers reaches whichever worker answers. The coverage gauges are read
+from the database at scrape time, so every process reports the same province-wide values.
+
+Rejected rows are counted by :class:`ioc_hub.ingest.validation.Reason`, a fixed set of codes,
+never by the free-text reason a sender sees.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ioc_hub.access.principal import Principal, UnitRef
+from ioc_hub.config import Settings
+from ioc_hub.coverage import service as coverage
+from ioc_hub.coverage.rules import SeriesStatus
+from ioc_hub.coverage.schemas import CoverageReport
+from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome
+from ioc_hub.ingest.validation import Reason
+from ioc_hub.kit.pagination import PageParams
+from ioc_hub.models import UnitKind
+
+log = logging.getLogger(__name__)
+
+ENDPOINTS = ("push", "import")
+OUTCOMES = {
+    200: "accepted",
+    401: "unauthenticated",
+    403: "forbidden",
+    409: "conflict",
+    413: "too_large",
+    422: "refused",
+}
+"""Push outcomes by HTTP status; any other status is ``failed``, a replay is ``replayed``."""
+ROW_OUTCOMES = ("created", "updated", "unchanged", "superseded", "rejected")
+
+
+class CoverageGauges(Collector):
+    """Series by status and units by kind, from the coverage service, as of the last refresh."""
+
+    def __init__(self) -> None:
+        self._report: CoverageReport | None = None
+
+    async def refresh(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+    ) -> None:
+        # Coverage answers for a key's area; the province's area is everything.
+        province = Principal(
+            key_id=0,
+            unit=UnitRef(id=0, code=settings.province_code, kind=UnitKind.PROVINCE, parent_id=None),
+            scopes=frozenset(),
+        )
+        try:
+            async with asyncio.timeout(settings.db_timeout_seconds), sessions() as session:
+                self._report = await coverage.coverage(
+                    session,
+                    settings,
+                    province,
+                    PageParams(limit=1, offset=0),
+                    kind=None,
+                    district=None,
+                    area=None,
+                    at_text=None,
+                    now=now,
+                )
+        except Exception as exc:  # a scrape still answers with the process's own metrics
+            log.warning("metrics: coverage unavailable: %s", exc)
+            self._report = None
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families(None)
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families(self._report)
+
+    @staticmethod
+    def _families(report: CoverageReport | None) -> list[Metric]:
+        up = GaugeMetricFamily(
+            "ioc_hub_coverage_up", "1 when the coverage gauges below could be read at this scrape"
+        )
+        series = GaugeMetricFamily(
+            "ioc_hub_series", "Obligated series by status (DESIGN §4)", labels=["status"]
+        )
+        connected = GaugeMetricFamily(
+            "ioc_hub_units_connected",
+            "Active units heard from within their window (DESIGN §4)",
+            labels=["kind"],
+        )
+        registered = GaugeMetricFamily("ioc_hub_units_registered", "Active units", labels=["kind"])
+        up.add_metric([], 0 if report is None else 1)
+        if report is not None:
+            counts = report.series.model_dump()
+            for status in SeriesStatus:
+                series.add_metric([status.value], counts[status.value])
+            for kind, line in report.kinds.items():
+                connected.add_metric([kind.value], line.connected)
+                registered.add_metric([kind.value], line.registered)
+        return [up, series, connected, registered]
+
+
+class HubMetrics:
+    """The metrics of one app; :meth:`observe` is an ingest observer."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+        self.pushes = Counter(
+            "ioc_hub_pushes",
+            "Pushes and imports by outcome: accepted (something stored, maybe with rejected "
+            "rows), refused (422: nothing stored), replayed (Idempotency-Key), unauthenticated, "
+            "forbidden, conflict, too_large, failed",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
+        self.rows = Counter(
+            "ioc_hub_push_rows",
+            "Rows of pushes and imports: created, updated, unchanged, superseded, rejected",
+            ["endpoint", "outcome"],
+            registry=registry,
+        )
+        self.rejected = Counter(
+            "ioc_hub_rejected_rows",
+            "Rejected rows by reason code",
+            ["endpoint", "reason"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "ioc_hub_push_seconds",
+            "Time to validate and store a push or import, from key check to commit",
+            ["endpoint"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.batch = Histogram(
+            "ioc_hub_push_batch_rows",
+            "Rows per push or import",
+            ["endpoint"],
+            buckets=(1, 10, 50, 100, 500, 1000, 5000, 10_000),
+            registry=registry,
+        )
+        self.heartbeats = Counter("ioc_hub_heartbeats", "Heartbeats recorded", registry=registry)
+        self.subscribers = Gauge(
+            "ioc_hub_stream_subscribers",
+            "Open event streams (GET /api/v1/stream) on this process",
+            registry=registry,
+        )
+        self.coverage = CoverageGauges()
+        registry.register(self.coverage)
+        # Every label value from the start, so rates work before the first occurrence.
+        for endpoint in ENDPOINTS:
+            for outcome in [*OUTCOMES.values(), "replayed", "failed"]:
+                self.pushes.labels(endpoint, outcome)
+            for row_outcome in ROW_OUTCOMES:
+                self.rows.labels(endpoint, row_outcome)
+            for reason in Reason:
+                self.rejected.labels(endpoint, reason.value)
+            self.latency.labels(endpoint)
+            self.batch.labels(endpoint)
+
+    def count_subscribers(self, count: Callable[[], int]) -> None:
+        self.subscribers.set_function(lambda: float(count()))
+
+    def observe(self, outcome: PushOutcome | HeartbeatOutcome) -> None:
+        if isinstance(outcome, HeartbeatOutcome):
+            self.heartbeats.inc()
+            return
+        endpoint = "import" if outcome.imported else "push"
+        label = "replayed" if outcome.replayed else OUTCOMES.get(outcome.status, "failed")
+        self.pushes.labels(endpoint, label).inc()
+        self.latency.labels(endpoint).observe(outcome.seconds)
+        if outcome.rows:
+            self.batch.labels(endpoint).observe(outcome.rows)
+        if outcome.written is not None:
+            counts = outcome.written.counts
+            self.rows.labels(endpoint, "created").inc(counts.created)
+            self.rows.labels(endpoint, "updated").inc(counts.updated)
+            self.rows.labels(endpoint, "unchanged").inc(counts.unchanged)
+        if outcome.superseded:
+            self.rows.labels(endpoint, "superseded").inc(outcome.superseded)
+        if outcome.rejected:
+            self.rows.labels(endpoint, "rejected").inc(len(outcome.rejected))
+            for reason in outcome.rejected:
+                self.rejected.labels(endpoint, reason.value).inc()
+
+    async def render(
+        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
+    ) -> bytes:
+        """The text exposition, with the coverage gauges read now."""
+        await self.coverage.refresh(sessions, settings, now)
+        return generate_latest(self.registry)

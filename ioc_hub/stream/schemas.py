@@ -1,0 +1,93 @@
+"""The data of each event type on ``GET /api/v1/stream`` (the SSE ``data:`` line, one JSON
+object). The SSE ``event:`` field names the type and ``id:`` the event's id."""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from ioc_hub.coverage.rules import SeriesStatus
+from ioc_hub.kit.periods import Cadence
+from ioc_hub.models import UnitKind
+
+Via = Literal["push", "import", "heartbeat"]
+
+
+class EventType(StrEnum):
+    OBSERVATIONS = "observations"
+    SERIES = "series"
+    CONNECTION = "connection"
+    RESET = "reset"
+
+
+class UnitFields(BaseModel):
+    """The unit an event concerns: the stream shows a key the events of its area only."""
+
+    unit: str = Field(examples=["25741"], description="Unit code")
+    kind: UnitKind = Field(examples=["commune"])
+    parent: str | None = Field(examples=["718"], description="Parent unit code")
+
+
+class ObservationsEvent(UnitFields):
+    """`observations`: a push or import was accepted; one event per unit it carried rows for."""
+
+    at: datetime = Field(description="When the hub accepted the batch")
+    imported: bool = Field(examples=[False], description="An admin's backfill import")
+    rows: int = Field(examples=[3], description="The unit's rows stored or found unchanged")
+    created: int = Field(examples=[2])
+    updated: int = Field(examples=[1])
+    unchanged: int = Field(examples=[0])
+    indicators: list[str] = Field(examples=[["DVC-HS-TIEP-NHAN"]], description="Sorted")
+    periods: list[str] = Field(examples=[["2026-11-27"]], description="Sorted")
+    truncated: bool = Field(
+        default=False,
+        description="`indicators` or `periods` were cut short to keep the event small",
+    )
+
+
+class SeriesEvent(UnitFields):
+    """`series`: a push or import moved a series' latest period forward (or gave the series its
+    first value). `status` and `previous_status` are evaluated at `at` (DESIGN §4), before and
+    after the move: when they differ, the series changed status."""
+
+    at: datetime = Field(description="When the hub accepted the value")
+    indicator: str = Field(examples=["DVC-HS-TIEP-NHAN"])
+    cadence: Cadence = Field(examples=["daily"])
+    period: str = Field(examples=["2026-11-27"], description="The series' latest period now")
+    previous_period: str | None = Field(
+        examples=["2026-11-25"], description="Its latest period before; null: none"
+    )
+    status: SeriesStatus = Field(examples=["fresh"])
+    previous_status: SeriesStatus = Field(examples=["overdue"])
+
+
+class ConnectionEvent(UnitFields):
+    """`connection`: a unit was heard from (accepted push, import or heartbeat) for the first
+    time, or after a silence longer than its connection window (DESIGN §4), so it counts as
+    connected again. Units dropping out of their window send nothing, so no event says so:
+    the coverage endpoint does."""
+
+    at: datetime = Field(description="When the hub recorded the contact")
+    status: Literal["connected"] = "connected"
+    reason: Literal["first_contact", "reconnected"] = Field(examples=["reconnected"])
+    via: Via = Field(examples=["push"])
+    last_contact_at: datetime = Field(description="The contact (an import's past receipt time)")
+    previous_contact_at: datetime | None = Field(description="The contact before; null: none")
+    connection_window_seconds: int = Field(examples=[172_800])
+
+
+class ResetEvent(BaseModel):
+    """`reset` (no id): events this stream should have carried may be missing — the position
+    given in `Last-Event-ID` is older than the hub keeps, or events were lost. Reload the state
+    shown (coverage, staleness) and go on reading."""
+
+    reason: str = Field(examples=["cannot resume after event '1234'"])
+
+
+EVENT_MODELS: dict[str, type[BaseModel]] = {
+    EventType.OBSERVATIONS: ObservationsEvent,
+    EventType.SERIES: SeriesEvent,
+    EventType.CONNECTION: ConnectionEvent,
+    EventType.RESET: ResetEvent,
+}

@@ -1,0 +1,67 @@
+"""The shipped registry and catalogue as the emulator sees them through the API."""
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from ioc_hub.catalogue.seed import load_catalogue_file
+from ioc_hub.kit.periods import DEFAULT_GRACE, Cadence
+from ioc_hub.registry.seed import load_registry_file
+from ioc_hub.simulate.scenario import (
+    SCENARIO_FAULTS,
+    FaultRates,
+    IndicatorSpec,
+    ObligationSpec,
+    Plan,
+    Scenario,
+    UnitSpec,
+)
+
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+NOW = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
+
+
+def shipped_units() -> list[UnitSpec]:
+    data = load_registry_file()
+    province = data["province"]
+    return [UnitSpec(province["code"], province["name"], "province", None)] + [
+        UnitSpec(u["code"], u["name"], u["kind"], u["parent"]) for u in data["units"]
+    ]
+
+
+def shipped_indicators() -> dict[str, IndicatorSpec]:
+    indicators = {}
+    for i in load_catalogue_file()["indicators"]:
+        cadence = Cadence(i["cadence"])
+        indicators[i["code"]] = IndicatorSpec(
+            code=i["code"],
+            group=i["group"],
+            cadence=cadence,
+            measurement_unit=i["measurement_unit"],
+            time_aggregation=i["time_aggregation"],
+            min_value=i["min_value"],
+            max_value=i["max_value"],
+            grace=DEFAULT_GRACE[cadence],
+        )
+    return indicators
+
+
+def shipped_obligations() -> list[ObligationSpec]:
+    obligations = []
+    for i in load_catalogue_file()["indicators"]:
+        obligations += [ObligationSpec(i["code"], unit_kind=k) for k in i["reported_by"]["kinds"]]
+        obligations += [ObligationSpec(i["code"], unit=u) for u in i["reported_by"]["units"]]
+    return obligations
+
+
+def shipped_plan(
+    scenario: Scenario = Scenario.ARTICLE, *, seed: int = 1, faults: FaultRates | None = None
+) -> Plan:
+    return Plan(
+        shipped_units(),
+        shipped_indicators(),
+        shipped_obligations(),
+        scenario=scenario,
+        faults=SCENARIO_FAULTS[scenario] if faults is None else faults,
+        seed=seed,
+        tz=TZ,
+    )
