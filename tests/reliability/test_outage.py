@@ -96,14 +96,21 @@ async def pusher(url: str, token: str, plan: Batches, load: Load) -> None:
 async def watcher(url: str, token: str, load: Load) -> None:
     """Readiness, liveness and a read that needs the database, over and over."""
     auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT) as http:
-        while not load.stop.is_set():
-            await load.call(http, "ready", http.build_request("GET", "/ready"))
-            await load.call(http, "health", http.build_request("GET", "/health"))
-            await load.call(
-                http, "read", http.build_request("GET", "/api/v1/units?limit=5", headers=auth)
-            )
-            await asyncio.sleep(0.1)
+    requests = {
+        "ready": ("/ready", {}),
+        "health": ("/health", {}),
+        "read": ("/api/v1/units?limit=5", auth),
+    }
+
+    # One loop each: a read held up by a frozen database must not keep /ready from being asked.
+    async def poll(what: str) -> None:
+        path, headers = requests[what]
+        async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT) as http:
+            while not load.stop.is_set():
+                await load.call(http, what, http.build_request("GET", path, headers=headers))
+                await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(poll(what) for what in requests))
 
 
 @dataclass
