@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
@@ -95,13 +95,21 @@ async def create_key(session: AsyncSession, principal: Principal, data: KeyCreat
     return await mint_key(session, unit, data.scopes, data.name)
 
 
+def area_clause(principal: Principal) -> ColumnElement[bool]:
+    """SQL for "the unit is in the key's area", over ``Unit``: its own unit and its children,
+    every unit for a province key (the same rule as :meth:`Principal.covers`)."""
+    if principal.is_province:
+        return true()
+    return (Unit.id == principal.unit.id) | (Unit.parent_id == principal.unit.id)
+
+
 async def list_keys(
     session: AsyncSession, principal: Principal | None, page: PageParams, *, include_revoked: bool
 ) -> Page[KeyOut]:
     """Keys the caller's area covers (all of them for the CLI, which passes no principal)."""
     query = select(AccessKey, Unit.code).join(Unit, Unit.id == AccessKey.unit_id)
-    if principal is not None and not principal.is_province:
-        query = query.where((Unit.id == principal.unit.id) | (Unit.parent_id == principal.unit.id))
+    if principal is not None:
+        query = query.where(area_clause(principal))
     if not include_revoked:
         query = query.where(AccessKey.revoked_at.is_(None))
     rows = await session.execute(page.window(query, AccessKey.id))

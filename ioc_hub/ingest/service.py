@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from ioc_hub.access.principal import Principal
-from ioc_hub.access.service import require_scope
+from ioc_hub.access.service import area_clause, require_scope
 from ioc_hub.config import Settings
 from ioc_hub.errors import (
     PROBLEM_JSON,
@@ -40,7 +40,7 @@ from ioc_hub.ingest.schemas import (
     RowError,
 )
 from ioc_hub.ingest.validation import Reason, RowRejected, Validator, ValidRow, printable
-from ioc_hub.kit.pagination import Page, PageParams
+from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import (
     AccessKey,
@@ -523,13 +523,6 @@ async def heartbeat(
     return HeartbeatOut(unit=code, last_contact_at=now), HeartbeatOutcome(unit_id, now, previous)
 
 
-def _area_filter(principal: Principal) -> Any:
-    """Units the key may read: its own and its children (everything for a province key)."""
-    if principal.is_province:
-        return None
-    return (Unit.id == principal.unit.id) | (Unit.parent_id == principal.unit.id)
-
-
 async def list_observations(
     session: AsyncSession,
     principal: Principal,
@@ -545,9 +538,7 @@ async def list_observations(
         .join(Unit, Unit.id == Observation.unit_id)
         .join(Indicator, Indicator.id == Observation.indicator_id)
     )
-    area = _area_filter(principal)
-    if area is not None:
-        query = query.where(area)
+    query = query.where(area_clause(principal))
     if unit is not None:
         target = await registry.get_unit(session, unit, field="query.unit")
         if not principal.covers(registry.ref(target)):
@@ -571,11 +562,8 @@ async def list_observations(
         query = query.where(Observation.period_start >= low.start)
     if high is not None:
         query = query.where(Observation.period_start < high.end)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.execute(
-        query.order_by(Unit.code, Indicator.code, Observation.period_start)
-        .limit(page.limit)
-        .offset(page.offset)
+        page.window(query, Unit.code, Indicator.code, Observation.period_start)
     )
     items = [
         ObservationOut(
@@ -591,7 +579,7 @@ async def list_observations(
         )
         for obs, unit_code, indicator_code, _ in rows
     ]
-    return Page(items=items, total=total, **page.model_dump())
+    return Page.of(items, await count_rows(session, query), page)
 
 
 def _period_bound(text: str | None, name: str, cadence: Cadence | None) -> Period | None:
@@ -656,16 +644,11 @@ async def list_rejections(
         .outerjoin(AccessKey, AccessKey.id == Rejection.key_id)
         .outerjoin(Unit, Unit.id == AccessKey.unit_id)
     )
-    area = _area_filter(principal)
-    if area is not None:
-        query = query.where(area)
+    query = query.where(area_clause(principal))
     if since is not None:
         query = query.where(Rejection.received_at >= since)
-    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(Rejection.id.desc()).limit(page.limit).offset(page.offset)
-    )
-    return Page(items=[_rejection_out(r) for r in rows], total=total, **page.model_dump())
+    rows = await session.scalars(page.window(query, Rejection.id.desc()))
+    return Page.of([_rejection_out(r) for r in rows], await count_rows(session, query), page)
 
 
 def _rejection_out(r: Rejection) -> RejectionOut:
