@@ -11,6 +11,7 @@ from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import Problem, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
+from ioc_hub.ingest.group_commit import GroupCommit
 from ioc_hub.ingest.service import IngestContext
 from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
@@ -36,12 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = sessions
         cache = IngestCache(sessions)
+        group = GroupCommit(settings) if engine.dialect.name == "postgresql" else None
+        if group is not None:
+            await group.start()
         stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(
             settings=settings,
             cache=cache,
             sessions=sessions,
-            autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
+            group=group,
             observers=[metrics.observe, stream.publisher.observe],
         )
         app.state.stream = stream
@@ -50,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if group is not None:
+                await group.close()
             await stream.stop()
             await engine.dispose()
 

@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -31,12 +32,34 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_timeout_seconds,
-        connect_args={
-            "timeout": settings.db_timeout_seconds,
-            "command_timeout": settings.db_timeout_seconds * 3,
-            "server_settings": {"application_name": "ioc-hub"},
-        },
+        connect_args=_asyncpg_connect_args(settings),
     )
+
+
+def create_driver_pool(settings: Settings, size: int) -> asyncpg.Pool:
+    """A plain asyncpg pool (PostgreSQL) beside the engine, for the one path where SQLAlchemy's
+    work per statement outweighs the database's: group commit. Connects on first use."""
+    url = make_url(settings.database_url).set(drivername="postgresql")
+    return asyncpg.create_pool(
+        url.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=size,
+        reset=_keep_session,
+        **_asyncpg_connect_args(settings),
+    )
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Its users run single autocommit statements and change no session state, so the default
+    reset on release — a round trip (RESET ALL, UNLISTEN *, …) per statement — is skipped."""
+
+
+def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
+    return {
+        "timeout": settings.db_timeout_seconds,
+        "command_timeout": settings.db_timeout_seconds * 3,
+        "server_settings": {"application_name": "ioc-hub"},
+    }
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:

@@ -5,6 +5,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -178,11 +179,26 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-        if exc.connection_invalidated or sqlstate[:2] in _UNAVAILABLE_CLASSES:
+        return await _by_sqlstate(request, exc, sqlstate, invalidated=exc.connection_invalidated)
+
+    # Group commit (``ingest.group_commit``) talks to asyncpg directly: its errors arrive as the
+    # driver raised them and mean what the same errors wrapped by SQLAlchemy mean.
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _driver_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
+        return await _by_sqlstate(request, exc, str(exc.sqlstate or ""), invalidated=False)
+
+    @app.exception_handler(asyncpg.InterfaceError)  # e.g. the connection closed under a query
+    async def _driver_interface_error(request: Request, exc: Exception) -> JSONResponse:
+        return await _database_down(request, exc)
+
+    async def _by_sqlstate(
+        request: Request, exc: Exception, sqlstate: str, *, invalidated: bool
+    ) -> JSONResponse:
+        if invalidated or sqlstate[:2] in _UNAVAILABLE_CLASSES:
             # The server shut down, restarted or cut the connection under this request.
             return await _database_down(request, exc)
         if sqlstate in _UNSTORABLE_SQLSTATES:
-            log.info("refused a value the database cannot take: %s", exc.orig)
+            log.info("refused a value the database cannot take: %s", getattr(exc, "orig", exc))
             unstorable = Invalid(
                 "a value in the request cannot be stored or compared: text must not contain "
                 "NUL (\\u0000) characters and integers must fit in 64 bits"
@@ -190,7 +206,7 @@ def install_error_handlers(app: FastAPI) -> None:
             return problem_response(unstorable.problem())
         if sqlstate in _TRANSIENT_SQLSTATES:
             # A deadlock victim or serialization failure: nothing was stored; a retry succeeds.
-            log.warning("transaction collided with a concurrent one: %s", exc.orig)
+            log.warning("transaction collided with a concurrent one: %s", getattr(exc, "orig", exc))
             err = Unavailable("the request collided with a concurrent one; retry", retry_after=1)
             return problem_response(err.problem(), err.headers)
         return await _unexpected(request, exc)

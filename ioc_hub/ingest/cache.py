@@ -11,7 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.access import service as access
 from ioc_hub.access.principal import Principal, UnitRef
@@ -64,22 +64,26 @@ class IngestCache:
         self._keys.pop(hash_token(token), None)
 
     async def registry(
-        self, via: AsyncSession | AsyncConnection, stale: RegistryCopy | None = None
+        self, via: AsyncSession | None, stale: RegistryCopy | None = None
     ) -> RegistryCopy:
-        """The current copy, read through ``via`` (the caller's connection: on SQLite a second
-        one would wait for the caller's write lock) when there is none yet or when ``stale`` —
-        the copy a write guard refused — is the one held."""
+        """The current copy, read when there is none yet or when ``stale`` — the copy a write
+        guard refused — is the one held. Read through ``via``, the caller's session, if it has
+        one: on SQLite a second connection would wait for the caller's write lock."""
         current = self._registry
         if current is not None and current is not stale:
             return current
         async with self._loading:
             if self._registry is not None and self._registry is not stale:
                 return self._registry
-            self._registry = await self._load(via)
+            if via is not None:
+                self._registry = await self._load(via)
+            else:
+                async with self._sessions() as session:
+                    self._registry = await self._load(session)
             return self._registry
 
     @staticmethod
-    async def _load(via: AsyncSession | AsyncConnection) -> RegistryCopy:
+    async def _load(via: AsyncSession) -> RegistryCopy:
         # The generation first: a change committed after it makes the copy newer than its
         # generation says, which only costs a reload; the other order could hide a change.
         generation = await via.scalar(

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import case, insert, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ioc_hub.ingest.validation import ValidRow
@@ -76,34 +78,37 @@ CONTACT_RESOLUTION = timedelta(seconds=1)
 # is shorter (the shortest cadence is daily), so a shorter silence never ends a disconnection.
 CONTACT_GAP = timedelta(days=1)
 
-# Imported rows carry their own receipt time (``:received``); a push sends NULL for that array
-# and every row takes ``:now``. Series state and contact only move forward (GREATEST / CASE), so
-# a backfill never moves them back.
+# One statement stores the rows of one or more pushes (see ``group_commit``): each row carries
+# its push's key and receipt time (an imported row its own), and each push is answered from its
+# own rows. Rows of a key that is no longer live are not written; nothing is written when the
+# registry is no longer at ``:generation``. Series state and contact only move forward
+# (GREATEST / CASE), so a backfill never moves them back.
 _PG_BATCH = text(
     """
 WITH guard AS (
     SELECT
         (SELECT generation FROM registry_generation WHERE id = 1) = :generation AS fresh,
-        EXISTS (
-            SELECT 1 FROM access_keys k JOIN units u ON u.id = k.unit_id
-            WHERE k.id = :key_id AND k.revoked_at IS NULL AND u.active
-        ) AS key_live
+        ARRAY(
+            SELECT k.id FROM access_keys k JOIN units u ON u.id = k.unit_id
+            WHERE k.id = ANY(CAST(:keys AS integer[])) AND k.revoked_at IS NULL AND u.active
+        ) AS live_keys
 ),
 input AS (
-    SELECT unit_id, indicator_id, period, period_start, value, observed_at,
-        COALESCE(received_at, CAST(:now AS timestamptz)) AS received_at
+    SELECT t.*
     FROM unnest(
-        CAST(:unit_ids AS integer[]), CAST(:indicator_ids AS integer[]),
-        CAST(:periods AS varchar[]), CAST(:starts AS date[]), CAST(:vals AS float8[]),
-        CAST(:observed AS timestamptz[]), CAST(:received AS timestamptz[])
-    ) AS t(unit_id, indicator_id, period, period_start, value, observed_at, received_at)
-    WHERE (SELECT fresh AND key_live FROM guard)
+        CAST(:key_ids AS integer[]), CAST(:unit_ids AS integer[]),
+        CAST(:indicator_ids AS integer[]), CAST(:periods AS varchar[]), CAST(:starts AS date[]),
+        CAST(:vals AS float8[]), CAST(:observed AS timestamptz[]),
+        CAST(:received AS timestamptz[]), CAST(:imported AS boolean[])
+    ) AS t(key_id, unit_id, indicator_id, period, period_start, value, observed_at,
+        received_at, imported), guard
+    WHERE guard.fresh AND t.key_id = ANY(guard.live_keys)
 ),
 up AS (
     INSERT INTO observations AS o (unit_id, indicator_id, period, period_start, value,
         observed_at, received_at, first_received_at, key_id, revision, imported)
     SELECT unit_id, indicator_id, period, period_start, value, observed_at,
-        received_at, received_at, :key_id, 1, CAST(:imported AS boolean)
+        received_at, received_at, key_id, 1, imported
     FROM input
     ON CONFLICT (unit_id, indicator_id, period) DO UPDATE
         SET previous_value = o.value, previous_received_at = o.received_at,
@@ -112,12 +117,12 @@ up AS (
             revision = o.revision + 1, imported = excluded.imported
         WHERE o.value IS DISTINCT FROM excluded.value
     RETURNING o.id, o.unit_id, o.indicator_id, o.period, o.period_start, o.value, o.revision,
-        o.previous_value, o.previous_received_at, o.received_at, (o.xmax = 0) AS inserted
+        o.previous_value, o.previous_received_at, o.received_at, o.key_id, (o.xmax = 0) AS inserted
 ),
 rev AS (
     INSERT INTO observation_revisions (observation_id, revision, old_value, new_value,
         old_received_at, changed_at, key_id)
-    SELECT id, revision, previous_value, value, previous_received_at, received_at, :key_id
+    SELECT id, revision, previous_value, value, previous_received_at, received_at, key_id
     FROM up
     WHERE NOT inserted
 ),
@@ -165,20 +170,33 @@ contact AS (
         last_contact_at = GREATEST(c.last_contact_at, excluded.last_contact_at),
         last_push_at = GREATEST(c.last_push_at, excluded.last_push_at)
 )
+-- The rows stored (created or changed), by natural key: the caller tells whose they were.
+-- Joining them back to ``input`` here would do, but a generic plan (the statement is prepared)
+-- cannot know the batch's size and may loop over one side for each row of the other.
 SELECT
-    (SELECT fresh FROM guard) AS fresh,
-    (SELECT key_live FROM guard) AS key_live,
-    (SELECT json_agg(json_build_array(unit_id, created, updated)) FROM (
-        SELECT unit_id, count(*) FILTER (WHERE inserted) AS created,
-            count(*) FILTER (WHERE NOT inserted) AS updated
-        FROM up GROUP BY unit_id
-    ) per) AS per_unit,
+    guard.fresh,
+    guard.live_keys,
+    stored.unit_ids,
+    stored.indicator_ids,
+    stored.periods,
+    stored.inserted,
     (SELECT json_agg(json_build_array(unit_id, indicator_id, period, period_start, previous,
         previous_start)) FROM advanced) AS advanced,
     (SELECT json_agg(json_build_array(unit_id, at, previous)) FROM seen
         WHERE previous IS NULL OR previous <= at - CAST(:gap AS interval)) AS contacts
+FROM guard, (
+    SELECT array_agg(unit_id) AS unit_ids, array_agg(indicator_id) AS indicator_ids,
+        array_agg(period) AS periods, array_agg(inserted) AS inserted
+    FROM up
+) stored
 """
 )
+
+
+# The same statement for asyncpg itself: positional parameters, in this order.
+_compiled = _PG_BATCH.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+_PG_BATCH_SQL = str(_compiled)
+_PG_BATCH_ORDER = tuple(_compiled.positiontup or ())
 
 
 class StaleRegistry(Exception):
@@ -187,6 +205,17 @@ class StaleRegistry(Exception):
 
 class KeyNotLive(Exception):
     """The key was revoked (or its unit deactivated) since it was cached; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One push's rows to store (already folded: one row per natural key) and who sent them."""
+
+    rows: Sequence[ValidRow]
+    key_id: int
+    now: datetime
+    """When the push was received; ``imported`` rows carry their own ``received_at`` instead."""
+    imported: bool = False
 
 
 async def write_batch(
@@ -207,12 +236,119 @@ async def write_batch(
     ``imported`` rows carry their own ``received_at`` (a push is received ``now``) and are stored
     with ``imported`` set; everything else is the same.
     """
+    write = Write(rows, key_id, now, imported)
+    if is_postgresql(executor):
+        [counts] = await write_many(executor, [write], generation)
+        if counts is None:
+            raise KeyNotLive
+        return counts
+    assert isinstance(executor, AsyncSession), "SQLite writes in the request's session"
     # A fixed order makes concurrent batches lock shared rows in the same order (no deadlock).
     ordered = sorted(rows, key=lambda r: (r.unit_id, r.indicator_id, r.period))
-    if is_postgresql(executor):
-        return await _write_postgresql(executor, ordered, key_id, now, generation, imported)
-    assert isinstance(executor, AsyncSession), "SQLite writes in the request's session"
     return await _write_generic(executor, ordered, key_id, now, generation, imported)
+
+
+async def write_many(
+    executor: AsyncSession | AsyncConnection | asyncpg.Connection,
+    writes: Sequence[Write],
+    generation: int,
+) -> list[WriteCounts | None]:
+    """Store several pushes in one PostgreSQL statement; what each one changed, in order.
+
+    No natural key may appear in two writes (PostgreSQL refuses an upsert that touches a row
+    twice). Raises :class:`StaleRegistry`, having written nothing, when the registry is no longer
+    at ``generation``; a write whose key is no longer live is not stored and answered ``None``.
+    ``executor`` may be an asyncpg connection (group commit: SQLAlchemy's own work per statement
+    costs more than the database's for a few rows).
+    """
+    # A fixed order makes concurrent statements lock shared rows in the same order.
+    rows = sorted(
+        ((row, write) for write in writes for row in write.rows),
+        key=lambda item: (item[0].unit_id, item[0].indicator_id, item[0].period),
+    )
+    params = {
+        "key_ids": [w.key_id for _, w in rows],
+        "unit_ids": [r.unit_id for r, _ in rows],
+        "indicator_ids": [r.indicator_id for r, _ in rows],
+        "periods": [r.period for r, _ in rows],
+        "starts": [r.period_start for r, _ in rows],
+        "vals": [r.value for r, _ in rows],
+        "observed": [r.observed_at for r, _ in rows],
+        "received": [r.received_at if w.imported and r.received_at else w.now for r, w in rows],
+        "imported": [w.imported for _, w in rows],
+        "keys": sorted({w.key_id for w in writes}),
+        "resolution": CONTACT_RESOLUTION,
+        "gap": CONTACT_GAP,
+        "generation": generation,
+    }
+    result: Any  # asyncpg's Record or SQLAlchemy's RowMapping: both read by column name
+    if isinstance(executor, asyncpg.Connection):
+        result = await executor.fetchrow(_PG_BATCH_SQL, *(params[name] for name in _PG_BATCH_ORDER))
+    else:
+        result = (await executor.execute(_PG_BATCH, params)).one()._mapping
+    if not result["fresh"]:
+        raise StaleRegistry
+    live = set(result["live_keys"])
+    answers: list[WriteCounts | None] = [
+        WriteCounts() if w.key_id in live else None for w in writes
+    ]
+    owner = _Owners(writes, live)
+    stored = zip(
+        result["unit_ids"] or (),
+        result["indicator_ids"] or (),
+        result["periods"] or (),
+        result["inserted"] or (),
+        strict=True,
+    )
+    for unit_id, indicator_id, period, inserted in stored:
+        counts = answers[owner.of(unit_id, indicator_id, period)]
+        assert counts is not None
+        created, updated = counts.per_unit.get(unit_id, (0, 0))
+        counts.per_unit[unit_id] = (created + inserted, updated + (not inserted))
+        counts.created += inserted
+        counts.updated += not inserted
+    for u, i, period, start, previous, previous_start in _json_rows(result["advanced"]):
+        counts = answers[owner.of(u, i, period)]
+        assert counts is not None
+        counts.advanced.append(
+            Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
+        )
+    for u, at, previous in _json_rows(result["contacts"]):
+        counts = answers[owner.first_of_unit(u)]
+        assert counts is not None
+        counts.contacts.append(
+            Contact(
+                u,
+                datetime.fromisoformat(at),
+                datetime.fromisoformat(previous) if previous else None,
+            )
+        )
+    for counts, write in zip(answers, writes, strict=True):
+        if counts is not None:
+            counts.unchanged = len(write.rows) - counts.created - counts.updated
+    return answers
+
+
+class _Owners:
+    """Which write a stored row came from (natural keys are unique across the writes)."""
+
+    def __init__(self, writes: Sequence[Write], live: Collection[int]) -> None:
+        self._single = len(writes) == 1
+        self._by_key: dict[tuple[int, int, str], int] = {}
+        self._by_unit: dict[int, int] = {}
+        if not self._single:
+            for req in reversed(range(len(writes))):
+                for r in writes[req].rows:
+                    self._by_key[r.unit_id, r.indicator_id, r.period] = req
+                    if writes[req].key_id in live:  # only stored rows made contact
+                        self._by_unit[r.unit_id] = req
+
+    def of(self, unit_id: int, indicator_id: int, period: str) -> int:
+        return 0 if self._single else self._by_key[unit_id, indicator_id, period]
+
+    def first_of_unit(self, unit_id: int) -> int:
+        """The first stored write with a row of the unit: it reports the unit's contact."""
+        return 0 if self._single else self._by_unit[unit_id]
 
 
 async def check_guard(
@@ -231,51 +367,6 @@ async def check_guard(
     )
     if live is None:
         raise KeyNotLive
-
-
-async def _write_postgresql(
-    executor: AsyncSession | AsyncConnection,
-    rows: Sequence[ValidRow],
-    key_id: int,
-    now: datetime,
-    generation: int,
-    imported: bool,
-) -> WriteCounts:
-    params = {
-        "unit_ids": [r.unit_id for r in rows],
-        "indicator_ids": [r.indicator_id for r in rows],
-        "periods": [r.period for r in rows],
-        "starts": [r.period_start for r in rows],
-        "vals": [r.value for r in rows],
-        "observed": [r.observed_at for r in rows],
-        "received": [r.received_at for r in rows] if imported else None,
-        "imported": imported,
-        "now": now,
-        "key_id": key_id,
-        "resolution": CONTACT_RESOLUTION,
-        "gap": CONTACT_GAP,
-        "generation": generation,
-    }
-    result = (await executor.execute(_PG_BATCH, params)).one()
-    if not result.fresh:
-        raise StaleRegistry
-    if not result.key_live:
-        raise KeyNotLive
-    counts = WriteCounts(
-        per_unit={u: (c, n) for u, c, n in _json_rows(result.per_unit)},
-        advanced=[
-            Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
-            for u, i, period, start, previous, previous_start in _json_rows(result.advanced)
-        ],
-        contacts=[
-            Contact(u, datetime.fromisoformat(at), datetime.fromisoformat(prev) if prev else None)
-            for u, at, prev in _json_rows(result.contacts)
-        ],
-    )
-    counts.created = sum(c for c, _ in counts.per_unit.values())
-    counts.updated = sum(n for _, n in counts.per_unit.values())
-    counts.unchanged = len(rows) - counts.created - counts.updated
-    return counts
 
 
 def _date(text: str | None) -> date | None:

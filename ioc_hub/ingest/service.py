@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.access.principal import Principal
 from ioc_hub.access.service import area_clause, require_scope
@@ -30,6 +30,7 @@ from ioc_hub.errors import (
 )
 from ioc_hub.ingest import repository
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
+from ioc_hub.ingest.group_commit import GroupCommit
 from ioc_hub.ingest.schemas import (
     HeartbeatOut,
     ImportSummary,
@@ -134,7 +135,8 @@ class IngestContext:
     settings: Settings
     cache: IngestCache
     sessions: async_sessionmaker[AsyncSession]
-    autocommit: AsyncEngine
+    group: GroupCommit | None
+    """Stores pushes without an ``Idempotency-Key`` (PostgreSQL only; ``None`` on SQLite)."""
     observers: list[Observer] = field(default_factory=list)
     """Told of every push, import and heartbeat once it committed; each must return at once."""
 
@@ -159,9 +161,10 @@ async def push(
     """Validate and store one push (DESIGN §3), or with ``imported`` one backfill import.
 
     The common case — PostgreSQL, no ``Idempotency-Key``, every row valid — is one statement
-    in autocommit. Everything else runs in one transaction: the idempotency claim, the values,
-    the rejected rows and the stored response commit together or not at all. Observers hear of
-    the outcome once it is stored.
+    in autocommit, shared with the pushes that arrived meanwhile (``group_commit``). Everything
+    else runs in one transaction: the idempotency claim, the values, the rejected rows and the
+    stored response commit together or not at all. Observers hear of the outcome once it is
+    stored.
     """
     started = time.perf_counter()
     rows: list[Any] = []
@@ -216,11 +219,8 @@ async def _push(
     imported: bool,
 ) -> PushResult:
     try:
-        if idempotency_key is None and ctx.autocommit.dialect.name == "postgresql":
-            async with ctx.autocommit.connect() as connection:
-                result = await _validate_and_write(
-                    ctx, connection, principal, rows, now, atomic, imported
-                )
+        if idempotency_key is None and ctx.group is not None:
+            result = await _validate_and_write(ctx, None, principal, rows, now, atomic, imported)
             if result is not None:
                 return result
         async with ctx.sessions() as session, session.begin():
@@ -236,7 +236,7 @@ async def _push(
 
 async def _validate_and_write(
     ctx: IngestContext,
-    executor: AsyncSession | AsyncConnection,
+    executor: AsyncSession | None,
     principal: Principal,
     rows: list[Any],
     now: datetime,
@@ -245,9 +245,10 @@ async def _validate_and_write(
     *,
     with_rejections: bool = False,
 ) -> PushResult | None:
-    """Validate against the registry copy and write; reload the copy and retry when the
-    registry changed under it. ``None`` when rows were rejected and ``with_rejections`` is off
-    (the caller then takes the transactional path, which keeps them)."""
+    """Validate against the registry copy and write, in ``executor``'s transaction or, without
+    one, through group commit; reload the copy and retry when the registry changed under it.
+    ``None`` when rows were rejected and ``with_rejections`` is off (the caller then takes the
+    transactional path, which keeps them)."""
     stale: RegistryCopy | None = None
     while True:
         copy = await ctx.cache.registry(executor, stale)
@@ -259,18 +260,29 @@ async def _validate_and_write(
             if refuse:
                 # Nothing will be written, so the write's own guard will not run: check that
                 # the rows were judged by the current registry, and that the key is live.
+                assert executor is not None, "rejections are kept in a transaction"
                 await repository.check_guard(
                     executor, key_id=principal.key_id, generation=copy.generation
                 )
                 return _refusal(outcome, len(rows), atomic)
-            counts = await repository.write_batch(
-                executor,
-                outcome.valid,
-                key_id=principal.key_id,
-                now=now,
-                generation=copy.generation,
-                imported=imported,
-            )
+            if executor is None:
+                assert ctx.group is not None
+                counts = await ctx.group.write(
+                    outcome.valid,
+                    key_id=principal.key_id,
+                    now=now,
+                    generation=copy.generation,
+                    imported=imported,
+                )
+            else:
+                counts = await repository.write_batch(
+                    executor,
+                    outcome.valid,
+                    key_id=principal.key_id,
+                    now=now,
+                    generation=copy.generation,
+                    imported=imported,
+                )
         except repository.StaleRegistry:
             stale = copy
             continue
