@@ -19,10 +19,11 @@ root_router.include_router(health)
 root_router.include_router(metrics)
 root_router.include_router(dashboard)
 
+# Requests are matched against routes in this order: pushes, by far the most frequent, first.
 api_router = APIRouter()
+api_router.include_router(ingest)
 api_router.include_router(registry)
 api_router.include_router(access)
-api_router.include_router(ingest)
 api_router.include_router(catalogue)
 api_router.include_router(aggregates)
 api_router.include_router(opendata)

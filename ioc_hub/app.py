@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(root_router)
     app.include_router(api_router)
+    app.include_router(root_router)
     openapi.install(app)
     return app

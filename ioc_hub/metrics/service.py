@@ -192,9 +192,13 @@ class HubMetrics:
             self.batch.labels(endpoint).observe(outcome.rows)
         if outcome.written is not None:
             counts = outcome.written.counts
-            self.rows.labels(endpoint, "created").inc(counts.created)
-            self.rows.labels(endpoint, "updated").inc(counts.updated)
-            self.rows.labels(endpoint, "unchanged").inc(counts.unchanged)
+            for row_outcome, count in (
+                ("created", counts.created),
+                ("updated", counts.updated),
+                ("unchanged", counts.unchanged),
+            ):
+                if count:
+                    self.rows.labels(endpoint, row_outcome).inc(count)
         if outcome.superseded:
             self.rows.labels(endpoint, "superseded").inc(outcome.superseded)
         if outcome.rejected:
