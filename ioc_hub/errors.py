@@ -187,7 +187,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _driver_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
         return await _by_sqlstate(request, exc, str(exc.sqlstate or ""), invalidated=False)
 
-    @app.exception_handler(asyncpg.InterfaceError)  # e.g. the connection closed under a query
+    # The connection closed under a query, or the server ended it while it was idle (the next
+    # statement then finds the protocol mid-way: "cannot switch to state …").
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
     async def _driver_interface_error(request: Request, exc: Exception) -> JSONResponse:
         return await _database_down(request, exc)
 

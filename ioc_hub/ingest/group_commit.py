@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import asyncpg
+
 from ioc_hub.config import Settings
 from ioc_hub.db import create_driver_pool
 from ioc_hub.errors import Unavailable
@@ -102,7 +104,16 @@ class GroupCommit:
 
     async def _execute(self, writes: Sequence[Write], generation: int) -> list[WriteCounts | None]:
         async with self._pool.acquire(timeout=self._timeout) as connection:
-            return await write_many(connection, writes, generation)
+            try:
+                return await write_many(connection, writes, generation)
+            except (asyncpg.PostgresError, StaleRegistry):
+                raise  # the server answered: the connection is ready for the next statement
+            except BaseException:
+                # Lost, timed out or cancelled mid-statement, the connection may be stuck inside
+                # the protocol; the pool does not reset connections (a round trip per release),
+                # so it must never get this one back.
+                connection.terminate()
+                raise
 
     async def _store(self, group: list[_Waiting]) -> None:
         try:

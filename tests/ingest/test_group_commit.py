@@ -7,6 +7,7 @@ The first test goes through the HTTP API and runs on both engines; the rest driv
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -609,6 +610,50 @@ async def test_a_connection_failure_reaches_every_waiting_write(
     assert len(calls) < 6, "the failure was a shared statement's"
 
 
+async def test_a_connection_that_failed_mid_statement_is_not_reused(
+    world: World,
+    make_group: MakeGroup,
+    monkeypatch: pytest.MonkeyPatch,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The pool skips its reset round trip on release, so a connection left inside the protocol
+    by a lost, timed-out or cancelled statement must be discarded, not handed to the next one
+    (seen in the outage test: 'cannot switch to state 12; another operation is in progress')."""
+    group = await make_group(ingest_statements=1)
+    backends: list[int] = []
+    real = group_commit.write_many
+
+    async def flaky(
+        connection: asyncpg.Connection, writes: Sequence[Write], generation: int
+    ) -> list[WriteCounts | None]:
+        backends.append(connection.get_server_pid())
+        if len(backends) == 1:
+            raise ConnectionResetError("connection reset by peer")
+        if len(backends) == 2:
+            await connection.execute("SELECT 1/0")  # the server answers with an error
+        return await real(connection, writes, generation)
+
+    monkeypatch.setattr(group_commit, "write_many", flaky)
+    w = world
+    for i in range(3):
+        with contextlib.suppress(ConnectionResetError, asyncpg.DivisionByZeroError):
+            async with asyncio.timeout(WAIT):
+                await group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
+    assert len(backends) == 3
+
+    async def alive(pid: int) -> bool:
+        async with session_factory() as session:
+            found = await session.scalar(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            )
+        return bool(found)
+
+    async with asyncio.timeout(WAIT):
+        while await alive(backends[0]):  # noqa: ASYNC110 (a server process, not ours)
+            await asyncio.sleep(0.05)
+    assert await alive(backends[1]), "an error the server answered needs no new connection"
+
+
 async def test_close_answers_every_queued_write_then_closes_the_pool(
     world: World,
     make_group: MakeGroup,
@@ -657,8 +702,12 @@ async def test_close_answers_every_queued_write_then_closes_the_pool(
         asyncpg.InterfaceError("cannot perform operation: connection is closed"),
         ConnectionResetError("connection reset by peer"),
         asyncpg.exceptions.DeadlockDetectedError("deadlock detected"),
+        # What the first statement on a connection the server ended while idle raises.
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
     ],
-    ids=["08003", "interface", "reset", "deadlock"],
+    ids=["08003", "interface", "reset", "deadlock", "ended-while-idle"],
 )
 async def test_a_database_failure_under_group_commit_is_503_not_500(
     pg_url: str,
