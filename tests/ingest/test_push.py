@@ -521,3 +521,40 @@ async def test_push_without_the_write_scope_is_403(
     assert response.status_code == 403
     assert "observations:write" in response.json()["detail"]
     assert (await push(client, {}, [{"indicator": DAILY, "value": 1}])).status_code == 401
+
+
+async def test_push_reads_atomic_and_the_key_as_declared_parameters_would(
+    client: httpx.AsyncClient,
+    commune: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The push route reads its query, header and key itself (the hot path skips FastAPI's
+    dependencies); what it accepts and refuses is what declared parameters gave."""
+    good = [{"indicator": DAILY, "value": 3, "period": "2026-11-27"}]
+    bad = [*good, {"indicator": "nope", "value": 1, "period": "2026-11-27"}]
+
+    for value in ["maybe", "2", ""]:
+        refused = await push(client, commune, good, atomic=value)
+        assert refused.status_code == 422, (value, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert [e["field"] for e in refused.json()["errors"]] == ["query.atomic"]
+    assert await count(session_factory, Observation) == 0
+
+    for value in ["true", "1", "yes", "on", "TRUE"]:
+        atomic = await push(client, commune, bad, atomic=value)
+        assert atomic.status_code == 422, (value, atomic.text)
+        assert atomic.json()["summary"]["created"] == 0
+    assert await count(session_factory, Observation) == 0
+    for value in ["false", "0", "no", "off"]:
+        partial = await push(client, commune, bad, atomic=value)
+        assert partial.status_code == 200, (value, partial.text)
+        assert partial.json()["rejected"] == 1
+
+    token = commune["Authorization"].removeprefix("Bearer ")
+    for authorization in [f"bearer {token}", f"BEARER   {token}"]:
+        accepted = await push(client, {"Authorization": authorization}, good)
+        assert accepted.status_code == 200, (authorization, accepted.text)
+    for authorization in [f"Basic {token}", "Bearer", "Bearer ", token, ""]:
+        refused = await push(client, {"Authorization": authorization}, good)
+        assert refused.status_code == 401, (authorization, refused.text)
+    assert (await push(client, {}, good)).status_code == 401
