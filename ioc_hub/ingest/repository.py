@@ -90,19 +90,25 @@ WITH guard AS (
         (SELECT generation FROM registry_generation WHERE id = 1) = :generation AS fresh,
         ARRAY(
             SELECT k.id FROM access_keys k JOIN units u ON u.id = k.unit_id
-            WHERE k.id = ANY(CAST(:keys AS integer[])) AND k.revoked_at IS NULL AND u.active
+            WHERE k.id = ANY(CAST(:w_keys AS integer[])) AND k.revoked_at IS NULL AND u.active
         ) AS live_keys
 ),
+-- Rows carry their push's place in the w_ arrays (1-based ``req``): its key, its receipt time
+-- (an imported row brings its own) and whether it is an import. ``observed`` and ``received``
+-- are NULL when no row has one; unnest pads them.
 input AS (
-    SELECT t.*
+    SELECT t.unit_id, t.indicator_id, t.period, t.period_start, t.value, t.observed_at,
+        COALESCE(t.received_at, (CAST(:w_nows AS timestamptz[]))[t.req]) AS received_at,
+        (CAST(:w_keys AS integer[]))[t.req] AS key_id,
+        (CAST(:w_imported AS boolean[]))[t.req] AS imported
     FROM unnest(
-        CAST(:key_ids AS integer[]), CAST(:unit_ids AS integer[]),
+        CAST(:reqs AS integer[]), CAST(:unit_ids AS integer[]),
         CAST(:indicator_ids AS integer[]), CAST(:periods AS varchar[]), CAST(:starts AS date[]),
         CAST(:vals AS float8[]), CAST(:observed AS timestamptz[]),
-        CAST(:received AS timestamptz[]), CAST(:imported AS boolean[])
-    ) AS t(key_id, unit_id, indicator_id, period, period_start, value, observed_at,
-        received_at, imported), guard
-    WHERE guard.fresh AND t.key_id = ANY(guard.live_keys)
+        CAST(:received AS timestamptz[])
+    ) AS t(req, unit_id, indicator_id, period, period_start, value, observed_at, received_at),
+        guard
+    WHERE guard.fresh AND (CAST(:w_keys AS integer[]))[t.req] = ANY(guard.live_keys)
 ),
 up AS (
     INSERT INTO observations AS o (unit_id, indicator_id, period, period_start, value,
@@ -263,20 +269,28 @@ async def write_many(
     """
     # A fixed order makes concurrent statements lock shared rows in the same order.
     rows = sorted(
-        ((row, write) for write in writes for row in write.rows),
+        ((row, req) for req, write in enumerate(writes, 1) for row in write.rows),
         key=lambda item: (item[0].unit_id, item[0].indicator_id, item[0].period),
     )
+    imports = any(w.imported for w in writes)
     params = {
-        "key_ids": [w.key_id for _, w in rows],
+        "reqs": [req for _, req in rows],
         "unit_ids": [r.unit_id for r, _ in rows],
         "indicator_ids": [r.indicator_id for r, _ in rows],
         "periods": [r.period for r, _ in rows],
         "starts": [r.period_start for r, _ in rows],
         "vals": [r.value for r, _ in rows],
-        "observed": [r.observed_at for r, _ in rows],
-        "received": [r.received_at if w.imported and r.received_at else w.now for r, w in rows],
-        "imported": [w.imported for _, w in rows],
-        "keys": sorted({w.key_id for w in writes}),
+        "observed": (
+            [r.observed_at for r, _ in rows] if any(r.observed_at for r, _ in rows) else None
+        ),
+        "received": (
+            [r.received_at if writes[req - 1].imported else None for r, req in rows]
+            if imports
+            else None
+        ),
+        "w_keys": [w.key_id for w in writes],
+        "w_nows": [w.now for w in writes],
+        "w_imported": [w.imported for w in writes],
         "resolution": CONTACT_RESOLUTION,
         "gap": CONTACT_GAP,
         "generation": generation,
