@@ -5,10 +5,10 @@ from fastapi.responses import Response
 
 app = FastAPI()
 
-_ANSWER = b'{"created":1,"updated":0,"unchanged":0,"superseded":0,"rejected":0,"errors":[]}'
+ANSWER = b'{"created":1,"updated":0,"unchanged":0,"superseded":0,"rejected":0,"errors":[]}'
 
 
 @app.post("/api/v1/observations")
 async def constant(request: Request) -> Response:
     await request.body()
-    return Response(_ANSWER, media_type="application/json")
+    return Response(ANSWER, media_type="application/json")

@@ -92,6 +92,12 @@ async def prepare(url: str) -> tuple[list[Series], str]:
     return series, token
 
 
+def uvicorn_cmd(app: str, port: int) -> list[str]:
+    """A reference server in the hub's uvicorn setup (same workers, quiet log)."""
+    workers = ["--workers", str(WORKERS), "--log-level", "warning"]
+    return ["-m", "uvicorn", app, "--port", str(port), *workers]
+
+
 def batches(series: list[Series], total_rows: int) -> list[list[tuple[Series, date]]]:
     """Unique (unit, indicator, day) rows, newest days first, cut into 1,000-row batches."""
     today = datetime.now(UTC).date() - timedelta(days=1)
@@ -240,17 +246,7 @@ async def main(quick: bool) -> None:
             "--workers",
             str(WORKERS),
         ]
-        bare_cmd = [
-            "-m",
-            "uvicorn",
-            "bench.bare_app:app",
-            "--port",
-            str(bare_port),
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ]
+        bare_cmd = uvicorn_cmd("bench.bare_app:app", bare_port)
 
         # Alternate, several rounds, and keep each side's best: drift on this noisy machine then
         # hits both sides alike, and so does the kernel's luck in spreading a round's fresh
@@ -258,13 +254,7 @@ async def main(quick: bool) -> None:
         raw_rates, hub_rates, hub_singles, bare_singles, insert_singles = [], [], [], [], []
         senders = single_row_senders(work, single_requests)
         insert_port = free_port()
-        insert_cmd = [
-            *bare_cmd[:2],
-            "bench.minimal_app:app",
-            "--port",
-            str(insert_port),
-            *bare_cmd[5:],
-        ]
+        insert_cmd = uvicorn_cmd("bench.minimal_app:app", insert_port)
         with (
             server(hub_cmd, hub_port, env),
             server(bare_cmd, bare_port, env),

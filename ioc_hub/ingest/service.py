@@ -2,6 +2,7 @@
 with revisions, import summaries, idempotent retries, rejected rows kept for operators,
 heartbeats; observers (the live stream, metrics) hear of each outcome once it committed."""
 
+import functools
 import hashlib
 import logging
 import time
@@ -267,22 +268,16 @@ async def _validate_and_write(
                 return _refusal(outcome, len(rows), atomic)
             if executor is None:
                 assert ctx.group is not None
-                counts = await ctx.group.write(
-                    outcome.valid,
-                    key_id=principal.key_id,
-                    now=now,
-                    generation=copy.generation,
-                    imported=imported,
-                )
+                write = ctx.group.write
             else:
-                counts = await repository.write_batch(
-                    executor,
-                    outcome.valid,
-                    key_id=principal.key_id,
-                    now=now,
-                    generation=copy.generation,
-                    imported=imported,
-                )
+                write = functools.partial(repository.write_batch, executor)
+            counts = await write(
+                outcome.valid,
+                key_id=principal.key_id,
+                now=now,
+                generation=copy.generation,
+                imported=imported,
+            )
         except repository.StaleRegistry:
             stale = copy
             continue

@@ -647,20 +647,17 @@ def render(summary: Summary, console: Console) -> None:
         rows.add_row(label, f"{count:,}")
     console.print(rows)
 
-    if t.reasons:
-        reasons = Table(title="rejected by reason", title_justify="left")
-        reasons.add_column("reason")
-        reasons.add_column("rows", justify="right")
-        for reason, count in t.reasons.most_common():
-            reasons.add_row(reason, f"{count:,}")
-        console.print(reasons)
-    if t.failures:
-        failures = Table(title="failed requests", title_justify="left")
-        failures.add_column("error")
-        failures.add_column("rows", justify="right")
-        for problem, count in t.failures.most_common():
-            failures.add_row(problem, f"{count:,}")
-        console.print(failures)
+    for title, column, counter in (
+        ("rejected by reason", "reason", t.reasons),
+        ("failed requests", "error", t.failures),
+    ):
+        if counter:
+            listed = Table(title=title, title_justify="left")
+            listed.add_column(column)
+            listed.add_column("rows", justify="right")
+            for name, count in counter.most_common():
+                listed.add_row(name, f"{count:,}")
+            console.print(listed)
 
     coverage = Table(title="coverage (GET /api/v1/coverage)", title_justify="left")
     coverage.add_column("kind")
