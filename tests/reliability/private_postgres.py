@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,18 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.fixtures.process import free_port
 
 COMMAND_TIMEOUT = 60.0
+
+
+def _stop(pid: int) -> None:
+    """SIGSTOP, then wait until the process is stopped: the signal takes effect only when the
+    process next returns to user mode, which may be after a fork or a commit."""
+    os.kill(pid, signal.SIGSTOP)
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 5
+    while stat.read_text().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"process {pid} did not stop")
+        time.sleep(0.001)
 
 
 def _children(parent: int) -> list[int]:
@@ -85,13 +98,19 @@ class Cluster:
         """Every server process stopped (SIGSTOP) for the block: connections are accepted by
         the kernel and never answered, as with a hung host. Thawed whatever happens."""
         postmaster = int((self.data_dir / "postmaster.pid").read_text().split()[0])
-        processes = [postmaster, *_children(postmaster)]
+        stopped: list[int] = []
         try:
-            for pid in processes:
-                os.kill(pid, signal.SIGSTOP)
+            # The postmaster first, and only then its children: once it is stopped it forks no
+            # more, so a backend it forked a moment ago (a client connecting just now) is listed.
+            _stop(postmaster)
+            stopped.append(postmaster)
+            for pid in _children(postmaster):
+                with contextlib.suppress(ProcessLookupError, FileNotFoundError):  # just exited
+                    _stop(pid)
+                    stopped.append(pid)
             yield
         finally:
-            for pid in processes:
+            for pid in stopped:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGCONT)
 
