@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from ioc_hub import __version__
-from ioc_hub.api import api_router, root_router
+from ioc_hub.api import api_router, pushes, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import Problem, install_error_handlers
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(pushes)
     app.include_router(api_router)
     app.include_router(root_router)
     openapi.install(app)

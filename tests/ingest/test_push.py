@@ -558,3 +558,38 @@ async def test_push_reads_atomic_and_the_key_as_declared_parameters_would(
         refused = await push(client, {"Authorization": authorization}, good)
         assert refused.status_code == 401, (authorization, refused.text)
     assert (await push(client, {}, good)).status_code == 401
+
+
+def test_push_routes_refuse_an_endpoint_that_declares_parameters() -> None:
+    """``RequestRoute`` calls its endpoint with the request only: a route declaring anything
+    else would never read it, so building one fails at once."""
+    from fastapi import APIRouter, Request, Response
+
+    from ioc_hub.ingest.endpoints import RequestRoute
+
+    router = APIRouter(route_class=RequestRoute)
+
+    async def takes_request(request: Request) -> Response:
+        return Response()
+
+    router.post("/fine")(takes_request)
+
+    async def declares_more(request: Request, atomic: bool = False) -> Response:
+        return Response()
+
+    with pytest.raises(TypeError, match="must take the Request only"):
+        router.post("/wrong")(declares_more)
+
+
+async def test_push_paths_answer_other_methods_as_before(
+    client: httpx.AsyncClient, commune: dict[str, str]
+) -> None:
+    """The push routes are matched first, ahead of the other ingest routes: listing is still
+    reached, and a method neither route takes is 405 as problem details."""
+    listed = await client.get("/api/v1/observations", headers=commune)
+    assert listed.status_code == 200, listed.text
+    refused = await client.put("/api/v1/observations", headers=commune)
+    assert refused.status_code == 405
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "POST" in refused.headers["allow"]
+    assert (await client.get("/api/v1/imports", headers=commune)).status_code == 405
