@@ -11,6 +11,7 @@ anything built on it, and the ``last_day`` of 9999-W52) raises :class:`PeriodErr
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -242,7 +243,7 @@ class Period:
         """
         if not isinstance(text, str):
             raise TypeError(f"period id must be a str, not {type(text).__name__}")
-        period = cls._parse(text)
+        period = _parsed(text)
         if cadence is not None and period.cadence is not cadence:
             raise PeriodError(f"{text!r} is a {period.cadence} period, expected {cadence}")
         return period
@@ -302,10 +303,7 @@ class Period:
         if isinstance(day, datetime):
             # Its wall date would silently ignore the province's time zone.
             raise TypeError("of_date takes a date; use Period.containing for a datetime")
-        year = _period_year(cadence, day)
-        if not MIN_YEAR <= year <= MAX_YEAR:
-            raise PeriodError(f"{day} is outside the supported years {MIN_YEAR}..{MAX_YEAR}")
-        return cls(cadence, _first_day(cadence, day))
+        return _of_date(day, cadence)
 
     @classmethod
     def containing(cls, instant: datetime, cadence: Cadence, tz: tzinfo) -> Period:
@@ -486,6 +484,23 @@ class Period:
         if (key := self._key(other)) is None:
             return NotImplemented
         return key[0] >= key[1]
+
+
+# Periods are immutable, and pushes name the same few again and again (today, this month): the
+# hot paths, parsing an id and finding the period of a date, are cached.
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str) -> Period:
+    return Period._parse(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _of_date(day: date, cadence: Cadence) -> Period:
+    year = _period_year(cadence, day)
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PeriodError(f"{day} is outside the supported years {MIN_YEAR}..{MAX_YEAR}")
+    return Period(cadence, _first_day(cadence, day))
 
 
 def expected_period(

@@ -10,8 +10,10 @@ never by the free-text reason a sender sees.
 """
 
 import asyncio
+import collections
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import (
@@ -116,6 +118,17 @@ class CoverageGauges(Collector):
         return [up, series, connected, registered]
 
 
+@dataclass(frozen=True, slots=True)
+class _EndpointMetrics:
+    """The label sets of one endpoint (push or import), resolved once."""
+
+    pushes: dict[str, Counter]
+    rows: dict[str, Counter]
+    rejected: dict[Reason, Counter]
+    latency: Histogram
+    batch: Histogram
+
+
 class HubMetrics:
     """The metrics of one app; :meth:`observe` is an ingest observer."""
 
@@ -166,16 +179,19 @@ class HubMetrics:
         )
         self.coverage = CoverageGauges()
         registry.register(self.coverage)
-        # Every label value from the start, so rates work before the first occurrence.
-        for endpoint in ENDPOINTS:
-            for outcome in [*OUTCOMES.values(), "replayed", "failed"]:
-                self.pushes.labels(endpoint, outcome)
-            for row_outcome in ROW_OUTCOMES:
-                self.rows.labels(endpoint, row_outcome)
-            for reason in Reason:
-                self.rejected.labels(endpoint, reason.value)
-            self.latency.labels(endpoint)
-            self.batch.labels(endpoint)
+        # Every label value from the start, so rates work before the first occurrence; each
+        # label set is looked up once, as observing runs on every push.
+        pushes = [*OUTCOMES.values(), "replayed", "failed"]
+        self._by_endpoint = {
+            endpoint: _EndpointMetrics(
+                pushes={o: self.pushes.labels(endpoint, o) for o in pushes},
+                rows={o: self.rows.labels(endpoint, o) for o in ROW_OUTCOMES},
+                rejected={r: self.rejected.labels(endpoint, r.value) for r in Reason},
+                latency=self.latency.labels(endpoint),
+                batch=self.batch.labels(endpoint),
+            )
+            for endpoint in ENDPOINTS
+        }
 
     def count_subscribers(self, count: Callable[[], int]) -> None:
         self.subscribers.set_function(lambda: float(count()))
@@ -184,12 +200,12 @@ class HubMetrics:
         if isinstance(outcome, HeartbeatOutcome):
             self.heartbeats.inc()
             return
-        endpoint = "import" if outcome.imported else "push"
+        m = self._by_endpoint["import" if outcome.imported else "push"]
         label = "replayed" if outcome.replayed else OUTCOMES.get(outcome.status, "failed")
-        self.pushes.labels(endpoint, label).inc()
-        self.latency.labels(endpoint).observe(outcome.seconds)
+        m.pushes[label].inc()
+        m.latency.observe(outcome.seconds)
         if outcome.rows:
-            self.batch.labels(endpoint).observe(outcome.rows)
+            m.batch.observe(outcome.rows)
         if outcome.written is not None:
             counts = outcome.written.counts
             for row_outcome, count in (
@@ -198,13 +214,13 @@ class HubMetrics:
                 ("unchanged", counts.unchanged),
             ):
                 if count:
-                    self.rows.labels(endpoint, row_outcome).inc(count)
+                    m.rows[row_outcome].inc(count)
         if outcome.superseded:
-            self.rows.labels(endpoint, "superseded").inc(outcome.superseded)
+            m.rows["superseded"].inc(outcome.superseded)
         if outcome.rejected:
-            self.rows.labels(endpoint, "rejected").inc(len(outcome.rejected))
-            for reason in outcome.rejected:
-                self.rejected.labels(endpoint, reason.value).inc()
+            m.rows["rejected"].inc(len(outcome.rejected))
+            for reason, count in collections.Counter(outcome.rejected).items():
+                m.rejected[reason].inc(count)
 
     async def render(
         self, sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
