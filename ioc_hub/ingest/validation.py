@@ -100,7 +100,7 @@ class Validator:
     def __post_init__(self) -> None:
         # What repeats within a batch is checked once: a (unit, indicator) pair, a period id.
         self._pairs: dict[tuple[Any, Any], tuple[UnitRef, IndicatorRef]] = {}
-        self._periods: dict[tuple[str, Cadence], Period] = {}
+        self._periods: dict[tuple[str, Cadence], tuple[Period, str]] = {}
         self._instants: dict[str, datetime] = {}
         self._received: dict[str, datetime] = {}
         self._current: dict[Cadence, Period] = {}
@@ -126,14 +126,15 @@ class Validator:
             self._pairs[pair_key] = pair
         unit, indicator = pair
         value = self._value(row.get("value", _MISSING), indicator)
-        observed_at = self._observed_at(row.get("observed_at"))
-        period = self._period(row.get("period"), observed_at, indicator.cadence)
+        observed = row.get("observed_at")
+        observed_at = None if observed is None else self._observed_at(observed)
+        period, period_id = self._period(row.get("period"), observed_at, indicator.cadence)
         if self.imported:
             received_at = self._received_at(row.get("received_at"), observed_at, period)
             return ValidRow(
-                unit.id, indicator.id, period.id, period.start, value, observed_at, received_at
+                unit.id, indicator.id, period_id, period.start, value, observed_at, received_at
             )
-        return ValidRow(unit.id, indicator.id, period.id, period.start, value, observed_at)
+        return ValidRow(unit.id, indicator.id, period_id, period.start, value, observed_at)
 
     def _indicator(self, code: Any) -> IndicatorRef:
         if code is None:
@@ -235,27 +236,32 @@ class Validator:
             )
         return received_at
 
-    def _period(self, text: Any, observed_at: datetime | None, cadence: Cadence) -> Period:
+    def _period(
+        self, text: Any, observed_at: datetime | None, cadence: Cadence
+    ) -> tuple[Period, str]:
+        """The row's period and its canonical id."""
         if text is None:
             if observed_at is None:
                 raise RowRejected("give period or observed_at (or both)", Reason.MISSING_FIELD)
             try:
-                return Period.containing(observed_at, cadence, self.tz)
+                period = Period.containing(observed_at, cadence, self.tz)
             except PeriodError as exc:
                 raise RowRejected(f"observed_at: {exc}", Reason.INVALID_TIME) from None
+            return period, period.id
         if not isinstance(text, str):
             raise RowRejected(
                 f"period must be a string id, not {_json_type(text)}", Reason.WRONG_TYPE
             )
-        period = self._periods.get((text, cadence))
-        if period is None:
+        known = self._periods.get((text, cadence))
+        if known is None:
             try:
                 period = Period.parse(text, cadence)
             except PeriodError as exc:
                 raise RowRejected(f"period {exc}", Reason.INVALID_PERIOD) from None
             if period > self._current_period(cadence):
                 raise RowRejected(f"period {period.id} is in the future", Reason.FUTURE_PERIOD)
-            self._periods[(text, cadence)] = period
+            known = self._periods[(text, cadence)] = (period, period.id)
+        period = known[0]
         if observed_at is not None:
             observed_in = Period.containing(observed_at, cadence, self.tz)
             if observed_in != period:
@@ -264,7 +270,7 @@ class Validator:
                     f"not in period {period.id}",
                     Reason.INCONSISTENT,
                 )
-        return period
+        return known
 
     def _current_period(self, cadence: Cadence) -> Period:
         current = self._current.get(cadence)

@@ -3,6 +3,7 @@ revisions, import summaries, atomic batches, idempotent retries, rejected rows k
 
 import asyncio
 import itertools
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -73,6 +74,30 @@ async def test_new_rows_are_created_and_defaults_apply(
     ]
     rate = await client.get(f"/api/v1/observations?indicator={RATE}", headers=commune)
     assert rate.json()["items"][0]["period"] == "2026-10", "DHIS2 alias stored canonically"
+
+
+async def test_values_and_times_are_stored_exactly(
+    client: httpx.AsyncClient, commune: dict[str, str]
+) -> None:
+    """Every float comes back bit for bit (the write sends them as text: the shortest repr that
+    round-trips), and an observed_at with an odd offset is the same instant afterwards."""
+    values = [0.1, 1 / 3, 0.30000000000000004, 5e-324, 2.2250738585072014e-308, 19999.999999999996]
+    rows: list[dict[str, Any]] = [
+        {"indicator": DAILY, "value": v, "period": f"2026-11-{20 + i:02d}"}
+        for i, v in enumerate(values)
+    ]
+    rows.append({"indicator": DAILY, "value": 7, "observed_at": "2026-11-27T23:59:59.5+07:06"})
+    response = await push(client, commune, rows)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == len(rows)
+    listed = await client.get(f"/api/v1/observations?indicator={DAILY}", headers=commune)
+    items = listed.json()["items"]
+    assert [r["value"] for r in items[: len(values)]] == values
+    observed = items[-1]
+    assert observed["period"] == "2026-11-27"
+    assert datetime.fromisoformat(observed["observed_at"]) == datetime.fromisoformat(
+        "2026-11-27T23:59:59.5+07:06"
+    )
 
 
 async def test_local_midnight_not_utc_decides_the_period(
