@@ -11,7 +11,10 @@ Under callgrind the process runs some 50 times slower while PostgreSQL does not,
 work by time — group commit, the event stream's publishing — merges less than at full speed: the
 hub's count is, if anything, high.
 
-Run: ``python -m bench.push_cost`` (``--pushes N``, default 1600). Needs valgrind and PostgreSQL.
+It also counts what a row of a 1,000-row push costs the hub, as ``bench.ingest`` sends them.
+
+Run: ``python -m bench.push_cost`` (``--pushes N``, ``--batch-pushes N``). Needs valgrind and
+PostgreSQL.
 """
 
 import argparse
@@ -29,9 +32,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 
 from bench.common import asyncpg_dsn, table, throwaway_database
-from bench.ingest import RESET, SENDERS, batches, prepare, single_row_senders
+from bench.ingest import (
+    BATCH,
+    CLIENTS,
+    RESET,
+    SENDERS,
+    Series,
+    batches,
+    prepare,
+    single_row_senders,
+    value_of,
+)
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 TARGETS = {"hub": "the hub", "insert": "one asyncpg insert per request"}
@@ -120,7 +134,61 @@ def _instructions(out: Path) -> int:
     return sum(map(int, totals))
 
 
-async def main(pushes: int) -> None:
+async def _count(url: str, target: str, senders: list[list[bytes]], token: str) -> float:
+    """Instructions of ``target``'s process per counted push (the second half of each list)."""
+    reset = await asyncpg.connect(asyncpg_dsn(url))
+    await reset.execute(RESET)  # every count starts from the same empty tables
+    await reset.close()
+    counted = sum(len(rows) - len(rows) // 2 for rows in senders)
+    with tempfile.TemporaryDirectory() as tmp:
+        work, out = Path(tmp, "work.json"), Path(tmp, "out.callgrind")
+        plan = {"token": token, "senders": [[b.decode() for b in rows] for rows in senders]}
+        await asyncio.to_thread(work.write_text, json.dumps(plan))
+        started = time.perf_counter()
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.push_cost",
+                "--measure",
+                target,
+                url,
+                str(work),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        print(f"{TARGETS[target]}: {time.perf_counter() - started:.0f} s under callgrind")
+        return _instructions(out) / counted
+
+
+def _batch_bodies(series: list[Series], count: int) -> list[list[bytes]]:
+    """``count`` pushes of ``BATCH`` rows, dealt to ``CLIENTS`` senders, as bench.ingest sends."""
+    bodies = [
+        orjson.dumps(
+            {
+                "observations": [
+                    {
+                        "unit": s.unit_code,
+                        "indicator": s.indicator_code,
+                        "value": value_of(s, d),
+                        "period": d.isoformat(),
+                    }
+                    for s, d in batch
+                ]
+            }
+        )
+        for batch in batches(series, BATCH * count)
+    ]
+    return [bodies[i::CLIENTS] for i in range(CLIENTS)]
+
+
+async def main(pushes: int, batch_pushes: int) -> None:
     if shutil.which("valgrind") is None:
         sys.exit("bench.push_cost needs valgrind (callgrind)")
     async with throwaway_database("ioc_hub_bench_push_cost") as url:
@@ -128,43 +196,14 @@ async def main(pushes: int) -> None:
         # Twice the pushes: the first half warms up (caches, prepared statements, the pool).
         # Each sender is one unit pushing its own series, a day at a time: enough days for all.
         days = 2 * pushes // SENDERS + 1
-        senders = single_row_senders(batches(series, len(series) * days), 2 * pushes)
-        counted = sum(len(rows) - len(rows) // 2 for rows in senders)
-        per_push: dict[str, float] = {}
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp, "work.json")
-            plan = {"token": token, "senders": [[b.decode() for b in rows] for rows in senders]}
-            await asyncio.to_thread(work.write_text, json.dumps(plan))
-            for target in TARGETS:
-                reset = await asyncpg.connect(asyncpg_dsn(url))
-                await reset.execute(RESET)  # both start from the same empty tables
-                await reset.close()
-                out = Path(tmp, f"{target}.callgrind")
-                started = time.perf_counter()
-                await asyncio.to_thread(
-                    subprocess.run,
-                    [
-                        "valgrind",
-                        "--tool=callgrind",
-                        "--instr-atstart=no",
-                        f"--callgrind-out-file={out}",
-                        sys.executable,
-                        "-m",
-                        "bench.push_cost",
-                        "--measure",
-                        target,
-                        url,
-                        str(work),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-                per_push[target] = _instructions(out) / counted
-                print(f"{TARGETS[target]}: {time.perf_counter() - started:.0f} s under callgrind")
-    hub, insert = per_push["hub"], per_push["insert"]
+        singles = single_row_senders(batches(series, len(series) * days), 2 * pushes)
+        hub = await _count(url, "hub", singles, token)
+        insert = await _count(url, "insert", singles, token)
+        per_row = await _count(url, "hub", _batch_bodies(series, 2 * batch_pushes), token) / BATCH
     print(
-        f"instructions of the app's process per single-row push, in process on PostgreSQL; "
-        f"{counted} counted pushes from {SENDERS} senders after as many to warm up"
+        f"instructions of the app's process, in process on PostgreSQL, counted after as many "
+        f"pushes to warm up: {pushes} single-row pushes from {SENDERS} senders; "
+        f"{batch_pushes} pushes of {BATCH} rows from {CLIENTS} senders"
     )
     print(
         table(
@@ -174,7 +213,8 @@ async def main(pushes: int) -> None:
                     f"{hub:,.0f}",
                     f"{insert:,.0f}",
                     f"{hub / insert:.2f}",
-                )
+                ),
+                ("a row of a 1,000-row push, hub", f"{per_row:,.0f}", "", ""),
             ],
             ["figure", "hub", "one insert", "ratio"],
         )
@@ -184,10 +224,11 @@ async def main(pushes: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=1600, help="single-row pushes counted")
+    parser.add_argument("--batch-pushes", type=int, default=8, help="1,000-row pushes counted")
     parser.add_argument("--measure", nargs=3, metavar=("TARGET", "URL", "WORK"), help="internal")
     args = parser.parse_args()
     if args.measure:
         target, url, work = args.measure
         asyncio.run(_measure(target, url, json.loads(Path(work).read_text())))
     else:
-        asyncio.run(main(args.pushes))
+        asyncio.run(main(args.pushes, args.batch_pushes))
