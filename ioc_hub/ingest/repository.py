@@ -13,9 +13,9 @@ whose latest period advanced and units heard from after a silence. The live even
 built from them, so it never has to ask the database again.
 """
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -95,20 +95,17 @@ WITH guard AS (
 ),
 -- Rows carry their push's place in the w_ arrays (1-based ``req``): its key, its receipt time
 -- (an imported row brings its own) and whether it is an import. ``observed`` and ``received``
--- are NULL when no row has one; unnest pads them. The row arrays come as array literals (text):
--- the driver's binary encoding inspects each element in Python, which costs a large batch more
--- than building the text does.
+-- are NULL when no row has one; unnest pads them.
 input AS (
     SELECT t.unit_id, t.indicator_id, t.period, t.period_start, t.value, t.observed_at,
         COALESCE(t.received_at, (CAST(:w_nows AS timestamptz[]))[t.req]) AS received_at,
         (CAST(:w_keys AS integer[]))[t.req] AS key_id,
         (CAST(:w_imported AS boolean[]))[t.req] AS imported
     FROM unnest(
-        CAST(CAST(:reqs AS text) AS integer[]), CAST(CAST(:unit_ids AS text) AS integer[]),
-        CAST(CAST(:indicator_ids AS text) AS integer[]), CAST(CAST(:periods AS text) AS varchar[]),
-        CAST(CAST(:starts AS text) AS date[]), CAST(CAST(:vals AS text) AS float8[]),
-        CAST(CAST(:observed AS text) AS timestamptz[]),
-        CAST(CAST(:received AS text) AS timestamptz[])
+        CAST(:reqs AS integer[]), CAST(:unit_ids AS integer[]),
+        CAST(:indicator_ids AS integer[]), CAST(:periods AS varchar[]), CAST(:starts AS date[]),
+        CAST(:vals AS float8[]), CAST(:observed AS timestamptz[]),
+        CAST(:received AS timestamptz[])
     ) AS t(req, unit_id, indicator_id, period, period_start, value, observed_at, received_at),
         guard
     WHERE guard.fresh AND (CAST(:w_keys AS integer[]))[t.req] = ANY(guard.live_keys)
@@ -277,19 +274,17 @@ async def write_many(
     )
     imports = any(w.imported for w in writes)
     params = {
-        "reqs": _literal(map(str, (req for _, req in rows))),
-        "unit_ids": _literal(map(str, (r.unit_id for r, _ in rows))),
-        "indicator_ids": _literal(map(str, (r.indicator_id for r, _ in rows))),
-        "periods": _literal(r.period for r, _ in rows),  # canonical ids: nothing to quote
-        "starts": _literal(map(date.isoformat, (r.period_start for r, _ in rows))),
-        "vals": _literal(map(repr, (r.value for r, _ in rows))),  # repr: an exact round trip
+        "reqs": [req for _, req in rows],
+        "unit_ids": [r.unit_id for r, _ in rows],
+        "indicator_ids": [r.indicator_id for r, _ in rows],
+        "periods": [r.period for r, _ in rows],
+        "starts": [r.period_start for r, _ in rows],
+        "vals": [r.value for r, _ in rows],
         "observed": (
-            _instants(r.observed_at for r, _ in rows)
-            if any(r.observed_at for r, _ in rows)
-            else None
+            [r.observed_at for r, _ in rows] if any(r.observed_at for r, _ in rows) else None
         ),
         "received": (
-            _instants(r.received_at if writes[req - 1].imported else None for r, req in rows)
+            [r.received_at if writes[req - 1].imported else None for r, req in rows]
             if imports
             else None
         ),
@@ -386,16 +381,6 @@ async def check_guard(
     )
     if live is None:
         raise KeyNotLive
-
-
-def _literal(elements: Iterable[str]) -> str:
-    """A PostgreSQL array literal of elements that need no quoting."""
-    return "{" + ",".join(elements) + "}"
-
-
-def _instants(values: Iterable[datetime | None]) -> str:
-    """An array literal of aware instants (in UTC, ISO 8601) and NULLs."""
-    return _literal("NULL" if v is None else v.astimezone(UTC).isoformat() for v in values)
 
 
 def _date(text: str | None) -> date | None:
