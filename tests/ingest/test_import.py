@@ -2,7 +2,7 @@
 are stored as `imported`, and move series state and unit contact to those times — forward only.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ioc_hub.ingest.repository import LITERAL_ROWS
 from ioc_hub.models import Observation, ObservationRevision, Scope, SeriesState, Unit, UnitContact
 from tests.conftest import Clock, MintKey, bearer
 
@@ -90,6 +91,32 @@ async def test_admin_import_stores_rows_as_imported_at_their_receipt_times(
         ("2026-11-21", True, "2026-11-22T02:30:00Z"),
     ]
     assert all(i["first_received_at"] == i["received_at"] for i in items)
+
+
+async def test_a_large_import_keeps_every_receipt_time(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    """A write of LITERAL_ROWS rows or more sends its arrays as text: receipt times with any
+    offset, and fractions of a second, arrive unchanged."""
+    first = date(2026, 1, 1)
+    rows = [
+        row(
+            (first + timedelta(days=i)).isoformat(),
+            i,
+            f"{first + timedelta(days=i + 1)}T{i % 24:02d}:{i % 60:02d}:07.{i:06d}+0{i % 10}:30",
+        )
+        for i in range(LITERAL_ROWS + 1)
+    ]
+    response = await send(client, admin, rows)
+    assert response.status_code == 200, response.text
+    assert response.json()["created"] == len(rows)
+    listed = await client.get(
+        f"/api/v1/observations?unit={COMMUNE}&indicator={DAILY}&limit=100", headers=admin
+    )
+    items = listed.json()["items"]
+    assert [(i["period"], utc(i["received_at"])) for i in items] == [
+        (r["period"], utc(r["received_at"])) for r in rows
+    ]
 
 
 async def test_series_state_and_contact_take_the_imported_times(

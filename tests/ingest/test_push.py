@@ -3,7 +3,7 @@ revisions, import summaries, atomic batches, idempotent retries, rejected rows k
 
 import asyncio
 import itertools
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ioc_hub.ingest.repository import LITERAL_ROWS
 from ioc_hub.models import Observation, ObservationRevision, Rejection, Scope, SeriesState
 from tests.conftest import Clock, MintKey, bearer
 
@@ -76,21 +77,36 @@ async def test_new_rows_are_created_and_defaults_apply(
     assert rate.json()["items"][0]["period"] == "2026-10", "DHIS2 alias stored canonically"
 
 
+@pytest.mark.parametrize(
+    ("filler", "transaction"),
+    [(0, False), (LITERAL_ROWS, False), (LITERAL_ROWS, True)],
+    ids=["small", "large", "large-in-a-transaction"],
+)
 async def test_values_and_times_are_stored_exactly(
-    client: httpx.AsyncClient, commune: dict[str, str]
+    client: httpx.AsyncClient, commune: dict[str, str], filler: int, transaction: bool
 ) -> None:
-    """Every float comes back bit for bit (the write sends them as text: the shortest repr that
-    round-trips), and an observed_at with an odd offset is the same instant afterwards."""
+    """Every float comes back bit for bit and an observed_at with an odd offset is the same
+    instant afterwards, in a small write and in a large one (whose arrays travel as text: a
+    float as its repr, an instant in UTC), autocommitted or in a transaction (with an
+    Idempotency-Key)."""
     values = [0.1, 1 / 3, 0.30000000000000004, 5e-324, 2.2250738585072014e-308, 19999.999999999996]
     rows: list[dict[str, Any]] = [
         {"indicator": DAILY, "value": v, "period": f"2026-11-{20 + i:02d}"}
         for i, v in enumerate(values)
     ]
     rows.append({"indicator": DAILY, "value": 7, "observed_at": "2026-11-27T23:59:59.5+07:06"})
-    response = await push(client, commune, rows)
+    first = date(2026, 1, 1)
+    rows += [
+        {"indicator": DAILY, "value": i, "period": (first + timedelta(days=i)).isoformat()}
+        for i in range(filler)
+    ]
+    params = {"idempotency_key": "exact-1"} if transaction else {}
+    response = await push(client, commune, rows, **params)
     assert response.status_code == 200, response.text
     assert response.json()["created"] == len(rows)
-    listed = await client.get(f"/api/v1/observations?indicator={DAILY}", headers=commune)
+    listed = await client.get(
+        f"/api/v1/observations?indicator={DAILY}&from=2026-11-01", headers=commune
+    )
     items = listed.json()["items"]
     assert [r["value"] for r in items[: len(values)]] == values
     observed = items[-1]
