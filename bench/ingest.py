@@ -142,23 +142,22 @@ async def run_raw(dsn: str, work: list[list[tuple[Series, date]]]) -> float:
     return sum(map(len, work)) / elapsed
 
 
-async def run_hub(port: int, token: str, work: list[list[tuple[Series, date]]]) -> float:
-    bodies = [
-        orjson.dumps(
-            {
-                "observations": [
-                    {
-                        "unit": s.unit_code,
-                        "indicator": s.indicator_code,
-                        "value": value_of(s, d),
-                        "period": d.isoformat(),
-                    }
-                    for s, d in batch
-                ]
-            }
-        )
-        for batch in work
+def push_body(rows: list[tuple[Series, date]]) -> bytes:
+    """A push of these rows, as a unit's system would send it."""
+    observations = [
+        {
+            "unit": s.unit_code,
+            "indicator": s.indicator_code,
+            "value": value_of(s, d),
+            "period": d.isoformat(),
+        }
+        for s, d in rows
     ]
+    return orjson.dumps({"observations": observations})
+
+
+async def run_hub(port: int, token: str, work: list[list[tuple[Series, date]]]) -> float:
+    bodies = [push_body(batch) for batch in work]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -210,17 +209,7 @@ def single_row_senders(work: list[list[tuple[Series, date]]], count: int) -> lis
     by_unit: dict[str, list[bytes]] = {}
     for batch in work:
         for s, d in batch:
-            body = {
-                "observations": [
-                    {
-                        "unit": s.unit_code,
-                        "indicator": s.indicator_code,
-                        "value": value_of(s, d),
-                        "period": d.isoformat(),
-                    }
-                ]
-            }
-            by_unit.setdefault(s.unit_code, []).append(orjson.dumps(body))
+            by_unit.setdefault(s.unit_code, []).append(push_body([(s, d)]))
     per_sender = count // SENDERS
     return [rows[:per_sender] for rows in list(by_unit.values())[:SENDERS]]
 

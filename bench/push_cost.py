@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import orjson
 
 from bench.common import asyncpg_dsn, table, throwaway_database
 from bench.ingest import (
@@ -43,8 +42,8 @@ from bench.ingest import (
     Series,
     batches,
     prepare,
+    push_body,
     single_row_senders,
-    value_of,
 )
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -169,22 +168,7 @@ async def _count(url: str, target: str, senders: list[list[bytes]], token: str) 
 
 def _batch_bodies(series: list[Series], count: int) -> list[list[bytes]]:
     """``count`` pushes of ``BATCH`` rows, dealt to ``CLIENTS`` senders, as bench.ingest sends."""
-    bodies = [
-        orjson.dumps(
-            {
-                "observations": [
-                    {
-                        "unit": s.unit_code,
-                        "indicator": s.indicator_code,
-                        "value": value_of(s, d),
-                        "period": d.isoformat(),
-                    }
-                    for s, d in batch
-                ]
-            }
-        )
-        for batch in batches(series, BATCH * count)
-    ]
+    bodies = [push_body(batch) for batch in batches(series, BATCH * count)]
     return [bodies[i::CLIENTS] for i in range(CLIENTS)]
 
 
