@@ -95,6 +95,8 @@ class Options:
 class Tally:
     """Counts of everything sent and what the hub made of it."""
 
+    planned: int = 0
+    """Rows of the periods that had ended when the run started, sent or not."""
     imported: int = 0
     pushed: int = 0
     duplicates: int = 0
@@ -172,6 +174,7 @@ class Summary:
             },
             "series": len(self.plan.series),
             "rows": {
+                "planned": t.planned,
                 "imported": t.imported,
                 "pushed": t.pushed,
                 "duplicates": t.duplicates,
@@ -580,6 +583,7 @@ async def simulate(options: Options, progress_console: Console) -> Summary:
             due: list[PlannedRow] = []
             later: list[PlannedRow] = []
             for row in plan.initial_rows(history_start, start):
+                tally.planned += 1
                 if row.missing:
                     tally.missing += 1
                 else:
@@ -631,6 +635,7 @@ def render(summary: Summary, console: Console) -> None:
     rows.add_column("")
     rows.add_column("rows", justify="right")
     for label, count in (
+        ("planned (periods ended at the start)", t.planned),
         ("imported (backfill)", t.imported),
         ("pushed by units", t.pushed),
         ("second copies of duplicates (in the above)", t.duplicates),
