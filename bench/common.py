@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -58,11 +59,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def server(argv: Sequence[str], port: int, env: dict[str, str]) -> Iterator[None]:
-    """Run an HTTP server process until the block ends; waits until it answers."""
+def server(
+    argv: Sequence[str], port: int, env: dict[str, str], cwd: Path | None = None
+) -> Iterator[None]:
+    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers."""
     process = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **env},
+        cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=open(os.environ.get("IOC_HUB_BENCH_SERVER_LOG", os.devnull), "a"),  # noqa: SIM115
     )

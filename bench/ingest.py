@@ -92,6 +92,12 @@ async def prepare(url: str) -> tuple[list[Series], str]:
     return series, token
 
 
+def hub_cmd(port: int) -> list[str]:
+    """The hub as ``ioc-hub serve`` runs it, on a migrated database."""
+    serve = ["-m", "ioc_hub", "serve", "--no-migrate"]
+    return [*serve, "--port", str(port), "--workers", str(WORKERS)]
+
+
 def uvicorn_cmd(app: str, port: int) -> list[str]:
     """A reference server in the hub's uvicorn setup (same workers, quiet log)."""
     workers = ["--workers", str(WORKERS), "--log-level", "warning"]
@@ -225,16 +231,6 @@ async def main(quick: bool) -> None:
 
         env = {"IOC_HUB_DATABASE_URL": url, "IOC_HUB_LOG_LEVEL": "warning"}
         hub_port, bare_port = free_port(), free_port()
-        hub_cmd = [
-            "-m",
-            "ioc_hub",
-            "serve",
-            "--no-migrate",
-            "--port",
-            str(hub_port),
-            "--workers",
-            str(WORKERS),
-        ]
         bare_cmd = uvicorn_cmd("bench.bare_app:app", bare_port)
 
         # Alternate, several rounds, and keep each side's best: drift on this noisy machine then
@@ -245,7 +241,7 @@ async def main(quick: bool) -> None:
         insert_port = free_port()
         insert_cmd = uvicorn_cmd("bench.minimal_app:app", insert_port)
         with (
-            server(hub_cmd, hub_port, env),
+            server(hub_cmd(hub_port), hub_port, env),
             server(bare_cmd, bare_port, env),
             server(insert_cmd, insert_port, env),
         ):
