@@ -8,7 +8,7 @@ The first test goes through the HTTP API and runs on both engines; the rest driv
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -195,6 +195,23 @@ class World:
     def key_of(self, i: int) -> NaturalKey:
         return (self.units[i], self.indicator, DAY)
 
+    def write(
+        self,
+        group: GroupCommit,
+        i: int,
+        value: float,
+        *,
+        now: datetime = NOW,
+        generation: int | None = None,
+    ) -> Coroutine[Any, Any, WriteCounts]:
+        """Unit ``i`` pushes ``value`` for the day with its own key, through ``group``."""
+        return group.write(
+            [self.row(i, value)],
+            key_id=self.keys[i],
+            now=now,
+            generation=self.generation if generation is None else generation,
+        )
+
 
 @pytest.fixture
 async def world(
@@ -257,6 +274,13 @@ class Recorder:
             return await original(writes, generation)
 
         monkeypatch.setattr(group, "_execute", execute)
+
+    async def hold(self, write: Coroutine[Any, Any, WriteCounts]) -> "asyncio.Task[WriteCounts]":
+        """Start ``write`` and wait until its statement is held: the statement slot is busy."""
+        task = asyncio.create_task(write)
+        async with asyncio.timeout(WAIT):
+            await self.entered.wait()
+        return task
 
     @property
     def groups(self) -> list[list[Write]]:
@@ -341,12 +365,7 @@ async def test_writes_of_one_natural_key_never_share_a_statement(
     plan = [(0, 1.0), (1, 10.0), (2, 20.0), (0, 2.0), (3, 30.0), (4, 40.0), (0, 3.0)]
     plan += [(5, 50.0), (6, 60.0)]
     async with asyncio.timeout(WAIT):
-        answers = await asyncio.gather(
-            *(
-                group.write([w.row(i, v)], key_id=w.keys[i], now=NOW, generation=w.generation)
-                for i, v in plan
-            )
-        )
+        answers = await asyncio.gather(*(w.write(group, i, v) for i, v in plan))
 
     for writes in recorder.groups:
         keys = [k for write in writes for k in natural_keys(write)]
@@ -382,10 +401,7 @@ async def test_a_revoked_key_fails_alone_in_a_merged_statement(
 
     async with asyncio.timeout(WAIT):
         answers = await asyncio.gather(
-            *(
-                group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
-                for i in range(6)
-            ),
+            *(w.write(group, i, i) for i in range(6)),
             return_exceptions=True,
         )
 
@@ -411,17 +427,14 @@ async def test_a_stale_generation_writes_nothing_and_is_never_merged_with_a_fres
 
     with pytest.raises(StaleRegistry):
         async with asyncio.timeout(WAIT):
-            await group.write([w.row(0, 1)], key_id=w.keys[0], now=NOW, generation=stale)
+            await w.write(group, 0, 1, generation=stale)
     assert await stored_values(session_factory) == {}
 
     recorder = Recorder(group, monkeypatch)
     generations = {i: (w.generation if i % 2 == 0 else stale) for i in range(8)}
     async with asyncio.timeout(WAIT):
         answers = await asyncio.gather(
-            *(
-                group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=generation)
-                for i, generation in generations.items()
-            ),
+            *(w.write(group, i, i, generation=generation) for i, generation in generations.items()),
             return_exceptions=True,
         )
 
@@ -452,12 +465,7 @@ async def test_merged_statements_hold_at_most_merge_rows_rows(
     recorder = Recorder(group, monkeypatch)
     w = world
     async with asyncio.timeout(WAIT):
-        answers = await asyncio.gather(
-            *(
-                group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
-                for i in range(7)
-            )
-        )
+        answers = await asyncio.gather(*(w.write(group, i, i) for i in range(7)))
     assert [a.created for a in answers] == [1] * 7
     rows = [sum(len(x.rows) for x in g) for g in recorder.groups]
     assert sum(rows) == 7
@@ -475,11 +483,7 @@ async def test_a_push_of_merge_rows_rows_runs_its_own_statement_at_once(
     group = await make_group(ingest_statements=1, ingest_merge_rows=3)
     recorder = Recorder(group, monkeypatch, hold_first=True)
     w = world
-    small = asyncio.create_task(
-        group.write([w.row(0, 1)], key_id=w.keys[0], now=NOW, generation=w.generation)
-    )
-    async with asyncio.timeout(WAIT):
-        await recorder.entered.wait()  # the only small-push statement is now busy
+    small = await recorder.hold(w.write(group, 0, 1))  # the only small-push statement is now busy
 
     async with asyncio.timeout(WAIT):
         large = await group.write(
@@ -509,9 +513,7 @@ async def test_a_write_cancelled_while_waiting_is_not_stored(
     w = world
 
     def write(i: int) -> "asyncio.Task[WriteCounts]":
-        return asyncio.create_task(
-            group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
-        )
+        return asyncio.create_task(w.write(group, i, i))
 
     first = write(0)
     async with asyncio.timeout(WAIT):
@@ -540,11 +542,7 @@ async def test_a_write_cancelled_after_it_was_taken_is_still_stored(
     group = await make_group(ingest_statements=1)
     recorder = Recorder(group, monkeypatch, hold_first=True)
     w = world
-    taken = asyncio.create_task(
-        group.write([w.row(0, 7)], key_id=w.keys[0], now=NOW, generation=w.generation)
-    )
-    async with asyncio.timeout(WAIT):
-        await recorder.entered.wait()
+    taken = await recorder.hold(w.write(group, 0, 7))
     taken.cancel()
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(WAIT):
@@ -552,7 +550,7 @@ async def test_a_write_cancelled_after_it_was_taken_is_still_stored(
     recorder.release.set()
     async with asyncio.timeout(WAIT):
         # The next write is stored after the held statement: then that one has finished.
-        after = await group.write([w.row(1, 8)], key_id=w.keys[1], now=NOW, generation=w.generation)
+        after = await w.write(group, 1, 8)
     assert after.created == 1
     assert await stored_values(session_factory) == {w.key_of(0): 7.0, w.key_of(1): 8.0}
 
@@ -581,7 +579,7 @@ async def test_a_failed_statement_fails_every_write_in_it_and_stores_none(
     assert await stored_values(session_factory) == {}, "the statement stored nothing"
 
     async with asyncio.timeout(WAIT):
-        again = await group.write([w.row(0, 0)], key_id=w.keys[0], now=NOW, generation=w.generation)
+        again = await w.write(group, 0, 0)
     assert again.created == 1, "the next statement works"
 
 
@@ -599,10 +597,7 @@ async def test_a_connection_failure_reaches_every_waiting_write(
     w = world
     async with asyncio.timeout(WAIT):
         answers = await asyncio.gather(
-            *(
-                group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
-                for i in range(6)
-            ),
+            *(w.write(group, i, i) for i in range(6)),
             return_exceptions=True,
         )
     assert all(isinstance(a, ConnectionResetError) for a in answers), answers
@@ -638,7 +633,7 @@ async def test_a_connection_that_failed_mid_statement_is_not_reused(
     for i in range(3):
         with contextlib.suppress(ConnectionResetError, asyncpg.DivisionByZeroError):
             async with asyncio.timeout(WAIT):
-                await group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
+                await w.write(group, i, i)
     assert len(backends) == 3
 
     async def alive(pid: int) -> bool:
@@ -663,17 +658,8 @@ async def test_close_answers_every_queued_write_then_closes_the_pool(
     group = await make_group(ingest_statements=1)
     recorder = Recorder(group, monkeypatch, hold_first=True)
     w = world
-    first = asyncio.create_task(
-        group.write([w.row(0, 0)], key_id=w.keys[0], now=NOW, generation=w.generation)
-    )
-    async with asyncio.timeout(WAIT):
-        await recorder.entered.wait()
-    queued = [
-        asyncio.create_task(
-            group.write([w.row(i, i)], key_id=w.keys[i], now=NOW, generation=w.generation)
-        )
-        for i in range(1, 6)
-    ]
+    first = await recorder.hold(w.write(group, 0, 0))
+    queued = [asyncio.create_task(w.write(group, i, i)) for i in range(1, 6)]
     await until_waiting(group, 5)
 
     closing = asyncio.create_task(group.close())
@@ -689,7 +675,7 @@ async def test_close_answers_every_queued_write_then_closes_the_pool(
 
     with pytest.raises(asyncpg.InterfaceError, match="closed"):
         async with asyncio.timeout(WAIT):
-            await group.write([w.row(6, 6)], key_id=w.keys[6], now=NOW, generation=w.generation)
+            await w.write(group, 6, 6)
 
 
 # --- Through the API, PostgreSQL (the app's own GroupCommit) ----------------------------------
@@ -798,11 +784,9 @@ async def test_the_pushes_of_one_natural_key_are_stored_in_arrival_order(
         "C": [w.row(0, 3.0, day=26)],
     }
 
-    holder = asyncio.create_task(
-        group.write([w.row(5, 5)], key_id=w.keys[5], now=LATER, generation=w.generation)
-    )
-    async with asyncio.timeout(WAIT):
-        await recorder.entered.wait()  # the only statement is busy: A, B, C queue behind it
+    holder = await recorder.hold(
+        w.write(group, 5, 5, now=LATER)
+    )  # the only statement is busy: A, B, C queue behind it
     pushes: dict[str, asyncio.Task[WriteCounts]] = {}
     for n, name in enumerate("ABC", start=1):
         pushes[name] = asyncio.create_task(
@@ -863,17 +847,11 @@ async def test_a_fresh_push_waits_behind_a_stale_push_of_the_same_natural_key(
     w = world
     stale = w.generation - 1
 
-    holder = asyncio.create_task(
-        group.write([w.row(5, 5)], key_id=w.keys[5], now=NOW, generation=w.generation)
-    )
-    async with asyncio.timeout(WAIT):
-        await recorder.entered.wait()
+    holder = await recorder.hold(w.write(group, 5, 5))
     plan = {"F": (2, 20.0, w.generation), "P": (0, 1.0, stale), "Q": (0, 2.0, w.generation)}
     pushes: dict[str, asyncio.Task[WriteCounts]] = {}
     for n, (name, (i, value, generation)) in enumerate(plan.items(), start=1):
-        pushes[name] = asyncio.create_task(
-            group.write([w.row(i, value)], key_id=w.keys[i], now=NOW, generation=generation)
-        )
+        pushes[name] = asyncio.create_task(w.write(group, i, value, generation=generation))
         await until_waiting(group, n)
     recorder.release.set()
     async with asyncio.timeout(WAIT):
