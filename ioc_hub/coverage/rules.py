@@ -20,7 +20,7 @@ DESIGN §4, the words these functions implement:
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from ioc_hub.kit.periods import Cadence, Period, PeriodError, expected_period
 
@@ -30,6 +30,7 @@ __all__ = [
     "ConnectionWindow",
     "DaySpan",
     "Expectation",
+    "Expectations",
     "Schedule",
     "SeriesStatus",
     "connection_window",
@@ -106,16 +107,16 @@ class Schedule:
     def expect(self, at: datetime, tz: tzinfo) -> "Expectation":
         """What is expected of every series of this schedule at ``at``."""
         expected = expected_period(self.cadence, at, tz, self.grace)
-        return Expectation(schedule=self, at=at, expected=expected, tz=tz)
+        return Expectation(schedule=self, expected=expected, tz=tz)
 
 
 @dataclass(frozen=True, slots=True)
 class Expectation:
-    """The expected period of one schedule at ``at``, shared by all its series, so judging a
-    series is a date comparison (cheap enough for hundreds of thousands of series)."""
+    """The expected period of one schedule at an instant, shared by all its series, so judging
+    a series is a date comparison (cheap enough for hundreds of thousands of series). It holds
+    from the expected period's deadline until the next period's."""
 
     schedule: Schedule
-    at: datetime
     expected: Period
     tz: tzinfo
     _previous_start: date = field(init=False)
@@ -154,6 +155,29 @@ class Expectation:
         if last is None:
             return None
         return max(0, self.expected.ordinal - last.ordinal)
+
+
+class Expectations:
+    """Expectations that follow the clock, for callers that judge at instant after instant (the
+    event stream, once per push). Each schedule's expectation is kept while it holds, so it is
+    worked out once per period rather than once per call."""
+
+    def __init__(self, tz: tzinfo) -> None:
+        self._tz = tz
+        self._held: dict[Schedule, tuple[Expectation, datetime, datetime]] = {}
+
+    def at(self, schedule: Schedule, at: datetime) -> Expectation:
+        """``schedule.expect(at, tz)``."""
+        held = self._held.get(schedule)
+        if held is not None and held[1] <= at < held[2]:
+            return held[0]
+        expectation = schedule.expect(at, self._tz)
+        try:
+            until = schedule.deadline(expectation.expected.next(), self._tz)
+        except PeriodError:  # the last supported period: the expectation never changes again
+            until = datetime.max.replace(tzinfo=UTC)
+        self._held[schedule] = (expectation, expectation.deadline, until)
+        return expectation
 
 
 @dataclass(frozen=True, slots=True)

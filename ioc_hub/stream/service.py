@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
-from ioc_hub.coverage.rules import Expectation, Schedule, connection_window
+from ioc_hub.coverage.rules import Expectations, Schedule, connection_window
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.repository import Contact
 from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome, Written
@@ -118,11 +118,12 @@ def observation_drafts(written: Written, at: datetime, imported: bool) -> list[D
     return drafts
 
 
-def series_drafts(written: Written, at: datetime, settings: Settings) -> list[Draft]:
+def series_drafts(
+    written: Written, at: datetime, settings: Settings, expectations: Expectations
+) -> list[Draft]:
     """One ``series`` event per series whose latest period moved forward."""
     copy = written.registry
     units = _Units(copy)
-    expectations: dict[tuple[Cadence, timedelta], Expectation] = {}
     at = at.astimezone(UTC)
     drafts = []
     for advance in written.counts.advanced:
@@ -132,14 +133,11 @@ def series_drafts(written: Written, at: datetime, settings: Settings) -> list[Dr
             continue
         ref, fields = found
         cadence = indicator.cadence
-        grace = settings.grace(cadence, indicator.grace_seconds)
-        expectation = expectations.get((cadence, grace))
-        if expectation is None:
-            try:
-                expectation = Schedule(cadence, grace).expect(at, settings.tz)
-            except PeriodError:  # at the edge of the supported years: no status to tell
-                continue
-            expectations[(cadence, grace)] = expectation
+        schedule = Schedule(cadence, settings.grace(cadence, indicator.grace_seconds))
+        try:
+            expectation = expectations.at(schedule, at)
+        except PeriodError:  # at the edge of the supported years: no status to tell
+            continue
         data = {
             **fields,
             "at": at,
@@ -215,6 +213,7 @@ class Publisher:
         self._cache = cache
         self._sessions = sessions
         self._settings = settings
+        self._expectations = Expectations(settings.tz)
         self._pending: deque[PushOutcome | HeartbeatOutcome] = deque(maxlen=backlog_limit)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -279,7 +278,7 @@ class Publisher:
         written = outcome.written
         assert written is not None
         drafts = observation_drafts(written, outcome.now, outcome.imported)
-        drafts += series_drafts(written, outcome.now, settings)
+        drafts += series_drafts(written, outcome.now, settings, self._expectations)
         contacts = written.counts.contacts
         if contacts:
             try:

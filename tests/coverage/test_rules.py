@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ioc_hub.coverage.rules import (
     DaySpan,
+    Expectations,
     Schedule,
     SeriesStatus,
     connection_window,
@@ -265,6 +266,38 @@ def test_status_by_dates_agrees_with_status_by_lag(
     expectation = default(cadence).expect(at, HCM)
     last = Period.of_date(day, cadence)
     assert expectation.status(last.start) is SeriesStatus.of_lag(expectation.lag(last))
+
+
+@given(
+    st.sampled_from(list(Cadence)),
+    st.integers(min_value=0, max_value=40).map(lambda days: timedelta(days=days)),
+    st.sampled_from([HCM, ZoneInfo("Europe/Berlin"), ZoneInfo("America/St_Johns")]),
+    st.datetimes(
+        min_value=datetime(2001, 1, 1), max_value=datetime(2099, 1, 1), timezones=st.just(UTC)
+    ),
+    st.lists(st.integers(min_value=-100 * 86400, max_value=100 * 86400), min_size=1),
+)
+def test_expectations_kept_between_deadlines_agree_with_working_each_out(
+    cadence: Cadence, grace: timedelta, tz: ZoneInfo, base: datetime, offsets: list[int]
+) -> None:
+    """The stream's expectations, kept from one push to the next (pushes at instants in any
+    order, around deadlines and across DST changes), are the ones worked out afresh."""
+    schedule = Schedule(cadence, grace)
+    kept = Expectations(tz)
+    for offset in offsets:
+        at = base + timedelta(seconds=offset)
+        assert kept.at(schedule, at) == schedule.expect(at, tz)
+
+
+def test_expectations_move_on_at_the_deadline() -> None:
+    daily = default(Cadence.DAILY)
+    deadline = local("2026-11-29T00:00:00+07:00")  # of 2026-11-27
+    kept = Expectations(HCM)
+    assert kept.at(daily, deadline - SECOND).expected == period("2026-11-26")
+    assert kept.at(daily, deadline).expected == period("2026-11-27")
+    assert kept.at(daily, deadline + timedelta(days=1) - SECOND).expected == period("2026-11-27")
+    assert kept.at(daily, deadline + timedelta(days=1)).expected == period("2026-11-28")
+    assert kept.at(daily, deadline - SECOND).expected == period("2026-11-26")
 
 
 def test_statuses_sort_worst_first() -> None:
