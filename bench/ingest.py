@@ -211,13 +211,14 @@ async def run_single(port: int, token: str | None, senders: list[list[bytes]]) -
 
 
 def single_row_senders(work: list[list[tuple[Series, date]]], count: int) -> list[list[bytes]]:
-    """Rows split by unit: each sender is one commune pushing its own values, as in the field."""
+    """Rows split by unit: each sender is one commune pushing its own values as in the field,
+    day after day up to yesterday, so that every push moves its series forward."""
     by_unit: dict[str, list[bytes]] = {}
-    for batch in work:
+    for batch in work:  # newest day first
         for s, d in batch:
             by_unit.setdefault(s.unit_code, []).append(push_body([(s, d)]))
     per_sender = count // SENDERS
-    return [rows[:per_sender] for rows in list(by_unit.values())[:SENDERS]]
+    return [rows[:per_sender][::-1] for rows in list(by_unit.values())[:SENDERS]]
 
 
 async def main(quick: bool) -> None:
