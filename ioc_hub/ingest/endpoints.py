@@ -152,7 +152,8 @@ def _bearer_token(request: Request) -> str | None:
 async def _push(request: Request, *, imported: bool) -> Response:
     # No session either: the common push is a single autocommit statement, and the service
     # opens a transaction itself when a push needs one.
-    atomic = request.query_params.get("atomic")
+    # Most pushes carry no query string: then there is nothing to parse.
+    atomic = request.query_params.get("atomic") if request.scope["query_string"] else None
     try:
         atomic_flag = atomic is not None and _BOOLEAN.validate_python(atomic)
     except ValidationError:

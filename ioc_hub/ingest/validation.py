@@ -103,7 +103,7 @@ class Validator:
         self._periods: dict[tuple[str, Cadence], tuple[Period, str]] = {}
         self._instants: dict[str, datetime] = {}
         self._received: dict[str, datetime] = {}
-        self._current: dict[Cadence, Period] = {}
+        self._today: date | None = None
         self._fields = IMPORT_ROW_FIELDS if self.imported else ROW_FIELDS
 
     def check(self, row: Any) -> ValidRow:
@@ -258,7 +258,7 @@ class Validator:
                 period = Period.parse(text, cadence)
             except PeriodError as exc:
                 raise RowRejected(f"period {exc}", Reason.INVALID_PERIOD) from None
-            if period > self._current_period(cadence):
+            if period.start > self._local_today():
                 raise RowRejected(f"period {period.id} is in the future", Reason.FUTURE_PERIOD)
             known = self._periods[(text, cadence)] = (period, period.id)
         period = known[0]
@@ -272,11 +272,12 @@ class Validator:
                 )
         return known
 
-    def _current_period(self, cadence: Cadence) -> Period:
-        current = self._current.get(cadence)
-        if current is None:
-            current = self._current[cadence] = Period.containing(self.now, cadence, self.tz)
-        return current
+    def _local_today(self) -> date:
+        """Today in the province: a period that starts after it is in the future (it is later
+        than the period holding today, as periods of a cadence neither overlap nor leave gaps)."""
+        if self._today is None:
+            self._today = self.now.astimezone(self.tz).date()
+        return self._today
 
 
 _MISSING = object()
