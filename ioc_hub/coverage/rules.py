@@ -167,7 +167,8 @@ class Expectations:
         self._held: dict[Schedule, tuple[Expectation, datetime, datetime]] = {}
 
     def at(self, schedule: Schedule, at: datetime) -> Expectation:
-        """``schedule.expect(at, tz)``."""
+        """What ``schedule.expect(at, tz)`` returns: the kept one while ``at`` is within the
+        instants it holds for, else worked out and kept."""
         held = self._held.get(schedule)
         if held is not None and held[1] <= at < held[2]:
             return held[0]

@@ -1,7 +1,8 @@
 """Row validation on its own (ioc_hub.ingest.validation), without a database.
 
-DESIGN §3: a row is rejected when its period is in the future, "future" read against the
-period that holds now in the province's time zone.
+DESIGN §3: rejected rows come back with "a reason a human understands (… `period 2027-01 is in
+the future` …)"; DESIGN §2: a period is "one interval of a cadence in the province's time zone".
+So a period is in the future when it comes after the one holding now, in that zone.
 """
 
 from datetime import UTC, datetime
