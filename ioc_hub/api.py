@@ -8,23 +8,21 @@ from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.dashboard.endpoints import router as dashboard
 from ioc_hub.health.endpoints import router as health
-from ioc_hub.ingest.endpoints import pushes
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.stream.endpoints import router as stream
 
-__all__ = ["api_router", "pushes", "root_router"]
+__all__ = ["api_router", "root_router"]
 
 root_router = APIRouter()
 root_router.include_router(health)
 root_router.include_router(metrics)
 root_router.include_router(dashboard)
 
-# The app matches requests against ``pushes``, then ``api_router``, then ``root_router``, each in
-# the order below. Pushes, by far the most frequent requests, have a router of their own included
-# at the top: each router a request passes through costs it a walk over that router's routes.
+# The app matches requests against its own routes (the pushes: ``add_push_routes``), then
+# ``api_router``, then ``root_router``, each in the order below.
 api_router = APIRouter()
 api_router.include_router(ingest)
 api_router.include_router(registry)

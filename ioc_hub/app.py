@@ -4,13 +4,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from ioc_hub import __version__
-from ioc_hub.api import api_router, pushes, root_router
+from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import Problem, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
+from ioc_hub.ingest.endpoints import add_push_routes
 from ioc_hub.ingest.group_commit import GroupCommit
 from ioc_hub.ingest.service import IngestContext
 from ioc_hub.kit import openapi
@@ -25,6 +27,9 @@ Government units push indicator values; operators see who is connected and who i
 district IOCs and other consumers pull aggregated views. Authenticate with
 `Authorization: Bearer <key>`; every error is RFC 9457 problem details.
 """
+
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -64,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
         responses={
             422: {"model": Problem, "description": "Invalid request"},
             503: {"model": Problem, "description": "Database unavailable; retry"},
@@ -75,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(pushes)
+    add_push_routes(app.router)
     app.include_router(api_router)
     app.include_router(root_router)
     openapi.install(app)

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     """Log level of the server."""
 
+    opentelemetry: bool = False
+    """FastAPI's own OpenTelemetry spans, metrics and logs of each request, sent to the providers
+    set up in the process (say by ``opentelemetry-instrument``). Off unless asked for: the hub's
+    metrics are Prometheus (``/metrics``), and when on, FastAPI looks the providers up on every
+    request, a tenth of what a single-row push costs the hub's process."""
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

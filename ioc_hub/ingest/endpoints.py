@@ -55,11 +55,6 @@ class RequestRoute(APIRoute):
         return cast(Callable[[Request], Coroutine[Any, Any, Response]], self.endpoint)
 
 
-pushes = APIRouter(
-    prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS, route_class=RequestRoute
-)
-"""The push and import routes: the hot path, so the app matches them before any other."""
-
 ATOMIC = "Store all rows or none: one bad row rejects the batch"
 IDEMPOTENCY = "Retries with the same key and body get the first response again"
 
@@ -104,43 +99,59 @@ def _push_contract(model: type[BaseModel], description: str) -> dict[str, Any]:
     }
 
 
-@pushes.post(
-    "/observations",
-    summary="Push observations",
-    operation_id="push_observations",
-    response_model=ImportSummary,
-    responses={
-        409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
-        413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
-        422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
-    },
-    openapi_extra=_push_contract(PushRequest, "Rows to store; see PushRequest"),
-)
 async def push_observations(request: Request) -> Response:
     """Store a batch of indicator values; bad rows come back with their index and reason."""
     return await _push(request, imported=False)
 
 
-@pushes.post(
-    "/imports",
-    summary="Import a backfill (admin)",
-    operation_id="import_observations",
-    response_model=ImportSummary,
-    responses={
-        403: {
-            "model": Problem,
-            "description": "Key lacks `observations:import` or is not a province-level key",
-        },
-        409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
-        413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
-        422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
-    },
-    openapi_extra=_push_contract(ImportRequest, "Rows to store, each with its received_at"),
-)
 async def import_observations(request: Request) -> Response:
     """Store history as if it had arrived at each row's past `received_at` (rows are marked
     `imported`). Province-level keys with `observations:import` only."""
     return await _push(request, imported=True)
+
+
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
+    413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
+    422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
+}
+
+
+def add_push_routes(router: APIRouter) -> None:
+    """Put the push and import routes on ``router``, the app's own. They are the hot path: the
+    app matches its own routes before those of the routers it includes, and each included
+    router a request goes through costs it a walk over that router's routes."""
+    router.add_api_route(
+        "/api/v1/observations",
+        push_observations,
+        methods=["POST"],
+        summary="Push observations",
+        operation_id="push_observations",
+        tags=["ingest"],
+        response_model=ImportSummary,
+        responses={**AUTH_ERRORS, **_REFUSED},
+        openapi_extra=_push_contract(PushRequest, "Rows to store; see PushRequest"),
+        route_class_override=RequestRoute,
+    )
+    router.add_api_route(
+        "/api/v1/imports",
+        import_observations,
+        methods=["POST"],
+        summary="Import a backfill (admin)",
+        operation_id="import_observations",
+        tags=["ingest"],
+        response_model=ImportSummary,
+        responses={
+            **AUTH_ERRORS,
+            403: {
+                "model": Problem,
+                "description": "Key lacks `observations:import` or is not a province-level key",
+            },
+            **_REFUSED,
+        },
+        openapi_extra=_push_contract(ImportRequest, "Rows to store, each with its received_at"),
+        route_class_override=RequestRoute,
+    )
 
 
 def _bearer_token(request: Request) -> str | None:
