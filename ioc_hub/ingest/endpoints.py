@@ -121,36 +121,36 @@ def add_push_routes(router: APIRouter) -> None:
     """Put the push and import routes on ``router``, the app's own. They are the hot path: the
     app matches its own routes before those of the routers it includes, and each included
     router a request goes through costs it a walk over that router's routes."""
-    router.add_api_route(
+
+    def add(
+        path: str, endpoint: Callable[[Request], Coroutine[Any, Any, Response]], **operation: Any
+    ) -> None:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["POST"],
+            tags=["ingest"],
+            response_model=ImportSummary,
+            route_class_override=RequestRoute,
+            **operation,
+        )
+
+    add(
         "/api/v1/observations",
         push_observations,
-        methods=["POST"],
         summary="Push observations",
         operation_id="push_observations",
-        tags=["ingest"],
-        response_model=ImportSummary,
         responses={**AUTH_ERRORS, **_REFUSED},
         openapi_extra=_push_contract(PushRequest, "Rows to store; see PushRequest"),
-        route_class_override=RequestRoute,
     )
-    router.add_api_route(
+    forbidden = "Key lacks `observations:import` or is not a province-level key"
+    add(
         "/api/v1/imports",
         import_observations,
-        methods=["POST"],
         summary="Import a backfill (admin)",
         operation_id="import_observations",
-        tags=["ingest"],
-        response_model=ImportSummary,
-        responses={
-            **AUTH_ERRORS,
-            403: {
-                "model": Problem,
-                "description": "Key lacks `observations:import` or is not a province-level key",
-            },
-            **_REFUSED,
-        },
+        responses={**AUTH_ERRORS, 403: {"model": Problem, "description": forbidden}, **_REFUSED},
         openapi_extra=_push_contract(ImportRequest, "Rows to store, each with its received_at"),
-        route_class_override=RequestRoute,
     )
 
 
