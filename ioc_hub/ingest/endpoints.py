@@ -7,6 +7,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, R
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette import types as asgi
 
 from ioc_hub.access.dependencies import bearer, scoped
 from ioc_hub.access.principal import Principal
@@ -40,19 +41,38 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS)
 
 
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
 class RequestRoute(APIRoute):
     """A route whose endpoint takes the ``Request`` and returns the ``Response`` itself: FastAPI
     publishes its contract as declared, and calls the endpoint without solving dependencies,
-    validating or serializing anything for it."""
+    validating or serializing anything for it.
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    Nor does the route wrap the call in exception handling and dependency exit stacks of its
+    own, as FastAPI's routes do: there are no dependencies to close, and what the endpoint
+    raises goes to the app's exception middleware, which renders it with the same handlers."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        super().__init__(path, endpoint, **options)
+        if self.max_body_size is not None:
+            raise TypeError(f"{self.name}: the app's BodySizeLimit bounds request bodies")
+        handler = self.get_route_handler()
+
+        async def app(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+            response = await handler(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        self.app = app
+
+    def get_route_handler(self) -> Endpoint:
         # Called as the route is built: a declared parameter here would silently never be read.
         parameters = list(inspect.signature(self.endpoint, eval_str=True).parameters.values())
         if [p.annotation for p in parameters] != [Request]:
             raise TypeError(
                 f"{self.name} must take the Request only: it is called with nothing else"
             )
-        return cast(Callable[[Request], Coroutine[Any, Any, Response]], self.endpoint)
+        return cast(Endpoint, self.endpoint)
 
 
 ATOMIC = "Store all rows or none: one bad row rejects the batch"
@@ -122,9 +142,7 @@ def add_push_routes(router: APIRouter) -> None:
     app matches its own routes before those of the routers it includes, and each included
     router a request goes through costs it a walk over that router's routes."""
 
-    def add(
-        path: str, endpoint: Callable[[Request], Coroutine[Any, Any, Response]], **operation: Any
-    ) -> None:
+    def add(path: str, endpoint: Endpoint, **operation: Any) -> None:
         router.add_api_route(
             path,
             endpoint,
