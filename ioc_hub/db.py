@@ -36,22 +36,14 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def create_driver_pool(settings: Settings, size: int) -> asyncpg.Pool:
-    """A plain asyncpg pool (PostgreSQL) beside the engine, for the one path where SQLAlchemy's
-    work per statement outweighs the database's: group commit. Connects on first use."""
+async def connect_driver(settings: Settings) -> asyncpg.Connection:
+    """A plain asyncpg connection (PostgreSQL) beside the engine, for the one path where
+    SQLAlchemy's work per statement outweighs the database's: group commit."""
     url = make_url(settings.database_url).set(drivername="postgresql")
-    return asyncpg.create_pool(
-        url.render_as_string(hide_password=False),
-        min_size=0,
-        max_size=size,
-        reset=_keep_session,
-        **_asyncpg_connect_args(settings),
+    connection: asyncpg.Connection = await asyncpg.connect(
+        url.render_as_string(hide_password=False), **_asyncpg_connect_args(settings)
     )
-
-
-async def _keep_session(_: asyncpg.Connection) -> None:
-    """Its users run single autocommit statements and change no session state, so the default
-    reset on release — a round trip (RESET ALL, UNLISTEN *, …) per statement — is skipped."""
+    return connection
 
 
 def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:

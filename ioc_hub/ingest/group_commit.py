@@ -19,6 +19,7 @@ reported with the push that carried it.
 """
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,14 @@ from datetime import datetime
 import asyncpg
 
 from ioc_hub.config import Settings
-from ioc_hub.db import create_driver_pool
+from ioc_hub.db import connect_driver
 from ioc_hub.errors import Unavailable
 from ioc_hub.ingest.repository import KeyNotLive, StaleRegistry, Write, WriteCounts, write_many
 from ioc_hub.ingest.validation import ValidRow
+
+IDLE_LIFETIME_SECONDS = 300.0
+"""A connection idle this long is closed rather than reused (as asyncpg's pool does): a server
+or proxy may have dropped it meanwhile."""
 
 
 @dataclass(slots=True)
@@ -45,8 +50,14 @@ class GroupCommit:
     """Stores pushes in autocommit statements (PostgreSQL), merging concurrent small ones."""
 
     def __init__(self, settings: Settings) -> None:
-        self._pool = create_driver_pool(settings, settings.db_pool_size)
+        self._settings = settings
         self._timeout = settings.db_timeout_seconds
+        # Connections of its own rather than asyncpg's pool, whose checkout and return cost a
+        # single-row statement a third of the process's work for it (a task per return, timers,
+        # a proxy). At most ``db_pool_size`` are out at once; idle ones wait in ``_idle``.
+        self._slots = asyncio.Semaphore(settings.db_pool_size)
+        self._idle: deque[tuple[asyncpg.Connection, float]] = deque()
+        self._closed = False
         self._statements = settings.ingest_statements
         self._merge_rows = settings.ingest_merge_rows
         self._waiting: deque[_Waiting] = deque()
@@ -83,13 +94,19 @@ class GroupCommit:
         return await answer
 
     async def start(self) -> None:
-        await self._pool  # connects nothing yet (no minimum size)
+        """Nothing to do: connections are opened on first use."""
 
     async def close(self) -> None:
         """Answer every push handed over so far, then close the connections."""
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._pool.close()
+        self._closed = True
+        while self._idle:
+            connection, _ = self._idle.popleft()
+            try:
+                await connection.close(timeout=self._timeout)
+            except Exception:  # already gone, or not answering: drop it
+                connection.terminate()
 
     async def _run(self) -> None:
         try:
@@ -103,17 +120,46 @@ class GroupCommit:
             self._active -= 1
 
     async def _execute(self, writes: Sequence[Write], generation: int) -> list[WriteCounts | None]:
-        async with self._pool.acquire(timeout=self._timeout) as connection:
-            try:
-                return await write_many(connection, writes, generation)
-            except (asyncpg.PostgresError, StaleRegistry):
-                raise  # the server answered: the connection is ready for the next statement
-            except BaseException:
-                # Lost, timed out or cancelled mid-statement, the connection may be stuck inside
-                # the protocol; the pool does not reset connections (a round trip per release),
-                # so it must never get this one back.
+        connection = await self._checkout()
+        try:
+            answers = await write_many(connection, writes, generation)
+        except (asyncpg.PostgresError, StaleRegistry):
+            self._checkin(connection)  # the server answered: ready for the next statement
+            raise
+        except BaseException:
+            # Lost, timed out or cancelled mid-statement, the connection may be stuck inside the
+            # protocol: it must never run another statement.
+            connection.terminate()
+            self._slots.release()
+            raise
+        self._checkin(connection)
+        return answers
+
+    async def _checkout(self) -> asyncpg.Connection:
+        if self._closed:
+            raise asyncpg.InterfaceError("group commit is closed")
+        if self._slots.locked():  # every connection is out (large pushes): wait, not forever
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()  # returns at once
+        try:
+            while self._idle:
+                connection, since = self._idle.pop()  # the most recently used
+                if not connection.is_closed() and time.monotonic() - since < IDLE_LIFETIME_SECONDS:
+                    return connection
                 connection.terminate()
-                raise
+            return await connect_driver(self._settings)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def _checkin(self, connection: asyncpg.Connection) -> None:
+        if self._closed:
+            connection.terminate()
+        else:
+            self._idle.append((connection, time.monotonic()))
+        self._slots.release()
 
     async def _store(self, group: list[_Waiting]) -> None:
         try:
