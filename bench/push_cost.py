@@ -11,8 +11,9 @@ What merges work by time, group commit above all, merges differently here than i
 server. The senders run in the app's own process, so under callgrind pushes queue up behind each
 statement. In one run, the hub stored its pushes in about 0.37 commits per push here; it took
 0.88 in a uvicorn worker under callgrind, and 0.4–0.8 in ``bench.ingest``'s server at full speed.
-A statement costs the hub's process roughly 350,000 instructions on top of its pushes' own. So
-the hub's count here is, if anything, low: it compares code, not what the server will do.
+A statement costs the hub's process a quarter of a million instructions or so on top of its
+pushes' own. So the hub's count here is, if anything, low: it compares code, not what the
+server will do.
 
 It also counts what a row of a 1,000-row push costs the hub, as ``bench.ingest`` sends them.
 
