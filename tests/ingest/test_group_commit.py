@@ -611,9 +611,10 @@ async def test_a_connection_that_failed_mid_statement_is_not_reused(
     monkeypatch: pytest.MonkeyPatch,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
-    """The pool skips its reset round trip on release, so a connection left inside the protocol
-    by a lost, timed-out or cancelled statement must be discarded, not handed to the next one
-    (seen in the outage test: 'cannot switch to state 12; another operation is in progress')."""
+    """Group commit runs no reset round trip between statements, so a connection left inside
+    the protocol by a lost, timed-out or cancelled statement must be discarded, not handed to
+    the next one (seen in the outage test: 'cannot switch to state 12; another operation is in
+    progress')."""
     group = await make_group(ingest_statements=1)
     backends: list[int] = []
     real = group_commit.write_many
@@ -649,7 +650,7 @@ async def test_a_connection_that_failed_mid_statement_is_not_reused(
     assert await alive(backends[1]), "an error the server answered needs no new connection"
 
 
-async def test_close_answers_every_queued_write_then_closes_the_pool(
+async def test_close_answers_every_queued_write_then_closes_the_connections(
     world: World,
     make_group: MakeGroup,
     monkeypatch: pytest.MonkeyPatch,
