@@ -43,8 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = sessions
         cache = IngestCache(sessions)
         group = GroupCommit(settings) if engine.dialect.name == "postgresql" else None
-        if group is not None:
-            await group.start()
         stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(
             settings=settings,

@@ -93,9 +93,6 @@ class GroupCommit:
         # taken into a statement they are stored, as if the client had left after the answer.
         return await answer
 
-    async def start(self) -> None:
-        """Nothing to do: connections are opened on first use."""
-
     async def close(self) -> None:
         """Answer every push handed over so far, then close the connections."""
         while self._tasks:

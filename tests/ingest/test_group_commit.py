@@ -236,12 +236,12 @@ MakeGroup = Callable[..., Awaitable[GroupCommit]]
 
 @pytest.fixture
 async def make_group(pg_url: str) -> AsyncIterator[MakeGroup]:
-    """``await make_group(ingest_merge_rows=3)`` → a started GroupCommit, closed after the test."""
+    """``await make_group(ingest_merge_rows=3)`` → a GroupCommit (it connects on first use),
+    closed after the test."""
     made: list[GroupCommit] = []
 
     async def make(**settings: Any) -> GroupCommit:
         group = GroupCommit(Settings(database_url=pg_url, **settings))
-        await group.start()
         made.append(group)
         return group
 
