@@ -16,6 +16,7 @@ from ioc_hub.ingest.endpoints import add_push_routes
 from ioc_hub.ingest.group_commit import GroupCommit
 from ioc_hub.ingest.service import IngestContext
 from ioc_hub.kit import openapi
+from ioc_hub.kit.direct import DirectApp
 from ioc_hub.kit.limits import BodySizeLimit
 from ioc_hub.metrics.service import HubMetrics
 from ioc_hub.stream.service import Stream
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stream.stop()
             await engine.dispose()
 
-    app = FastAPI(
+    app = DirectApp(
         title="ioc-hub",
         version=__version__,
         description=DESCRIPTION,
@@ -82,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    add_push_routes(app.router)
+    add_push_routes(app)
     # The app matches a request against its routes in order: the push routes come first.
     app.openapi_url, app.docs_url, app.redoc_url = "/openapi.json", "/docs", "/redoc"
     app.setup()

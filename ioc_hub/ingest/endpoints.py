@@ -25,6 +25,7 @@ from ioc_hub.ingest.schemas import (
     RejectionOut,
     RevisionOut,
 )
+from ioc_hub.kit.direct import DirectApp
 from ioc_hub.kit.openapi import json_body
 from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.models import Scope
@@ -137,13 +138,13 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def add_push_routes(router: APIRouter) -> None:
-    """Put the push and import routes on ``router``, the app's own. They are the hot path: the
-    app matches its own routes before those of the routers it includes, and each included
-    router a request goes through costs it a walk over that router's routes."""
+def add_push_routes(app: DirectApp) -> None:
+    """Put the push and import routes on ``app``: they are the hot path, served directly
+    (ahead of the app's middleware stack) when they can be, and by the app's own router
+    otherwise, which matches its own routes before those of the routers it includes."""
 
     def add(path: str, endpoint: Endpoint, **operation: Any) -> None:
-        router.add_api_route(
+        app.router.add_api_route(
             path,
             endpoint,
             methods=["POST"],
@@ -152,6 +153,7 @@ def add_push_routes(router: APIRouter) -> None:
             route_class_override=RequestRoute,
             **operation,
         )
+        app.add_direct_route(path, endpoint)
 
     add(
         "/api/v1/observations",
