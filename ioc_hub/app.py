@@ -69,9 +69,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
-        openapi_url=None,  # the documentation routes are added after the push routes
-        docs_url=None,
-        redoc_url=None,
         responses={
             422: {"model": Problem, "description": "Invalid request"},
             503: {"model": Problem, "description": "Database unavailable; retry"},
@@ -84,9 +81,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     add_push_routes(app)
-    # The app matches a request against its routes in order: the push routes come first.
-    app.openapi_url, app.docs_url, app.redoc_url = "/openapi.json", "/docs", "/redoc"
-    app.setup()
     app.include_router(api_router)
     app.include_router(root_router)
     openapi.install(app)

@@ -7,7 +7,6 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, R
 from fastapi.routing import APIRoute
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette import types as asgi
 
 from ioc_hub.access.dependencies import bearer, scoped
 from ioc_hub.access.principal import Principal
@@ -48,23 +47,7 @@ Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 class RequestRoute(APIRoute):
     """A route whose endpoint takes the ``Request`` and returns the ``Response`` itself: FastAPI
     publishes its contract as declared, and calls the endpoint without solving dependencies,
-    validating or serializing anything for it.
-
-    Nor does the route wrap the call in exception handling and dependency exit stacks of its
-    own, as FastAPI's routes do: there are no dependencies to close, and what the endpoint
-    raises goes to the app's exception middleware, which renders it with the same handlers."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
-        super().__init__(path, endpoint, **options)
-        if self.max_body_size is not None:
-            raise TypeError(f"{self.name}: the app's BodySizeLimit bounds request bodies")
-        handler = self.get_route_handler()
-
-        async def app(scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
-            response = await handler(Request(scope, receive, send))
-            await response(scope, receive, send)
-
-        self.app = app
+    validating or serializing anything for it."""
 
     def get_route_handler(self) -> Endpoint:
         # Called as the route is built: a declared parameter here would silently never be read.
@@ -139,9 +122,8 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
 
 
 def add_push_routes(app: DirectApp) -> None:
-    """Put the push and import routes on ``app``: they are the hot path, served directly
-    (ahead of the app's middleware stack) when they can be, and by the app's own router
-    otherwise, which matches its own routes before those of the routers it includes."""
+    """Put the push and import routes on ``app``: they are the hot path, served directly,
+    ahead of the app's middleware stack, whenever the request allows it."""
 
     def add(path: str, endpoint: Endpoint, **operation: Any) -> None:
         app.router.add_api_route(
