@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     """Statements each process runs at once for small pushes without an ``Idempotency-Key``
     (PostgreSQL); small pushes that arrive meanwhile are stored together by the next one. The
     processes (uvicorn workers) run theirs side by side. One stores more pushes per statement
-    than two: ``python -m bench.compare`` gave single-row pushes 6-13 % more requests/s."""
+    than two: ``python -m bench.compare`` gave single-row pushes 5-15 % more requests/s."""
 
     ingest_merge_rows: int = Field(default=1000, ge=1)
     """Most rows of several pushes stored by one statement; a push this large goes alone."""
