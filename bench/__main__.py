@@ -112,7 +112,7 @@ def main() -> int:
         ratio = float(found.group(1))
         passed = figure.compare(ratio, figure.goal)
         ok = ok and passed
-        rows.append((figure.name, f"{ratio:.2f}", goal, "pass" if passed else "FAIL"))
+        rows.append((figure.name, f"{ratio:.3f}", goal, "pass" if passed else "FAIL"))
 
     spent = ", ".join(f"{m.removeprefix('bench.')} {s:.0f} s" for m, (_, _, s) in outputs.items())
     print(f"\n=== summary{' (--quick)' if quick else ''}: {spent}")

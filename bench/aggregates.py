@@ -348,9 +348,9 @@ async def main(quick: bool, show_plans: bool) -> None:
     )
     (small, _, small_hub, small_sql), (large, _, large_hub, large_sql) = figures
     print()
-    print(f"hub / best SQL at {large:,}: {large_hub / large_sql:.2f} (goal <= 2)")
+    print(f"hub / best SQL at {large:,}: {large_hub / large_sql:.3f} (goal <= 2)")
     print(
-        f"hub at {large:,} / hub at {small:,}: {large_hub / small_hub:.2f} (goal <= 3); "
+        f"hub at {large:,} / hub at {small:,}: {large_hub / small_hub:.3f} (goal <= 3); "
         f"SQL: {large_sql / small_sql:.2f}"
     )
 

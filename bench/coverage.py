@@ -513,7 +513,7 @@ async def main(quick: bool) -> None:
     ratio = many.coverage_ms / few.coverage_ms
     verdict = "met" if ratio <= 1.5 else "NOT met"
     print(
-        f"\ncoverage latency ratio, {large:,} / {small:,} observations: {ratio:.2f} "
+        f"\ncoverage latency ratio, {large:,} / {small:,} observations: {ratio:.3f} "
         f"(goal <= 1.5: {verdict})"
     )
     print(
