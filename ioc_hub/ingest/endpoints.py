@@ -1,5 +1,4 @@
 import inspect
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any, cast
 
@@ -24,7 +23,7 @@ from ioc_hub.ingest.schemas import (
     RejectionOut,
     RevisionOut,
 )
-from ioc_hub.kit.direct import DirectApp
+from ioc_hub.kit.direct import DirectApp, Endpoint
 from ioc_hub.kit.openapi import json_body
 from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.models import Scope
@@ -39,9 +38,6 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_ERRORS)
-
-
-Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class RequestRoute(APIRoute):

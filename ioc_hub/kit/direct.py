@@ -21,7 +21,7 @@ same, and the OpenAPI document shows it as declared.
 """
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 from fastapi import FastAPI, Request, Response
@@ -31,7 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ioc_hub.kit.limits import BodySizeLimit
 
-Endpoint = Callable[[Request], Awaitable[Response]]
+Endpoint = Callable[[Request], Coroutine[Any, Any, Response]]
+"""An endpoint that takes the ``Request`` only and returns its ``Response``."""
 Handler = Callable[[Request, Exception], Any]
 
 
