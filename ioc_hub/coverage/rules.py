@@ -177,7 +177,10 @@ class Expectations:
             until = schedule.deadline(expectation.expected.next(), self._tz)
         except PeriodError:  # the last supported period: the expectation never changes again
             until = datetime.max.replace(tzinfo=UTC)
-        self._held[schedule] = (expectation, expectation.deadline, until)
+        # Kept in UTC, as callers pass instants: aware instants in one zone compare as plain
+        # fields, in two zones each comparison converts both.
+        since = expectation.deadline.astimezone(UTC)
+        self._held[schedule] = (expectation, since, until.astimezone(UTC))
         return expectation
 
 

@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "ioc_hub_events"
 
-PUBLISH_PAUSE_SECONDS = 0.02
-"""How long events wait to travel together (PostgreSQL): their latency, traded for one NOTIFY
-statement per burst rather than per push."""
-
 RESET = "reset"
 
 
@@ -279,9 +275,8 @@ class PostgresBus(EventBus):
     async def _send(self) -> None:
         while True:
             await self._wake.wait()
-            # Gather what a burst of pushes publishes into one statement: without this pause,
-            # busy single-row pushing costs the database one more transaction per push.
-            await asyncio.sleep(PUBLISH_PAUSE_SECONDS)
+            # The publisher hands over a burst at a time (``stream.service``): each burst, and
+            # what was handed over while the last one was sent, goes out in one statement.
             self._wake.clear()
             while self._outbox:
                 batch = [self._outbox.popleft() for _ in range(min(10_000, len(self._outbox)))]

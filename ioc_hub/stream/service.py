@@ -32,6 +32,7 @@ from ioc_hub.coverage.rules import Expectation, Expectations, Schedule, connecti
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.repository import Contact
 from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome, Written
+from ioc_hub.ingest.validation import IndicatorRef
 from ioc_hub.kit.periods import Cadence, PeriodError
 from ioc_hub.stream.bus import Draft, Event, EventBus, LocalBus, PostgresBus
 from ioc_hub.stream.schemas import EventType, Via
@@ -45,6 +46,10 @@ small); ``truncated`` says when there were more."""
 RETRY_MS = 2000
 """How long an EventSource waits before it reconnects (the SSE ``retry`` field)."""
 
+PUBLISH_PAUSE_SECONDS = 0.02
+"""How long ingest outcomes wait to become events together: their latency, traded for one turn
+of the publisher and one NOTIFY statement per burst of pushes rather than per push."""
+
 
 # --- building events --------------------------------------------------------------------------
 # Built as plain dicts and serialised with orjson: a 1,000-row batch makes up to a thousand
@@ -56,35 +61,48 @@ def _json(data: dict[str, Any]) -> str:
     return orjson.dumps(data, option=orjson.OPT_UTC_Z).decode()
 
 
-class _Units:
-    """A unit's reference and the fields every event about it carries, looked up once."""
+class _Described:
+    """What events say of one registry copy's units and indicators, each worked out once: the
+    publisher keeps it for as long as pushes are validated against that copy."""
 
-    def __init__(self, copy: RegistryCopy) -> None:
-        self._copy = copy
-        self._seen: dict[int, tuple[UnitRef, dict[str, Any]] | None] = {}
+    def __init__(self, copy: RegistryCopy, settings: Settings) -> None:
+        self.copy = copy
+        self._settings = settings
+        self._units: dict[int, tuple[UnitRef, dict[str, Any]] | None] = {}
+        self._schedules: dict[int, Schedule] = {}
 
-    def get(self, unit_id: int) -> tuple[UnitRef, dict[str, Any]] | None:
-        if unit_id not in self._seen:
-            info = self._copy.units_by_id.get(unit_id)
+    def unit(self, unit_id: int) -> tuple[UnitRef, dict[str, Any]] | None:
+        """A unit's reference and the fields every event about it carries."""
+        if unit_id not in self._units:
+            info = self.copy.units_by_id.get(unit_id)
             if info is None:
-                self._seen[unit_id] = None
+                self._units[unit_id] = None
             else:
                 ref = info.ref
                 parent_id = ref.parent_id
-                parent = self._copy.units_by_id.get(parent_id) if parent_id is not None else None
+                parent = self.copy.units_by_id.get(parent_id) if parent_id is not None else None
                 fields = {
                     "unit": ref.code,
                     "kind": ref.kind.value,
                     "parent": parent.ref.code if parent else None,
                 }
-                self._seen[unit_id] = (ref, fields)
-        return self._seen[unit_id]
+                self._units[unit_id] = (ref, fields)
+        return self._units[unit_id]
+
+    def schedule(self, indicator: IndicatorRef) -> Schedule:
+        """When the indicator's periods are due: its cadence and the grace in force."""
+        schedule = self._schedules.get(indicator.id)
+        if schedule is None:
+            grace = self._settings.grace(indicator.cadence, indicator.grace_seconds)
+            schedule = self._schedules[indicator.id] = Schedule(indicator.cadence, grace)
+        return schedule
 
 
-def observation_drafts(written: Written, at: datetime, imported: bool) -> list[Draft]:
+def observation_drafts(
+    described: _Described, written: Written, at: datetime, imported: bool
+) -> list[Draft]:
     """One ``observations`` event per unit the batch carried rows for."""
-    copy = written.registry
-    units = _Units(copy)
+    copy = described.copy
     indicators: dict[int, set[int]] = defaultdict(set)
     periods: dict[int, set[str]] = defaultdict(set)
     rows: dict[int, int] = defaultdict(int)
@@ -95,7 +113,7 @@ def observation_drafts(written: Written, at: datetime, imported: bool) -> list[D
     at = at.astimezone(UTC)
     drafts = []
     for unit_id in sorted(rows):
-        found = units.get(unit_id)
+        found = described.unit(unit_id)
         if found is None:
             continue
         ref, fields = found
@@ -119,26 +137,24 @@ def observation_drafts(written: Written, at: datetime, imported: bool) -> list[D
 
 
 def series_drafts(
-    written: Written, at: datetime, settings: Settings, expectations: Expectations
+    described: _Described, written: Written, at: datetime, expectations: Expectations
 ) -> list[Draft]:
     """One ``series`` event per series whose latest period moved forward."""
-    copy = written.registry
-    units = _Units(copy)
+    copy = described.copy
     at = at.astimezone(UTC)
     drafts = []
     # A batch advances many series of few indicators: each indicator's expectation once.
     expected: dict[int, Expectation | None] = {}
     for advance in written.counts.advanced:
-        found = units.get(advance.unit_id)
+        found = described.unit(advance.unit_id)
         indicator = copy.indicators_by_id.get(advance.indicator_id)
         if found is None or indicator is None:
             continue
         ref, fields = found
         cadence = indicator.cadence
         if indicator.id not in expected:
-            schedule = Schedule(cadence, settings.grace(cadence, indicator.grace_seconds))
             try:
-                expected[indicator.id] = expectations.at(schedule, at)
+                expected[indicator.id] = expectations.at(described.schedule(indicator), at)
             except PeriodError:  # at the edge of the supported years: no status to tell
                 expected[indicator.id] = None
         expectation = expected[indicator.id]
@@ -159,31 +175,29 @@ def series_drafts(
 
 
 async def connection_windows(
-    session: AsyncSession, copy: RegistryCopy, settings: Settings, unit_ids: Iterable[int]
+    session: AsyncSession, described: _Described, unit_ids: Iterable[int]
 ) -> dict[int, timedelta]:
     """Each unit's connection window (DESIGN §4), from its obligations."""
     unit_ids = sorted(set(unit_ids))
     schedules: dict[int, list[Schedule]] = {u: [] for u in unit_ids}
     for unit_id, indicator_id in await catalogue.obligated_series(session, unit_ids=unit_ids):
-        indicator = copy.indicators_by_id.get(indicator_id)
+        indicator = described.copy.indicators_by_id.get(indicator_id)
         if indicator is not None:
-            grace = settings.grace(indicator.cadence, indicator.grace_seconds)
-            schedules[unit_id].append(Schedule(indicator.cadence, grace))
+            schedules[unit_id].append(described.schedule(indicator))
     return {u: connection_window(s).length for u, s in schedules.items()}
 
 
 def connection_drafts(
-    copy: RegistryCopy,
+    described: _Described,
     contacts: Iterable[Contact],
     windows: dict[int, timedelta],
     via: Via,
 ) -> list[Draft]:
     """``connection`` events for the contacts that end a disconnection (or are the first)."""
-    units = _Units(copy)
     drafts = []
     for contact in contacts:
         window = windows.get(contact.unit_id)
-        found = units.get(contact.unit_id)
+        found = described.unit(contact.unit_id)
         if window is None or found is None:
             continue
         if contact.previous is not None and contact.at - contact.previous <= window:
@@ -220,6 +234,7 @@ class Publisher:
         self._sessions = sessions
         self._settings = settings
         self._expectations = Expectations(settings.tz)
+        self._described: _Described | None = None
         self._pending: deque[PushOutcome | HeartbeatOutcome] = deque(maxlen=backlog_limit)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -257,47 +272,56 @@ class Publisher:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            # The outcomes of a burst of pushes become events together, a moment later: built
+            # as each push is answered, they would hold up the next pushes coming in, and the
+            # bus sends a burst in one statement.
+            await asyncio.sleep(PUBLISH_PAUSE_SECONDS)
             self._wake.clear()
+            drafts: list[Draft] = []
             while self._pending:
                 outcome = self._pending.popleft()
                 try:
-                    drafts = await self.drafts(outcome)
+                    drafts += await self.drafts(outcome)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad outcome must not stop the stream
                     log.exception("could not build stream events")
-                    continue
-                if drafts:
-                    self._bus.publish(drafts)
+            if drafts:
+                self._bus.publish(drafts)
             self._idle.set()
 
     async def drafts(self, outcome: PushOutcome | HeartbeatOutcome) -> list[Draft]:
-        settings = self._settings
         if isinstance(outcome, HeartbeatOutcome):
             contact = Contact(outcome.unit_id, outcome.at, outcome.previous)
             if outcome.previous is not None and outcome.at - outcome.previous < min_window():
                 return []
             async with self._sessions() as session:
-                copy = await self._cache.registry(session)
-                windows = await connection_windows(session, copy, settings, [outcome.unit_id])
-            return connection_drafts(copy, [contact], windows, "heartbeat")
+                described = self._describe(await self._cache.registry(session))
+                windows = await connection_windows(session, described, [outcome.unit_id])
+            return connection_drafts(described, [contact], windows, "heartbeat")
         written = outcome.written
         assert written is not None
-        drafts = observation_drafts(written, outcome.now, outcome.imported)
-        drafts += series_drafts(written, outcome.now, settings, self._expectations)
+        described = self._describe(written.registry)
+        drafts = observation_drafts(described, written, outcome.now, outcome.imported)
+        drafts += series_drafts(described, written, outcome.now, self._expectations)
         contacts = written.counts.contacts
         if contacts:
             try:
                 async with self._sessions() as session:
                     windows = await connection_windows(
-                        session, written.registry, settings, (c.unit_id for c in contacts)
+                        session, described, (c.unit_id for c in contacts)
                     )
             except Exception as exc:  # the batch's other events still go out
                 log.warning("no connection events: obligations unavailable: %s", exc)
                 return drafts
             via: Via = "import" if outcome.imported else "push"
-            drafts += connection_drafts(written.registry, contacts, windows, via)
+            drafts += connection_drafts(described, contacts, windows, via)
         return drafts
+
+    def _describe(self, copy: RegistryCopy) -> _Described:
+        if self._described is None or self._described.copy is not copy:
+            self._described = _Described(copy, self._settings)
+        return self._described
 
 
 def min_window() -> timedelta:
