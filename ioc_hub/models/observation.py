@@ -92,7 +92,9 @@ class SeriesState(Base):
 
     ``last_period`` is the latest period the series has a value for and ``last_value`` that
     value; ``last_received_at`` is when a value of the series last arrived that created or
-    changed an observation (re-sending an unchanged value does not move it).
+    changed an observation (re-sending an unchanged value does not move it). A value of an
+    earlier period than ``last_period`` moves it only when it arrives more than a second after
+    it (``ingest.repository.RECEIPT_RESOLUTION``).
     """
 
     __tablename__ = "series_state"

@@ -434,6 +434,48 @@ async def test_series_state_and_contact_follow_accepted_rows(
     assert state.last_value == 4
 
 
+@pytest.mark.parametrize("idempotency_key", [None, "k"], ids=["one statement", "transaction"])
+async def test_series_receipt_time_is_kept_to_the_second_for_earlier_periods(
+    client: httpx.AsyncClient,
+    commune: dict[str, str],
+    clock: Clock,
+    session_factory: async_sessionmaker[AsyncSession],
+    idempotency_key: str | None,
+) -> None:
+    """RECEIPT_RESOLUTION: an earlier period received within a second of the series' receipt
+    time does not rewrite the series; its latest period, a later one, or a second more do."""
+
+    async def at(iso: str, period: str, value: float) -> tuple[str, float, datetime]:
+        clock.set(iso)
+        params = {"idempotency_key": f"{idempotency_key}-{iso}"} if idempotency_key else {}
+        answer = await push(
+            client, commune, [{"indicator": DAILY, "value": value, "period": period}], **params
+        )
+        assert answer.status_code == 200, answer.text
+        async with session_factory() as session:
+            state = (await session.scalars(select(SeriesState))).one()
+        return state.last_period, state.last_value, state.last_received_at
+
+    first = datetime.fromisoformat("2026-11-28T10:00:00+00:00")
+    assert await at("2026-11-28T10:00:00+00:00", "2026-11-27", 4) == ("2026-11-27", 4, first)
+    # An earlier period 0.9 s later: stored, but the series row stays as it was.
+    assert await at("2026-11-28T10:00:00.900+00:00", "2026-11-20", 9) == ("2026-11-27", 4, first)
+    # The latest period revised 0.1 s later: its value and time are the series' now.
+    revised = datetime.fromisoformat("2026-11-28T10:00:01+00:00")
+    assert await at("2026-11-28T10:00:01+00:00", "2026-11-27", 5) == ("2026-11-27", 5, revised)
+    # An earlier period more than a second after that moves the receipt time.
+    later = datetime.fromisoformat("2026-11-28T10:00:02.500+00:00")
+    assert await at("2026-11-28T10:00:02.500+00:00", "2026-11-21", 7) == ("2026-11-27", 5, later)
+    # A later period always moves the series, however soon.
+    soon = datetime.fromisoformat("2026-11-28T10:00:02.600+00:00")
+    assert await at("2026-11-28T10:00:02.600+00:00", "2026-11-28", 1) == ("2026-11-28", 1, soon)
+    async with session_factory() as session:
+        stored = await session.scalar(
+            select(Observation.value).where(Observation.period == "2026-11-20")
+        )
+    assert stored == 9, "the earlier period's value itself is stored"
+
+
 async def test_heartbeat_records_contact_only_inside_the_area(
     client: httpx.AsyncClient, commune: dict[str, str], mint_key: MintKey
 ) -> None:
