@@ -275,8 +275,8 @@ class PostgresBus(EventBus):
     async def _send(self) -> None:
         while True:
             await self._wake.wait()
-            # The publisher hands over a burst at a time (``stream.service``): each burst, and
-            # what was handed over while the last one was sent, goes out in one statement.
+            # The publisher hands a burst over in one turn (``stream.service``): what it handed
+            # over by the time this runs goes out in one statement.
             self._wake.clear()
             while self._outbox:
                 batch = [self._outbox.popleft() for _ in range(min(10_000, len(self._outbox)))]

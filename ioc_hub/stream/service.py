@@ -272,22 +272,22 @@ class Publisher:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            # The outcomes of a burst of pushes become events together, a moment later: built
-            # as each push is answered, they would hold up the next pushes coming in, and the
-            # bus sends a burst in one statement.
+            # The outcomes of a burst of pushes become events together, a moment later: one
+            # turn of the publisher per burst rather than per push, and the bus sends what a
+            # turn hands over in one statement.
             await asyncio.sleep(PUBLISH_PAUSE_SECONDS)
             self._wake.clear()
-            drafts: list[Draft] = []
             while self._pending:
                 outcome = self._pending.popleft()
                 try:
-                    drafts += await self.drafts(outcome)
+                    drafts = await self.drafts(outcome)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad outcome must not stop the stream
                     log.exception("could not build stream events")
-            if drafts:
-                self._bus.publish(drafts)
+                    continue
+                if drafts:
+                    self._bus.publish(drafts)
             self._idle.set()
 
     async def drafts(self, outcome: PushOutcome | HeartbeatOutcome) -> list[Draft]:
