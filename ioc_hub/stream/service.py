@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
-from ioc_hub.coverage.rules import Expectation, Expectations, Schedule, connection_window
+from ioc_hub.coverage.rules import Expectations, Schedule, connection_window
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.repository import Contact
 from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome, Written
@@ -143,8 +143,6 @@ def series_drafts(
     copy = described.copy
     at = at.astimezone(UTC)
     drafts = []
-    # A batch advances many series of few indicators: each indicator's expectation once.
-    expected: dict[int, Expectation | None] = {}
     for advance in written.counts.advanced:
         found = described.unit(advance.unit_id)
         indicator = copy.indicators_by_id.get(advance.indicator_id)
@@ -152,13 +150,10 @@ def series_drafts(
             continue
         ref, fields = found
         cadence = indicator.cadence
-        if indicator.id not in expected:
-            try:
-                expected[indicator.id] = expectations.at(described.schedule(indicator), at)
-            except PeriodError:  # at the edge of the supported years: no status to tell
-                expected[indicator.id] = None
-        expectation = expected[indicator.id]
-        if expectation is None:
+        try:
+            # Kept by ``expectations`` while it holds: worked out once per period, not per series.
+            expectation = expectations.at(described.schedule(indicator), at)
+        except PeriodError:  # at the edge of the supported years: no status to tell
             continue
         data = {
             **fields,
