@@ -9,7 +9,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ioc_hub.access import service
 from ioc_hub.access.principal import Principal
 from ioc_hub.deps import SessionDep
+from ioc_hub.errors import Problem
 from ioc_hub.models import Scope
+
+AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
+    403: {"model": Problem, "description": "Key lacks the scope or the unit is outside its area"},
+}
+"""What every route behind a key may answer before its own work: routers declare it once."""
 
 bearer = HTTPBearer(
     auto_error=False, description="An access key minted by `ioc-hub keys create` or POST /keys"

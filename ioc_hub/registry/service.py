@@ -57,11 +57,21 @@ async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
     ]
 
 
-def _require_covered(principal: Principal, unit: Unit, field: str) -> None:
+def require_covered(principal: Principal, unit: Unit, field: str) -> None:
+    """403 unless ``unit`` is in the key's area (docs/design.md §6)."""
     if not principal.covers(ref(unit)):
         raise Forbidden(
             f"unit {unit.code!r} is outside this key's area ({principal.unit.code})", field=field
         )
+
+
+async def unit_in_area(
+    session: AsyncSession, principal: Principal, code: str, *, field: str
+) -> Unit:
+    """The unit named ``code``: 404 when there is none, 403 when it is outside the key's area."""
+    unit = await get_unit(session, code, field=field)
+    require_covered(principal, unit, field)
+    return unit
 
 
 async def _valid_parent(
@@ -97,7 +107,7 @@ async def _valid_parent(
 
 async def create_unit(session: AsyncSession, principal: Principal, data: UnitCreate) -> Unit:
     parent = await _valid_parent(session, data.kind, data.parent, "body.parent")
-    _require_covered(principal, parent, "body.parent")
+    require_covered(principal, parent, "body.parent")
     if await find_unit(session, data.code) is not None:
         raise Conflict(f"unit code {data.code!r} already exists", field="body.code")
     unit = Unit(
@@ -139,7 +149,7 @@ async def update_unit(
     session: AsyncSession, principal: Principal, code: str, data: UnitUpdate
 ) -> Unit:
     unit = await get_unit(session, code, field="path.code")
-    _require_covered(principal, unit, "path.code")
+    require_covered(principal, unit, "path.code")
     if unit.kind == UnitKind.PROVINCE and (data.parent is not None or data.active is False):
         raise Invalid(
             "the province is the root: it has no parent and stays active",
@@ -147,7 +157,7 @@ async def update_unit(
         )
     if data.parent is not None:
         parent = await _valid_parent(session, UnitKind(unit.kind), data.parent, "body.parent")
-        _require_covered(principal, parent, "body.parent")
+        require_covered(principal, parent, "body.parent")
         unit.parent_id = parent.id
     for name in ("name", "name_ascii", "subtype"):
         value = getattr(data, name)
@@ -180,7 +190,7 @@ async def _check_can_deactivate(session: AsyncSession, unit: Unit) -> None:
 async def deactivate_unit(session: AsyncSession, principal: Principal, code: str) -> Unit:
     """Units are never hard-deleted: their observations, keys and history stay referable."""
     unit = await get_unit(session, code, field="path.code")
-    _require_covered(principal, unit, "path.code")
+    require_covered(principal, unit, "path.code")
     await _check_can_deactivate(session, unit)
     unit.active = False
     await session.flush()
