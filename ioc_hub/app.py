@@ -1,24 +1,22 @@
 """The application factory; the lifespan owns the engine, nothing connects at import."""
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from ioc_hub import __version__
 from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
+from ioc_hub.deps import utf8_body
 from ioc_hub.errors import Problem, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
-from ioc_hub.ingest.endpoints import add_push_routes
-from ioc_hub.ingest.group_commit import GroupCommit
-from ioc_hub.ingest.service import IngestContext
+from ioc_hub.ingest.pipeline import IngestContext
 from ioc_hub.kit import openapi
-from ioc_hub.kit.direct import DirectApp
 from ioc_hub.kit.limits import BodySizeLimit
+from ioc_hub.metrics.middleware import PushMetrics
 from ioc_hub.metrics.service import HubMetrics
 from ioc_hub.stream.service import Stream
 
@@ -44,35 +42,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = sessions
         cache = IngestCache(sessions)
-        group = GroupCommit(settings) if engine.dialect.name == "postgresql" else None
         stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(
             settings=settings,
             cache=cache,
-            sessions=sessions,
-            group=group,
             observers=[metrics.observe, stream.publisher.observe],
         )
         app.state.stream = stream
         metrics.count_subscribers(lambda: stream.bus.subscriber_count)
         await stream.start()
-        # What import and startup built lives as long as the process. Frozen, it is out of the
-        # cyclic collector's sight: a full collection no longer walks its 150,000 objects in
-        # the middle of a push (python -m bench.gc_pauses).
-        gc.freeze()
         try:
             yield
         finally:
-            if group is not None:
-                await group.close()
             await stream.stop()
             await engine.dispose()
 
-    app = DirectApp(
+    app = FastAPI(
         title="ioc-hub",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        dependencies=[Depends(utf8_body)],
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
         responses={
             422: {"model": Problem, "description": "Invalid request"},
@@ -85,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.clock = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    add_push_routes(app)
+    app.add_middleware(PushMetrics, metrics=metrics)
     app.include_router(api_router)
     app.include_router(root_router)
     openapi.install(app)

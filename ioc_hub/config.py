@@ -36,15 +36,6 @@ class Settings(BaseSettings):
     db_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long a request waits for a database connection or statement before answering 503."""
 
-    ingest_statements: int = Field(default=1, ge=1)
-    """Statements each process runs at once for small pushes without an ``Idempotency-Key``
-    (PostgreSQL); small pushes that arrive meanwhile are stored together by the next one. The
-    processes (uvicorn workers) run theirs side by side. One stores more pushes per statement
-    than two: ``python -m bench.compare`` gave single-row pushes 5-15 % more requests/s."""
-
-    ingest_merge_rows: int = Field(default=1000, ge=1)
-    """Most rows of several pushes stored by one statement; a push this large goes alone."""
-
     grace_daily: timedelta = timedelta(days=1)
     """Time after a daily period's end before it is due (DESIGN §4)."""
 

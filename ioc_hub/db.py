@@ -3,7 +3,6 @@
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -34,16 +33,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_timeout_seconds,
         connect_args=_asyncpg_connect_args(settings),
     )
-
-
-async def connect_driver(settings: Settings) -> asyncpg.Connection:
-    """A plain asyncpg connection (PostgreSQL) beside the engine, for the one path where
-    SQLAlchemy's work per statement outweighs the database's: group commit."""
-    url = make_url(settings.database_url).set(drivername="postgresql")
-    connection: asyncpg.Connection = await asyncpg.connect(
-        url.render_as_string(hide_password=False), **_asyncpg_connect_args(settings)
-    )
-    return connection
 
 
 def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.db import session_scope
+from ioc_hub.errors import Invalid
 
 
 async def get_settings(request: Request) -> Settings:
@@ -31,6 +32,20 @@ async def get_now(request: Request) -> datetime:
     clock = getattr(request.app.state, "clock", None)
     now: datetime = clock() if clock is not None else datetime.now(UTC)
     return now
+
+
+async def utf8_body(request: Request) -> None:
+    """JSON bodies must be UTF-8 (RFC 8259 §8.1), without a byte order mark. FastAPI's parser
+    also reads UTF-16 and UTF-32, and a BOM, so they are refused here, for every route."""
+    body = await request.body()
+    if not body:
+        return
+    if body.startswith(b"\xef\xbb\xbf"):
+        raise Invalid("body must be UTF-8 without a byte order mark", field="body")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Invalid(f"body is not UTF-8: byte {exc.start} is not valid", field="body") from None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

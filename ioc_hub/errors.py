@@ -124,6 +124,14 @@ def _field_path(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _field_error(error: dict[str, Any]) -> FieldError:
+    if error.get("type") == "json_invalid":
+        # FastAPI places a JSON syntax error at ("body", offset): the field is the body.
+        cause = (error.get("ctx") or {}).get("error", "")
+        return FieldError(field="body", reason=f"body is not valid JSON: {cause}".rstrip(": "))
+    return FieldError(field=_field_path(error.get("loc", ())), reason=_validation_reason(error))
+
+
 def _validation_reason(error: dict[str, Any]) -> str:
     message = str(error.get("msg", "invalid"))
     # pydantic prefixes custom errors with "Value error, "; the reason reads better without it.
@@ -139,10 +147,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(field=_field_path(err.get("loc", ())), reason=_validation_reason(err))
-            for err in exc.errors()
-        ]
+        errors = [_field_error(err) for err in exc.errors()]
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors[:5]) or "invalid request"
         return problem_response(
             Invalid(detail, errors=errors).problem(),

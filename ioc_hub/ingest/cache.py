@@ -1,26 +1,21 @@
-"""What ingest reads on every push, kept in the process: keys and the registry.
+"""The registry as ingest reads it on every push, copied once per process.
 
 A push is validated against this copy and written with a guard that the copy is still current
-(see ``repository``): the registry's generation must be the one copied, and the key must still
-be live. So a push is never judged by a stale registry or accepted from a revoked key, and the
-common push costs one round trip to the database.
+(see ``repository``): the registry's generation, which every change to units and indicators
+moves, must be the one copied. So a push is never judged by a stale registry, and it does not
+read the registry again for each row.
 """
 
 import asyncio
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ioc_hub.access import service as access
-from ioc_hub.access.principal import Principal, UnitRef
-from ioc_hub.access.tokens import hash_token
+from ioc_hub.access.principal import UnitRef
 from ioc_hub.ingest.validation import IndicatorRef, UnitInfo
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Indicator, RegistryGeneration, Unit, UnitKind
-
-MAX_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,30 +33,12 @@ class RegistryCopy:
 
 
 class IngestCache:
-    """Per-process copies; safe to share between the requests of one event loop."""
+    """Per-process copy; safe to share between the requests of one event loop."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
-        self._keys: OrderedDict[str, Principal] = OrderedDict()
         self._registry: RegistryCopy | None = None
         self._loading = asyncio.Lock()
-
-    async def principal(self, token: str | None) -> Principal:
-        """The key's principal; 401 for a missing, unknown, revoked or inactive-unit key."""
-        digest = hash_token(token) if token else ""
-        cached = self._keys.get(digest)
-        if cached is not None:
-            self._keys.move_to_end(digest)
-            return cached
-        async with self._sessions() as session:
-            principal = await access.authenticate(session, token)
-        self._keys[digest] = principal
-        if len(self._keys) > MAX_KEYS:
-            self._keys.popitem(last=False)
-        return principal
-
-    def forget(self, token: str) -> None:
-        self._keys.pop(hash_token(token), None)
 
     async def registry(
         self, via: AsyncSession | None, stale: RegistryCopy | None = None
@@ -81,6 +58,14 @@ class IngestCache:
                 async with self._sessions() as session:
                     self._registry = await self._load(session)
             return self._registry
+
+    @staticmethod
+    async def is_current(via: AsyncSession, copy: RegistryCopy) -> bool:
+        """Whether ``copy`` is of the registry as ``via``'s transaction sees it."""
+        generation = await via.scalar(
+            select(RegistryGeneration.generation).where(RegistryGeneration.id == 1)
+        )
+        return (generation or 0) == copy.generation
 
     @staticmethod
     async def _load(via: AsyncSession) -> RegistryCopy:

@@ -1,8 +1,29 @@
-from datetime import datetime
+"""The wire shapes of ingest. A pushed row is :class:`ObservationIn`; a push's rows are each
+validated on their own (``rows.one_by_one``), so one bad row never fails its batch."""
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from ioc_hub.errors import Problem
+from ioc_hub.ingest.rows import (
+    MAX_COMMENT,
+    BadRow,
+    Reason,
+    finite_number,
+    iso_text,
+    one_by_one,
+)
 
 ROW_EXAMPLE: dict[str, JsonValue] = {
     "unit": "25741",
@@ -13,21 +34,50 @@ ROW_EXAMPLE: dict[str, JsonValue] = {
 
 
 class ObservationIn(BaseModel):
-    """One pushed value. ``period`` is derived from ``observed_at`` when missing; when both are
-    given they must agree. ``unit`` defaults to the key's own unit."""
+    """One pushed value: the one description of a row (docs/design.md §3), giving the
+    published schema, the checks on each row's shape, and what is stored. ``period`` is derived
+    from ``observed_at`` when missing; when both are given they must agree. ``unit`` defaults to
+    the key's own unit. The registry checks (does the unit exist, is it in the key's area, is
+    the value in the indicator's range) follow in ``ingest.validation``."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ROW_EXAMPLE]})
 
     unit: str | None = Field(default=None, max_length=64, description="Unit code")
     indicator: str = Field(max_length=64, description="Indicator code")
-    value: float = Field(allow_inf_nan=False, description="A finite number")
+    value: float = Field(description="A finite number, at most 1e300 in magnitude")
     observed_at: AwareDatetime | None = Field(
         default=None, description="When it was measured; a time zone is required"
     )
     period: str | None = Field(
         default=None,
+        max_length=10,
         description="Canonical id (2026-11-28, 2026-W48, 2026-11, 2026-Q4, 2026) or DHIS2 alias",
     )
+    comment: str | None = Field(
+        default=None,
+        max_length=MAX_COMMENT,
+        description="Free text from the sender about this value, kept with it and its revisions",
+    )
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> float:
+        return finite_number(value)
+
+    @field_validator("observed_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return iso_text(value, info.field_name or "time")
+
+    @field_validator("comment")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            # PostgreSQL text cannot hold NUL: refuse the row rather than the whole push.
+            raise PydanticCustomError(
+                Reason.INVALID_VALUE, "comment must not contain NUL (\\u0000) characters"
+            )
+        return value
 
 
 class PushRequest(BaseModel):
@@ -38,7 +88,9 @@ class PushRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"observations": [ROW_EXAMPLE]}]}
     )
 
-    observations: list[ObservationIn] = Field(min_length=1)
+    observations: list[Annotated[ObservationIn | BadRow, one_by_one(ObservationIn)]] = Field(
+        min_length=1
+    )
 
 
 IMPORT_ROW_EXAMPLE: dict[str, JsonValue] = {
@@ -57,6 +109,15 @@ class ImportRowIn(ObservationIn):
         "must not be before observed_at nor before the period begins"
     )
 
+    @field_validator("received_at", mode="before")
+    @classmethod
+    def _received_text(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                Reason.MISSING_FIELD, "received_at is missing: imported rows need it"
+            )
+        return iso_text(value, "received_at")
+
 
 class ImportRequest(BaseModel):
     """A backfill batch: a push whose rows also carry ``received_at``. Stored rows are marked
@@ -66,7 +127,9 @@ class ImportRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"observations": [IMPORT_ROW_EXAMPLE]}]}
     )
 
-    observations: list[ImportRowIn] = Field(min_length=1)
+    observations: list[Annotated[ImportRowIn | BadRow, one_by_one(ImportRowIn)]] = Field(
+        min_length=1
+    )
 
 
 class RowError(BaseModel):
@@ -111,6 +174,7 @@ class ObservationOut(BaseModel):
     period: str = Field(examples=["2026-11-27"])
     value: float = Field(examples=[128])
     observed_at: datetime | None
+    comment: str | None = Field(examples=["Số liệu tạm tính, sẽ cập nhật"])
     received_at: datetime = Field(description="When the current value arrived")
     first_received_at: datetime = Field(description="When the first value of this period arrived")
     revision: int = Field(examples=[1], description="1 for the first value, +1 per change")
@@ -121,6 +185,8 @@ class RevisionOut(BaseModel):
     revision: int = Field(examples=[2], description="The revision this change produced")
     old_value: float = Field(examples=[120])
     new_value: float = Field(examples=[128])
+    old_comment: str | None = Field(examples=[None])
+    new_comment: str | None = Field(examples=["Đã đối soát với sổ tiếp nhận"])
     old_received_at: datetime
     changed_at: datetime
     key_id: int | None = Field(examples=[12], description="The key that sent the new value")

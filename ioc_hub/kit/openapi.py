@@ -1,6 +1,5 @@
-"""Documenting what FastAPI cannot see: request bodies an endpoint reads itself (to validate row
-by row) rather than through a pydantic parameter, and the events of a ``text/event-stream``
-response. Their models still appear in the published contract."""
+"""Documenting what FastAPI cannot see: the events of a ``text/event-stream`` response. Their
+models still appear in the published contract."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -11,17 +10,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 _documented: list[type[BaseModel]] = []
-
-
-def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
-    """``openapi_extra`` for a route whose JSON body has the shape of ``model``."""
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": _ref(model)}},
-        }
-    }
 
 
 def _ref(model: type[BaseModel]) -> dict[str, str]:
@@ -50,7 +38,7 @@ def event_stream(events: Mapping[str, type[BaseModel]], description: str) -> dic
 
 
 def install(app: FastAPI) -> None:
-    """Generate the schema once, adding the models that routes documented with ``json_body``."""
+    """Generate the schema once, adding the models of the event streams."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

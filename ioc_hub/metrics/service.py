@@ -35,8 +35,8 @@ from ioc_hub.config import Settings
 from ioc_hub.coverage import service as coverage
 from ioc_hub.coverage.rules import SeriesStatus
 from ioc_hub.coverage.schemas import CoverageReport
-from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome
-from ioc_hub.ingest.validation import Reason
+from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome
+from ioc_hub.ingest.rows import Reason
 from ioc_hub.kit.pagination import PageParams
 from ioc_hub.models import UnitKind
 
@@ -159,7 +159,7 @@ class HubMetrics:
         )
         self.latency = Histogram(
             "ioc_hub_push_seconds",
-            "Time to validate and store a push or import, from key check to commit",
+            "Time to answer a push or import, from its request to its response",
             ["endpoint"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
@@ -196,16 +196,19 @@ class HubMetrics:
     def count_subscribers(self, count: Callable[[], int]) -> None:
         self.subscribers.set_function(lambda: float(count()))
 
+    def answered(self, endpoint: str, status: int, replayed: bool, seconds: float) -> None:
+        """A push or import answered, whatever refused or stored it."""
+        m = self._by_endpoint[endpoint]
+        m.pushes["replayed" if replayed else OUTCOMES.get(status, "failed")].inc()
+        m.latency.observe(seconds)
+
     def observe(self, outcome: PushOutcome | HeartbeatOutcome) -> None:
+        """What a committed push stored and refused, row by row."""
         if isinstance(outcome, HeartbeatOutcome):
             self.heartbeats.inc()
             return
         m = self._by_endpoint["import" if outcome.imported else "push"]
-        label = "replayed" if outcome.replayed else OUTCOMES.get(outcome.status, "failed")
-        m.pushes[label].inc()
-        m.latency.observe(outcome.seconds)
-        if outcome.rows:
-            m.batch.observe(outcome.rows)
+        m.batch.observe(outcome.rows)
         if outcome.written is not None:
             counts = outcome.written.counts
             for row_outcome, count in (

@@ -43,6 +43,7 @@ class Observation(Base):
     period: Mapped[str] = mapped_column(String(10))
     period_start: Mapped[date] = mapped_column(Date)
     value: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(String(500))
     observed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     first_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -53,12 +54,14 @@ class Observation(Base):
     # What the row held before its latest revision. Written by the same UPDATE that replaces the
     # value, so the revision log gets the true old value even when pushes race.
     previous_value: Mapped[float | None] = mapped_column(Float)
+    previous_comment: Mapped[str | None] = mapped_column(String(500))
     previous_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     imported: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 class ObservationRevision(Base):
-    """A value an observation held before an update replaced it: who, when, old and new."""
+    """A value (and comment) an observation held before an update replaced it: who, when, old
+    and new."""
 
     __tablename__ = "observation_revisions"
 
@@ -67,6 +70,8 @@ class ObservationRevision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     old_value: Mapped[float] = mapped_column(Float)
     new_value: Mapped[float] = mapped_column(Float)
+    old_comment: Mapped[str | None] = mapped_column(String(500))
+    new_comment: Mapped[str | None] = mapped_column(String(500))
     old_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))

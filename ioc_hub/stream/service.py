@@ -30,8 +30,8 @@ from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage.rules import Expectations, Schedule, connection_window
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
+from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.repository import Contact
-from ioc_hub.ingest.service import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.validation import IndicatorRef
 from ioc_hub.kit.periods import Cadence, PeriodError
 from ioc_hub.stream.bus import Draft, Event, EventBus, LocalBus, PostgresBus

@@ -1,10 +1,11 @@
 """Row validation on its own (ioc_hub.ingest.validation), without a database.
 
-DESIGN §3: rejected rows come back with "a reason a human understands (… `period 2027-01 is in
-the future` …)"; DESIGN §2: a period is "one interval of a cadence in the province's time zone".
-So a period is in the future when it comes after the one holding now, in that zone.
+A rejected row comes back with a reason a person understands, such as `period 2027-01 is in the
+future` (docs/design.md §3), and a period is an interval of a cadence in the province's zone
+(§2). So a period is in the future when it comes after the one holding now, in that zone.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ioc_hub.access.principal import Principal, UnitRef
-from ioc_hub.ingest.validation import IndicatorRef, Reason, RowRejected, UnitInfo, Validator
+from ioc_hub.ingest.rows import Reason
+from ioc_hub.ingest.schemas import ObservationIn
+from ioc_hub.ingest.validation import IndicatorRef, RowRejected, UnitInfo, Validator, ValidRow
 from ioc_hub.kit.periods import Cadence, Period
 from ioc_hub.models import UnitKind
 
@@ -25,10 +28,17 @@ INDICATORS = {
 }
 
 
-def validator(now: datetime) -> Validator:
-    principal = Principal(key_id=1, unit=PROVINCE, scopes=frozenset())
-    units = {PROVINCE.code: UnitInfo(PROVINCE, active=True)}
-    return Validator(principal, units, INDICATORS, HCM, now)
+@dataclass
+class RowChecker:
+    """Checks a row as sent (a dict): its shape, then against the registry as of ``now``."""
+
+    now: datetime
+
+    def check(self, row: dict[str, object]) -> ValidRow:
+        principal = Principal(key_id=1, unit=PROVINCE, scopes=frozenset())
+        units = {PROVINCE.code: UnitInfo(PROVINCE, active=True)}
+        validator = Validator(principal, units, INDICATORS, HCM, self.now)
+        return validator.check(ObservationIn.model_validate(row))
 
 
 @given(
@@ -46,11 +56,11 @@ def test_a_period_is_future_exactly_when_it_comes_after_the_one_holding_now(
     row = {"indicator": cadence.value, "value": 1, "period": period.id}
     if period > current:
         with pytest.raises(RowRejected) as rejected:
-            validator(now).check(row)
+            RowChecker(now).check(row)
         assert rejected.value.code is Reason.FUTURE_PERIOD
         assert rejected.value.reason == f"period {period.id} is in the future"
     else:
-        assert validator(now).check(row).period == period.id
+        assert RowChecker(now).check(row).period == period.id
 
 
 @pytest.mark.parametrize(
@@ -62,7 +72,7 @@ def test_a_period_is_future_exactly_when_it_comes_after_the_one_holding_now(
     ],
 )
 def test_today_is_the_province_s_day_not_utc_s(now: str, accepted: str, future: str) -> None:
-    check = validator(datetime.fromisoformat(now)).check
+    check = RowChecker(datetime.fromisoformat(now)).check
     assert check({"indicator": "daily", "value": 1, "period": accepted}).period == accepted
     with pytest.raises(RowRejected, match="is in the future"):
         check({"indicator": "daily", "value": 1, "period": future})

@@ -1,0 +1,374 @@
+"""The push pipeline (docs/design.md §3): rows checked one by one against the registry, the
+valid ones stored together with their revisions, the bad ones answered with their index and
+reason and kept for operators, idempotent retries, imports of history, and heartbeats.
+
+Everything runs in the request's transaction, so a push is all or nothing and a 2xx means it is
+stored. Observers (the live stream, metrics) hear of each outcome once it committed.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.access.principal import Principal
+from ioc_hub.config import Settings
+from ioc_hub.errors import PROBLEM_JSON, Conflict, FieldError, PayloadTooLarge
+from ioc_hub.ingest import repository
+from ioc_hub.ingest.cache import IngestCache, RegistryCopy
+from ioc_hub.ingest.rows import BadRow, Reason, printable
+from ioc_hub.ingest.schemas import HeartbeatOut, ImportSummary, ObservationIn, PushProblem, RowError
+from ioc_hub.ingest.validation import RowRejected, Validator, ValidRow
+from ioc_hub.models import IdempotencyRecord, Rejection
+from ioc_hub.registry import service as registry
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_ROW = 4000
+"""Longest text of a rejected row kept for operators, in characters."""
+
+
+@dataclass(frozen=True, slots=True)
+class Push:
+    """One push or import, as the endpoint received it."""
+
+    principal: Principal
+    rows: list[ObservationIn | BadRow]
+    atomic: bool
+    idempotency_key: str | None
+    body: bytes
+    """The body as sent: a retry with the same ``Idempotency-Key`` must send the same."""
+    now: datetime
+    imported: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A refused row: where it was, what it held, why (for humans) and the reason's code."""
+
+    index: int
+    sent: Any
+    reason: str
+    code: Reason
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """What an accepted push stored, for whoever observes ingest (the live stream)."""
+
+    rows: list[ValidRow]
+    """The rows stored or found unchanged, one per natural key."""
+    counts: repository.WriteCounts
+    registry: RegistryCopy
+    """The registry the rows were validated against: ids to codes."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushOutcome:
+    """How one push or import ended, told to observers after its transaction committed."""
+
+    imported: bool
+    now: datetime
+    rows: int
+    superseded: int = 0
+    rejected: tuple[Reason, ...] = ()
+    written: Written | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatOutcome:
+    """A heartbeat that committed: the unit and when it was heard from before (if ever)."""
+
+    unit_id: int
+    at: datetime
+    previous: datetime | None
+
+
+Observer = Callable[[PushOutcome | HeartbeatOutcome], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The first answer to an ``Idempotency-Key``, as it was sent."""
+
+    status: int
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """A push's answer: its summary (200), the problem that refused it (422), or a replay."""
+
+    outcome: PushOutcome | None
+    summary: ImportSummary | None = None
+    problem: PushProblem | None = None
+    replay: Replay | None = None
+    rejected: tuple[Rejected, ...] = ()
+    """The rows refused, kept for operators in the same transaction."""
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """What a push needs beyond the request, built once per process by the app's lifespan."""
+
+    settings: Settings
+    cache: IngestCache
+    observers: list[Observer] = field(default_factory=list)
+    """Told of every push, import and heartbeat once it committed; each must return at once."""
+
+    def notify(self, outcome: PushOutcome | HeartbeatOutcome | None) -> None:
+        if outcome is None:
+            return
+        for observer in self.observers:
+            try:
+                observer(outcome)
+            except Exception:  # an observer's bug must never fail a stored push
+                log.exception("ingest observer %r failed", observer)
+
+
+@dataclass
+class _Verdicts:
+    valid: list[ValidRow] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    superseded: int = 0
+
+
+async def push(ctx: IngestContext, session: AsyncSession, request: Push) -> PushResult:
+    """Validate and store one push (or import) in ``session``'s transaction: the idempotency
+    claim, the values, the rejected rows and the stored answer commit together or not at all."""
+    limit = ctx.settings.max_batch
+    if len(request.rows) > limit:
+        raise PayloadTooLarge(
+            f"batch has {len(request.rows)} rows; max_batch is {limit}",
+            field="body.observations",
+        )
+    if request.idempotency_key is not None:
+        replay = await _claim(session, request, ctx.settings.idempotency_ttl)
+        if replay is not None:
+            return PushResult(outcome=None, replay=replay)
+    result = await _validate_and_write(ctx, session, request)
+    await _keep_rejections(session, request, result)
+    if request.idempotency_key is not None:
+        answer = result.summary or result.problem
+        assert answer is not None
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.key_id == request.principal.key_id,
+                IdempotencyRecord.idempotency_key == request.idempotency_key,
+            )
+            .values(
+                status_code=200 if result.summary else 422,
+                response_body=answer.model_dump_json(),
+            )
+        )
+    return result
+
+
+async def _validate_and_write(
+    ctx: IngestContext, session: AsyncSession, request: Push
+) -> PushResult:
+    """Validate against the registry copy and write; reload the copy and try again when the
+    registry changed under it."""
+    stale: RegistryCopy | None = None
+    while True:
+        copy = await ctx.cache.registry(session, stale)
+        verdicts = _judge(copy, ctx.settings, request)
+        if verdicts.rejected and (request.atomic or not verdicts.valid):
+            # Nothing is written, so no write checks the copy: check it here.
+            if not await ctx.cache.is_current(session, copy):
+                stale = copy
+                continue
+            return _refusal(request, verdicts)
+        try:
+            counts = await repository.write_batch(
+                session,
+                verdicts.valid,
+                key_id=request.principal.key_id,
+                now=request.now,
+                generation=copy.generation,
+                imported=request.imported,
+            )
+        except repository.StaleRegistry:
+            stale = copy
+            continue
+        errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
+        summary = ImportSummary(
+            created=counts.created,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            superseded=verdicts.superseded,
+            rejected=len(errors),
+            errors=errors,
+        )
+        outcome = PushOutcome(
+            request.imported,
+            request.now,
+            len(request.rows),
+            superseded=verdicts.superseded,
+            rejected=tuple(r.code for r in verdicts.rejected),
+            written=Written(verdicts.valid, counts, copy),
+        )
+        return PushResult(outcome, summary=summary, rejected=tuple(verdicts.rejected))
+
+
+def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
+    """Each row's verdict; of rows with the same natural key the last one wins."""
+    validator = Validator(
+        principal=request.principal,
+        units=copy.units,
+        indicators=copy.indicators,
+        tz=settings.tz,
+        now=request.now,
+    )
+    verdicts = _Verdicts()
+    latest: dict[tuple[int, int, str], ValidRow] = {}
+    for index, row in enumerate(request.rows):
+        if isinstance(row, BadRow):
+            verdicts.rejected.append(Rejected(index, row.sent, row.reason, row.code))
+            continue
+        try:
+            valid = validator.check(row)
+        except RowRejected as exc:
+            sent = row.model_dump(mode="json", exclude_unset=True)
+            verdicts.rejected.append(Rejected(index, sent, exc.reason, exc.code))
+            continue
+        key = (valid.unit_id, valid.indicator_id, valid.period)
+        if key in latest:
+            verdicts.superseded += 1
+        latest[key] = valid
+    verdicts.valid = list(latest.values())
+    return verdicts
+
+
+def _refusal(request: Push, verdicts: _Verdicts) -> PushResult:
+    total, bad = len(request.rows), len(verdicts.rejected)
+    if request.atomic:
+        detail = f"{bad} of {total} rows were rejected; atomic=true, so nothing was stored"
+    else:
+        detail = f"all {total} rows were rejected; nothing was stored"
+    errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
+    problem = PushProblem(
+        type="https://ioc-hub.dev/problems/rows-rejected",
+        title="Rows rejected",
+        status=422,
+        detail=detail,
+        errors=[FieldError(field=f"body.observations.{e.index}", reason=e.reason) for e in errors],
+        summary=ImportSummary(
+            created=0, updated=0, unchanged=0, superseded=0, rejected=total, errors=errors
+        ),
+    )
+    outcome = PushOutcome(
+        request.imported,
+        request.now,
+        total,
+        rejected=tuple(r.code for r in verdicts.rejected),
+    )
+    return PushResult(outcome, problem=problem, rejected=tuple(verdicts.rejected))
+
+
+async def _keep_rejections(session: AsyncSession, request: Push, result: PushResult) -> None:
+    if not result.rejected:
+        return
+    await session.execute(
+        insert(Rejection),
+        [
+            {
+                "received_at": request.now,
+                "key_id": request.principal.key_id,
+                "unit_code": _code(r.sent, "unit"),
+                "indicator_code": _code(r.sent, "indicator"),
+                "row_index": r.index,
+                "row": _stored_row(r.sent),
+                "reason": r.reason,
+            }
+            for r in result.rejected
+        ],
+    )
+
+
+def _code(row: Any, name: str) -> str | None:
+    """The code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
+    value = row.get(name) if isinstance(row, dict) else None
+    return printable(value, 63) if isinstance(value, str) else None
+
+
+def _stored_row(row: Any) -> str:
+    try:
+        text = orjson.dumps(row).decode()
+    except orjson.JSONEncodeError:
+        # orjson writes no deeper nesting than 254 levels, and no lone surrogates.
+        return "(not stored: the row cannot be written back as JSON)"
+    return text if len(text) <= MAX_STORED_ROW else text[:MAX_STORED_ROW] + "…"
+
+
+async def _claim(session: AsyncSession, request: Push, ttl: timedelta) -> Replay | None:
+    """Replay the first answer to this key, or claim the key for this request.
+
+    The claim is a row inserted before any work: a concurrent request with the same key waits on
+    it (PostgreSQL) or on the write lock (SQLite), then replays what the first one answered.
+    """
+    key_id, idempotency_key = request.principal.key_id, request.idempotency_key
+    # An import and a push with one key and body are different requests: a conflict.
+    flags = (b"\x00atomic" if request.atomic else b"") + (
+        b"\x00import" if request.imported else b""
+    )
+    request_hash = hashlib.sha256(request.body + flags).hexdigest()
+    where = (
+        IdempotencyRecord.key_id == key_id,
+        IdempotencyRecord.idempotency_key == idempotency_key,
+    )
+    found = (await session.execute(select(IdempotencyRecord).where(*where))).scalar_one_or_none()
+    if found is not None and found.created_at < request.now - ttl:
+        await session.execute(delete(IdempotencyRecord).where(*where))
+        found = None
+    if found is None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    insert(IdempotencyRecord).values(
+                        key_id=key_id,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                        status_code=0,
+                        response_body="",
+                        created_at=request.now,
+                    )
+                )
+            return None
+        except IntegrityError:
+            found = (
+                await session.execute(
+                    select(IdempotencyRecord)
+                    .where(*where)
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
+    if found.request_hash != request_hash:
+        raise Conflict(
+            "this Idempotency-Key was used with a different request body",
+            field="header.Idempotency-Key",
+        )
+    media = PROBLEM_JSON if found.status_code >= 400 else "application/json"
+    return Replay(found.status_code, found.response_body.encode(), media)
+
+
+async def heartbeat(
+    session: AsyncSession, principal: Principal, unit_code: str | None, now: datetime
+) -> tuple[HeartbeatOut, HeartbeatOutcome]:
+    """Record the heartbeat of the key's unit, or of ``unit_code`` in its area; the outcome is
+    for observers once the session commits."""
+    unit_id, code = principal.unit.id, principal.unit.code
+    if unit_code is not None and unit_code != code:
+        unit = await registry.unit_in_area(session, principal, unit_code, field="body.unit")
+        unit_id, code = unit.id, unit.code
+    previous = await repository.touch_heartbeat(session, unit_id, now)
+    return HeartbeatOut(unit=code, last_contact_at=now), HeartbeatOutcome(unit_id, now, previous)

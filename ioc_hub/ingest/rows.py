@@ -1,0 +1,151 @@
+"""A pushed row's shape, checked one row at a time (docs/design.md §3).
+
+A push's body is validated by FastAPI against its pydantic model, but a bad row must not fail
+its batch: each row is validated on its own (:func:`one_by_one`), and a row that fails becomes
+a :class:`BadRow` holding its index-free reason, which the pipeline reports and keeps. Reasons
+read as a person would say them (``value must be a number, not a string``), with a fixed code
+(:class:`Reason`) that metrics count by.
+"""
+
+import enum
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, PlainValidator, ValidationError
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+MAX_COMMENT = 500
+"""Longest comment a row may carry, in characters."""
+
+# Any value the hub stores must survive being summed with a million others: 1e300 × 1e6 is far
+# below the largest double (1.8e308), so no aggregate can overflow.
+MAX_MAGNITUDE = 1e300
+
+
+class Reason(enum.StrEnum):
+    """Why a row was rejected, as a small fixed set (metrics count rejected rows by it); the
+    sentence for humans goes with it."""
+
+    WRONG_TYPE = "wrong_type"
+    UNEXPECTED_FIELD = "unexpected_field"
+    MISSING_FIELD = "missing_field"
+    UNKNOWN_INDICATOR = "unknown_indicator"
+    INACTIVE_INDICATOR = "inactive_indicator"
+    UNKNOWN_UNIT = "unknown_unit"
+    INACTIVE_UNIT = "inactive_unit"
+    OUTSIDE_AREA = "outside_area"
+    INVALID_VALUE = "invalid_value"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_TIME = "invalid_time"
+    FUTURE_TIME = "future_time"
+    INVALID_PERIOD = "invalid_period"
+    FUTURE_PERIOD = "future_period"
+    INCONSISTENT = "inconsistent"
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row whose shape is wrong: what was sent, and why it was refused."""
+
+    sent: Any
+    reason: str
+    code: Reason
+
+
+def one_by_one(model: type[BaseModel]) -> PlainValidator:
+    """Validate a list item as ``model``, turning a failure into a :class:`BadRow`. The
+    published schema of the item stays ``model``'s."""
+
+    def validate(value: Any) -> BaseModel | BadRow:
+        try:
+            return model.model_validate(value)
+        except ValidationError as exc:
+            reason, code = explain(exc.errors(include_url=False)[0], value, model)
+            return BadRow(value, reason, code)
+
+    return PlainValidator(validate, json_schema_input_type=model)
+
+
+def explain(error: ErrorDetails, row: Any, model: type[BaseModel]) -> tuple[str, Reason]:
+    """The first error pydantic found in a row, said as the hub says it."""
+    kind = error["type"]
+    if kind in Reason._value2member_map_:  # raised by our own validators, already worded
+        return error["msg"], Reason(kind)
+    name = ".".join(str(part) for part in error["loc"]) or "row"
+    sent = error.get("input")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"row must be an object, not {json_type(row)}", Reason.WRONG_TYPE
+    if kind == "missing":
+        return f"{name} is missing", Reason.MISSING_FIELD
+    if kind == "extra_forbidden":
+        fields = ", ".join(sorted(model.model_fields))
+        return f"unexpected field {show(name)}; rows take {fields}", Reason.UNEXPECTED_FIELD
+    if kind == "string_type":
+        if sent is None:
+            return f"{name} is missing", Reason.MISSING_FIELD
+        return f"{name} must be a string, not {json_type(sent)}", Reason.WRONG_TYPE
+    if kind == "string_too_long":
+        limit = (error.get("ctx") or {}).get("max_length")
+        return f"{name} is longer than {limit} characters", Reason.INVALID_VALUE
+    if kind == "timezone_aware":
+        return f"{name} has no time zone", Reason.INVALID_TIME
+    if kind.startswith(("datetime", "date_")):
+        return f"{name} {show(str(sent))} is not an ISO 8601 time", Reason.INVALID_TIME
+    return f"{name}: {error['msg']}", Reason.WRONG_TYPE
+
+
+def finite_number(value: Any) -> float:
+    """A row's value as a float: a JSON number, finite, and small enough to add up."""
+    if value is None:
+        raise PydanticCustomError(Reason.MISSING_FIELD, "value is missing")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError(
+            Reason.WRONG_TYPE, "value must be a number, not {kind}", {"kind": json_type(value)}
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError(
+            Reason.INVALID_VALUE, "value {value} is not a finite number", {"value": str(value)}
+        )
+    if abs(value) > MAX_MAGNITUDE:
+        shown = number(value) if isinstance(value, float) else f"of {len(str(abs(value)))} digits"
+        raise PydanticCustomError(
+            Reason.OUT_OF_RANGE,
+            "value {shown} is beyond ±1e300, the largest magnitude the hub can add up",
+            {"shown": shown},
+        )
+    return float(value)
+
+
+def iso_text(value: Any, name: str) -> Any:
+    """An instant must come as ISO 8601 text: pydantic would also read a number as Unix time."""
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError(
+            Reason.WRONG_TYPE,
+            "{name} must be an ISO 8601 string, not {kind}",
+            {"name": name, "kind": json_type(value)},
+        )
+    return value
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", list: "an array", dict: "an object"}.get(
+        type(value), "a number" if isinstance(value, int | float) else type(value).__name__
+    )
+
+
+def printable(text: str, limit: int = 64) -> str:
+    """A sender's string cut short, control characters (NUL included) replaced by '?'."""
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in text[:limit])
+    return cleaned + ("…" if len(text) > limit else "")
+
+
+def show(text: str) -> str:
+    """Quote a sender's string for a reason."""
+    return repr(printable(text))
+
+
+def number(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
