@@ -9,7 +9,6 @@ read as a person would say them (``value must be a number, not a string``), with
 
 import enum
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, PlainValidator, ValidationError
@@ -44,13 +43,16 @@ class Reason(enum.StrEnum):
     INCONSISTENT = "inconsistent"
 
 
-@dataclass(frozen=True, slots=True)
 class BadRow:
-    """A row whose shape is wrong: what was sent, and why it was refused."""
+    """A row whose shape is wrong: what was sent, and why it was refused. A plain class, not a
+    dataclass, so that pydantic does not publish it: it never crosses the wire."""
 
-    sent: Any
-    reason: str
-    code: Reason
+    __slots__ = ("code", "reason", "sent")
+
+    def __init__(self, sent: Any, reason: str, code: Reason) -> None:
+        self.sent = sent
+        self.reason = reason
+        self.code = code
 
 
 def one_by_one(model: type[BaseModel]) -> PlainValidator:
