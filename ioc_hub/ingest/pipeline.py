@@ -124,7 +124,10 @@ class IngestContext:
     observers: list[Observer] = field(default_factory=list)
     """Told of every push, import and heartbeat once it committed; each must return at once."""
 
-    def notify(self, outcome: PushOutcome | HeartbeatOutcome | None) -> None:
+    async def notify(self, outcome: PushOutcome | HeartbeatOutcome | None) -> None:
+        """Tell the observers. A coroutine, so that a background task runs it on the event
+        loop: a plain function would be handed to a thread, and the hop costs every request
+        the GIL's switch interval."""
         if outcome is None:
             return
         for observer in self.observers:
