@@ -25,7 +25,7 @@ format: $(BIN)/ioc-hub ## Format the code with ruff
 openapi: $(BIN)/ioc-hub ## Regenerate openapi/openapi.json from the app
 	$(BIN)/ioc-hub openapi
 
-bench: $(BIN)/ioc-hub ## Run every benchmark on PostgreSQL, one ratio table (QUICK=1: smoke run)
+bench: $(BIN)/ioc-hub ## Run every benchmark, one table of figures and goals (QUICK=1: smoke run)
 	$(BIN)/python -m bench $(if $(QUICK),--quick)
 
 .PHONY: help run test lint format openapi bench

@@ -1,9 +1,9 @@
 """Every benchmark in one command: ``python -m bench [--quick]`` (or ``bench/run``).
 
-Runs bench.ingest, bench.coverage and bench.aggregates one after another, each as its own
-process (so each gets a fresh interpreter and its own throwaway database), shows their output as
-it comes, then reads the ratios each printed and ends with one table: figure, measured ratio,
-goal, pass/fail. Exits 1 if any goal is missed or any benchmark failed.
+Runs bench.ingest, bench.coverage, bench.aggregates and bench.burst one after another, each as
+its own process (so each gets a fresh interpreter and its own throwaway database), shows their
+output as it comes, then reads the figures each printed and ends with one table: figure,
+measured, goal, pass/fail. Exits 1 if any goal is missed or any benchmark failed.
 """
 
 import argparse
@@ -22,10 +22,11 @@ from bench.common import table
 class Figure:
     module: str
     name: str
-    pattern: str  # a regex whose first group is the ratio, found in the benchmark's output
+    pattern: str  # a regex whose first group is the figure, found in the benchmark's output
     compare: Callable[[float, float], bool]
     goal: float
     sign: str
+    shown: str = ".3f"  # how the measured figure is printed
 
 
 RATIO = r"(\d+(?:\.\d+)?)"
@@ -70,6 +71,42 @@ FIGURES = [
         3.0,
         "<=",
     ),
+    Figure(
+        "bench.burst",
+        "deadline burst: p99 ms, PostgreSQL, 2 workers",
+        rf"^burst p99 ms, PostgreSQL, .*?\s{RATIO}\s+<= 100\s+(?:pass|FAIL)\s*$",
+        operator.le,
+        100,
+        "<=",
+        ".1f",
+    ),
+    Figure(
+        "bench.burst",
+        "deadline burst: p99 ms, SQLite, one process",
+        rf"^burst p99 ms, SQLite, .*?\s{RATIO}\s+<= 250\s+(?:pass|FAIL)\s*$",
+        operator.le,
+        250,
+        "<=",
+        ".1f",
+    ),
+    Figure(
+        "bench.burst",
+        "deadline burst: errors, PostgreSQL",
+        r"^burst errors, PostgreSQL\s+(\d+)\s+= 0\s+(?:pass|FAIL)\s*$",
+        operator.le,
+        0,
+        "=",
+        ".0f",
+    ),
+    Figure(
+        "bench.burst",
+        "deadline burst: errors, SQLite",
+        r"^burst errors, SQLite\s+(\d+)\s+= 0\s+(?:pass|FAIL)\s*$",
+        operator.le,
+        0,
+        "=",
+        ".0f",
+    ),
 ]
 
 
@@ -106,17 +143,18 @@ def main() -> int:
         goal = f"{figure.sign} {figure.goal:g}"
         if code != 0 or found is None:
             ok = False
-            why = f"exit {code}" if code != 0 else "no ratio in output"
+            why = f"exit {code}" if code != 0 else "no figure in output"
             rows.append((figure.name, "-", goal, f"ERROR ({why})"))
             continue
-        ratio = float(found.group(1))
-        passed = figure.compare(ratio, figure.goal)
+        measured = float(found.group(1))
+        passed = figure.compare(measured, figure.goal)
         ok = ok and passed
-        rows.append((figure.name, f"{ratio:.3f}", goal, "pass" if passed else "FAIL"))
+        shown = format(measured, figure.shown)
+        rows.append((figure.name, shown, goal, "pass" if passed else "FAIL"))
 
     spent = ", ".join(f"{m.removeprefix('bench.')} {s:.0f} s" for m, (_, _, s) in outputs.items())
     print(f"\n=== summary{' (--quick)' if quick else ''}: {spent}")
-    print(table(rows, ["figure", "measured ratio", "goal", "result"]))
+    print(table(rows, ["figure", "measured", "goal", "result"]))
     return 0 if ok else 1
 
 

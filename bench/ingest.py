@@ -92,10 +92,10 @@ async def prepare(url: str) -> tuple[list[Series], str]:
     return series, token
 
 
-def hub_cmd(port: int) -> list[str]:
+def hub_cmd(port: int, workers: int = WORKERS) -> list[str]:
     """The hub as ``ioc-hub serve`` runs it, on a migrated database."""
     serve = ["-m", "ioc_hub", "serve", "--no-migrate"]
-    return [*serve, "--port", str(port), "--workers", str(WORKERS)]
+    return [*serve, "--port", str(port), "--workers", str(workers)]
 
 
 def uvicorn_cmd(app: str, port: int) -> list[str]:
