@@ -9,7 +9,7 @@ from fastapi.telemetry import TelemetryConfig
 from ioc_hub import __version__
 from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
-from ioc_hub.db import create_engine, create_session_factory
+from ioc_hub.db import create_engine, create_session_factory, transaction_queue
 from ioc_hub.deps import utf8_body
 from ioc_hub.errors import Problem, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = create_session_factory(engine)
         app.state.engine = engine
         app.state.session_factory = sessions
+        app.state.transaction_queue = transaction_queue(engine)
         cache = IngestCache(sessions)
         stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(

@@ -1,5 +1,7 @@
 """The engine for asyncpg or aiosqlite, SQLite's pragmas, and the request-owned session."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,9 +67,21 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def transaction_queue(engine: AsyncEngine) -> asyncio.Lock | None:
+    """On SQLite, the lock that queues a process's request transactions in arrival order.
+
+    Every SQLite transaction here takes the database's write lock (``BEGIN IMMEDIATE``), and a
+    connection that finds it taken polls for it with growing sleeps (up to 100 ms), serving
+    nobody in order: under a burst the slowest push waited seconds (``python -m bench.burst``).
+    Queued in the process, each waits only for the transactions ahead of it. PostgreSQL locks
+    rows, not the database: no queue."""
+    return asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+
 async def session_scope(
-    factory: async_sessionmaker[AsyncSession],
+    factory: async_sessionmaker[AsyncSession], queue: asyncio.Lock | None = None
 ) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction commits when the block succeeds and rolls back otherwise."""
-    async with factory() as session, session.begin():
+    """A session whose transaction commits when the block succeeds and rolls back otherwise,
+    after the transactions ahead of it in ``queue`` (see :func:`transaction_queue`)."""
+    async with queue or contextlib.nullcontext(), factory() as session, session.begin():
         yield session

@@ -23,7 +23,8 @@ async def get_settings(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
-    async for session in session_scope(request.app.state.session_factory):
+    state = request.app.state
+    async for session in session_scope(state.session_factory, state.transaction_queue):
         yield session
 
 
