@@ -1,17 +1,17 @@
 """A pushed row's shape, checked one row at a time (docs/design.md §3).
 
 A push's body is validated by FastAPI against its pydantic model, but a bad row must not fail
-its batch: each row is validated on its own (:func:`one_by_one`), and a row that fails becomes
-a :class:`BadRow` holding its index-free reason, which the pipeline reports and keeps. Reasons
+its batch: the rows are validated as a list whose bad rows become :class:`BadRow` values
+(:func:`each_row`), which the pipeline reports with their index and keeps. Reasons
 read as a person would say them (``value must be a number, not a string``), with a fixed code
 (:class:`Reason`) that metrics count by.
 """
 
 import enum
-import math
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, PlainValidator, ValidationError
+from annotated_types import MinLen
+from pydantic import BaseModel, PlainValidator, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 MAX_COMMENT = 500
@@ -20,6 +20,7 @@ MAX_COMMENT = 500
 # Any value the hub stores must survive being summed with a million others: 1e300 × 1e6 is far
 # below the largest double (1.8e308), so no aggregate can overflow.
 MAX_MAGNITUDE = 1e300
+_BEYOND = "beyond ±1e300, the largest magnitude the hub can add up"
 
 
 class Reason(enum.StrEnum):
@@ -55,18 +56,33 @@ class BadRow:
         self.code = code
 
 
-def one_by_one(model: type[BaseModel]) -> PlainValidator:
-    """Validate a list item as ``model``, turning a failure into a :class:`BadRow`. The
-    published schema of the item stays ``model``'s."""
+def each_row(model: type[BaseModel]) -> PlainValidator:
+    """Validate a list of rows as ``model``, turning each bad row into a :class:`BadRow`. The
+    published schema stays a non-empty array of ``model``.
 
-    def validate(value: Any) -> BaseModel | BadRow:
+    A batch whose rows are all good, the usual one, is validated in one call; only a batch with
+    a bad row is gone through row by row, to tell each row's fate."""
+    whole = TypeAdapter(list[model])  # type: ignore[valid-type]
+
+    def one(row: Any) -> BaseModel | BadRow:
         try:
-            return model.model_validate(value)
+            return model.model_validate(row)
         except ValidationError as exc:
-            reason, code = explain(exc.errors(include_url=False)[0], value, model)
-            return BadRow(value, reason, code)
+            return BadRow(row, *explain(exc.errors(include_url=False)[0], row, model))
 
-    return PlainValidator(validate, json_schema_input_type=model)
+    def validate(rows: Any) -> list[BaseModel | BadRow]:
+        if not isinstance(rows, list):
+            raise PydanticCustomError("list_type", "observations must be an array of rows")
+        if not rows:
+            raise PydanticCustomError("too_short", "observations must hold at least one row")
+        try:
+            valid: list[BaseModel | BadRow] = whole.validate_python(rows)
+        except ValidationError:
+            return [one(row) for row in rows]
+        return valid
+
+    schema = Annotated[list[model], MinLen(1)]  # type: ignore[valid-type]
+    return PlainValidator(validate, json_schema_input_type=schema)
 
 
 def explain(error: ErrorDetails, row: Any, model: type[BaseModel]) -> tuple[str, Reason]:
@@ -83,6 +99,16 @@ def explain(error: ErrorDetails, row: Any, model: type[BaseModel]) -> tuple[str,
     if kind == "extra_forbidden":
         fields = ", ".join(sorted(model.model_fields))
         return f"unexpected field {show(name)}; rows take {fields}", Reason.UNEXPECTED_FIELD
+    if kind == "float_type":
+        if sent is None:
+            return f"{name} is missing", Reason.MISSING_FIELD
+        if isinstance(sent, int) and not isinstance(sent, bool):  # too large for a double
+            return f"{name} of {len(str(abs(sent)))} digits is {_BEYOND}", Reason.OUT_OF_RANGE
+        return f"{name} must be a number, not {json_type(sent)}", Reason.WRONG_TYPE
+    if kind == "finite_number":
+        return f"{name} {sent} is not a finite number", Reason.INVALID_VALUE
+    if kind in ("less_than_equal", "greater_than_equal"):
+        return f"{name} {number(sent)} is {_BEYOND}", Reason.OUT_OF_RANGE
     if kind == "string_type":
         if sent is None:
             return f"{name} is missing", Reason.MISSING_FIELD
@@ -95,28 +121,6 @@ def explain(error: ErrorDetails, row: Any, model: type[BaseModel]) -> tuple[str,
     if kind.startswith(("datetime", "date_")):
         return f"{name} {show(str(sent))} is not an ISO 8601 time", Reason.INVALID_TIME
     return f"{name}: {error['msg']}", Reason.WRONG_TYPE
-
-
-def finite_number(value: Any) -> float:
-    """A row's value as a float: a JSON number, finite, and small enough to add up."""
-    if value is None:
-        raise PydanticCustomError(Reason.MISSING_FIELD, "value is missing")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PydanticCustomError(
-            Reason.WRONG_TYPE, "value must be a number, not {kind}", {"kind": json_type(value)}
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise PydanticCustomError(
-            Reason.INVALID_VALUE, "value {value} is not a finite number", {"value": str(value)}
-        )
-    if abs(value) > MAX_MAGNITUDE:
-        shown = number(value) if isinstance(value, float) else f"of {len(str(abs(value)))} digits"
-        raise PydanticCustomError(
-            Reason.OUT_OF_RANGE,
-            "value {shown} is beyond ±1e300, the largest magnitude the hub can add up",
-            {"shown": shown},
-        )
-    return float(value)
 
 
 def iso_text(value: Any, name: str) -> Any:

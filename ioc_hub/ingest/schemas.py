@@ -1,5 +1,5 @@
 """The wire shapes of ingest. A pushed row is :class:`ObservationIn`; a push's rows are each
-validated on their own (``rows.one_by_one``), so one bad row never fails its batch."""
+validated on their own (``rows.each_row``), so one bad row never fails its batch."""
 
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,14 +16,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from ioc_hub.errors import Problem
-from ioc_hub.ingest.rows import (
-    MAX_COMMENT,
-    BadRow,
-    Reason,
-    finite_number,
-    iso_text,
-    one_by_one,
-)
+from ioc_hub.ingest.rows import MAX_COMMENT, MAX_MAGNITUDE, BadRow, Reason, each_row, iso_text
 
 ROW_EXAMPLE: dict[str, JsonValue] = {
     "unit": "25741",
@@ -44,7 +37,13 @@ class ObservationIn(BaseModel):
 
     unit: str | None = Field(default=None, max_length=64, description="Unit code")
     indicator: str = Field(max_length=64, description="Indicator code")
-    value: float = Field(description="A finite number, at most 1e300 in magnitude")
+    value: float = Field(
+        strict=True,  # a number: not a numeric string, not a boolean
+        allow_inf_nan=False,
+        ge=-MAX_MAGNITUDE,
+        le=MAX_MAGNITUDE,
+        description="A finite number, at most 1e300 in magnitude",
+    )
     observed_at: AwareDatetime | None = Field(
         default=None, description="When it was measured; a time zone is required"
     )
@@ -58,11 +57,6 @@ class ObservationIn(BaseModel):
         max_length=MAX_COMMENT,
         description="Free text from the sender about this value, kept with it and its revisions",
     )
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> float:
-        return finite_number(value)
 
     @field_validator("observed_at", mode="before")
     @classmethod
@@ -88,9 +82,7 @@ class PushRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"observations": [ROW_EXAMPLE]}]}
     )
 
-    observations: list[Annotated[ObservationIn | BadRow, one_by_one(ObservationIn)]] = Field(
-        min_length=1
-    )
+    observations: Annotated[list[ObservationIn | BadRow], each_row(ObservationIn)]
 
 
 IMPORT_ROW_EXAMPLE: dict[str, JsonValue] = {
@@ -127,9 +119,7 @@ class ImportRequest(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"observations": [IMPORT_ROW_EXAMPLE]}]}
     )
 
-    observations: list[Annotated[ImportRowIn | BadRow, one_by_one(ImportRowIn)]] = Field(
-        min_length=1
-    )
+    observations: Annotated[list[ImportRowIn | BadRow], each_row(ImportRowIn)]
 
 
 class RowError(BaseModel):

@@ -321,8 +321,8 @@ async def test_batch_where_every_row_is_bad_is_422(
     [
         (b"{", "body", "not valid JSON"),
         (b"[]", "body", "valid dictionary or object"),
-        (b'{"observations": []}', "body.observations", "at least 1 item"),
-        (b'{"observations": {}}', "body.observations", "valid list"),
+        (b'{"observations": []}', "body.observations", "at least one row"),
+        (b'{"observations": {}}', "body.observations", "must be an array"),
         (b'{"rows": []}', "body.rows", "Extra inputs are not permitted"),
         (b"\xff\xfe", "body", "not valid JSON"),
     ],

@@ -118,7 +118,10 @@ contact AS (
 )
 SELECT
     guard.fresh,
-    (SELECT json_agg(json_build_array(unit_id, inserted)) FROM up) AS stored,
+    (SELECT json_agg(json_build_array(unit_id, created, updated)) FROM (
+        SELECT unit_id, count(*) FILTER (WHERE inserted) AS created,
+            count(*) FILTER (WHERE NOT inserted) AS updated
+        FROM up GROUP BY unit_id) per_unit) AS stored,
     (SELECT json_agg(json_build_array(unit_id, indicator_id, period, period_start, previous,
         previous_start)) FROM advanced) AS advanced,
     (SELECT json_agg(json_build_array(unit_id, at, previous)) FROM seen
@@ -165,8 +168,10 @@ async def write(
     if not result.fresh:
         raise StaleRegistry
     counts = WriteCounts()
-    for unit_id, inserted in _json_rows(result.stored):
-        counts.count(unit_id, created=inserted)
+    for unit_id, created, updated in _json_rows(result.stored):
+        counts.per_unit[unit_id] = (created, updated)
+        counts.created += created
+        counts.updated += updated
     counts.unchanged = len(rows) - counts.created - counts.updated
     counts.advanced = [
         Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
