@@ -40,14 +40,6 @@ FIGURES = [
         ">=",
     ),
     Figure(
-        "bench.ingest",
-        "single-row pushes: hub / bare endpoint (req/s)",
-        rf"^single-row pushes req/s\s.*?\s{RATIO}\s+>= 0\.25\s*$",
-        operator.ge,
-        0.25,
-        ">=",
-    ),
-    Figure(
         "bench.coverage",
         "coverage latency: large / small registry",
         rf"^coverage latency ratio, .*?: {RATIO} \(goal",

@@ -1,10 +1,11 @@
-"""Ingest throughput on PostgreSQL, as ratios measured in one run (issue 3).
+"""Ingest throughput on PostgreSQL, as ratios measured in one run.
 
 1. Batch ingest through the running hub's HTTP API (1,000-row batches, 4 concurrent clients)
    versus the raw ceiling: the same batches upserted straight through asyncpg, one
    ``INSERT … SELECT FROM unnest(…) ON CONFLICT …`` per batch. Goal: hub ≥ 0.5 × raw rows/s.
-2. Single-row pushes versus a bare FastAPI endpoint returning a constant, in the same uvicorn
-   setup. Goal: hub ≥ 0.25 × its requests/s.
+2. Single-row pushes, shown against a bare FastAPI endpoint returning a constant and one asyncpg
+   insert per request, in the same uvicorn setup: where a push's time goes, no goal. Whether a
+   change makes pushes faster or slower is ``bench.compare``'s question.
 
 Run: ``python -m bench.ingest`` (``--quick`` for a smoke run). Database from
 ``IOC_HUB_BENCH_DATABASE_URL`` (default: the local ``test`` database's server).
@@ -286,7 +287,7 @@ async def main(quick: bool) -> None:
                     f"{hub_single:,.0f}",
                     f"{bare_single:,.0f} (bare endpoint)",
                     f"{hub_single / bare_single:.3f}",
-                    ">= 0.25",
+                    "",
                 ),
                 (
                     "  for reference: one asyncpg insert per request",
