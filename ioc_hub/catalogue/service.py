@@ -266,12 +266,7 @@ async def obligations_out(
 
 
 async def _unit_target(session: AsyncSession, principal: Principal, code: str) -> Unit:
-    unit = await registry.get_unit(session, code, field="body.unit")
-    if not principal.covers(registry.ref(unit)):
-        raise Forbidden(
-            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})",
-            field="body.unit",
-        )
+    unit = await registry.unit_in_area(session, principal, code, field="body.unit")
     if unit.kind == UnitKind.PROVINCE:
         raise Invalid("the province itself reports nothing; oblige its units", field="body.unit")
     if not unit.active:
@@ -424,11 +419,7 @@ async def delete_obligation(
             )
     else:
         unit = await session.get_one(Unit, obligation.unit_id)
-        if not principal.covers(registry.ref(unit)):
-            raise Forbidden(
-                f"unit {unit.code!r} is outside this key's area ({principal.unit.code})",
-                field="path.obligation_id",
-            )
+        registry.require_covered(principal, unit, "path.obligation_id")
     out = (await obligations_out(session, [obligation]))[0]
     await session.delete(obligation)
     await session.flush()

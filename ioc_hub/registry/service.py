@@ -57,11 +57,13 @@ async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
     ]
 
 
-def require_covered(principal: Principal, unit: Unit, field: str) -> None:
+def require_covered(principal: Principal, unit: Unit | UnitRef, field: str) -> None:
     """403 unless ``unit`` is in the key's area (docs/design.md §6)."""
-    if not principal.covers(ref(unit)):
+    target = unit if isinstance(unit, UnitRef) else ref(unit)
+    if not principal.covers(target):
         raise Forbidden(
-            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})", field=field
+            f"unit {target.code!r} is outside this key's area: it covers {principal.area_in_words}",
+            field=field,
         )
 
 

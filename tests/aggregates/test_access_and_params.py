@@ -48,7 +48,7 @@ async def test_a_district_key_is_refused_other_areas_naming_its_own(
         response,
         403,
         "query.area",
-        f"area '{area}' is outside this key's area: it reads district '719' and its communes",
+        f"unit '{area}' is outside this key's area: it covers district '719' and its communes",
     )
 
 
@@ -70,14 +70,14 @@ async def test_commune_and_department_keys(
         await client.get(URL, params={**WINDOW, "area": DISTRICT}, headers=commune),
         403,
         "query.area",
-        f"it reads commune '{A}'",
+        f"it covers commune '{A}' only",
     )
     department = bearer(await mint_key("DEPT-SNV", Scope.AGGREGATES_READ))
     assert_problem(
         await client.get(URL, params=WINDOW, headers=department),
         403,
         "query.area",
-        "it reads no area: it is bound to department 'DEPT-SNV'",
+        "a key bound to department 'DEPT-SNV' reads no area",
     )
 
 
