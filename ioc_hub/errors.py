@@ -48,6 +48,30 @@ class Problem(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+def problem_doc(description: str) -> dict[str, Any]:
+    """A ``responses`` entry for an answer rendered as problem details. FastAPI documents the
+    ``model`` (and so publishes its schema) under ``application/json``; the hub sends
+    ``application/problem+json``, so the entry names that media type too."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": schema}},
+    }
+
+
+HUB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: problem_doc("Invalid request: the `errors` name each field and why"),
+    503: problem_doc("Database unavailable; retry"),
+}
+"""What any route may answer: a request that fails validation, a database that cannot serve."""
+
+BODY_LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: problem_doc("The body is larger than the hub takes (`max_body_bytes`)"),
+}
+"""What a route that takes a body may answer before reading it (``kit.limits.BodySizeLimit``)."""
+
+
 class HubError(Exception):
     """Base of every error the hub raises on purpose; subclasses set the status and title."""
 

@@ -3,13 +3,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Response
 from pydantic import AwareDatetime
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates import service
 from ioc_hub.aggregates.rules import Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Scope
@@ -74,20 +74,10 @@ ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
     },
     304: {"description": "Not modified: the ETag in If-None-Match is still current"},
-    404: {"model": Problem, "description": "Unknown indicator or area"},
+    404: problem_doc("Unknown indicator or area"),
 }
 
-router = APIRouter(
-    prefix="/api/v1/aggregates",
-    tags=["aggregates"],
-    responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks `aggregates:read` or the area is outside its own",
-        },
-    },
-)
+router = APIRouter(prefix="/api/v1/aggregates", tags=["aggregates"], responses=AUTH_RESPONSES)
 
 
 def to_response(representation: service.Representation) -> Response:

@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.coverage import service
 from ioc_hub.coverage.rules import SeriesStatus
@@ -14,7 +14,7 @@ from ioc_hub.coverage.schemas import (
 )
 from ioc_hub.coverage.service import SeriesFilter
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import PageDep
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Scope, UnitKind
@@ -25,15 +25,8 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["coverage"],
     responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks `coverage:read`, or a filter names units outside its area",
-        },
-        404: {
-            "model": Problem,
-            "description": "A filter names an unknown unit, indicator or group",
-        },
+        **AUTH_RESPONSES,
+        404: problem_doc("A filter names an unknown unit, indicator or group"),
     },
 )
 

@@ -18,7 +18,7 @@ from ioc_hub.aggregates.endpoints import (
 from ioc_hub.aggregates.rules import Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Page
 from ioc_hub.opendata import service
 from ioc_hub.opendata.schemas import Catalog
@@ -30,7 +30,7 @@ router = APIRouter(prefix="/open/v1", tags=["open data"])
     "/catalog",
     summary="Open-data catalogue",
     operation_id="get_open_catalog",
-    responses={404: {"model": Problem, "description": "The registry has no province yet"}},
+    responses={404: problem_doc("The registry has no province yet")},
 )
 async def get_open_catalog(request: Request, response: Response, session: SessionDep) -> Catalog:
     """Every open indicator (DCAT field names) with its download links; no key needed."""
