@@ -9,10 +9,12 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ioc_hub.kit.periods import PeriodError
 
@@ -154,6 +156,39 @@ def _validation_reason(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _field_error(error: dict[str, Any]) -> FieldError:
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":
+        # FastAPI locates a JSON syntax error as ("body", <character offset>): the field is the
+        # body itself, and the offset belongs in the reason.
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        cause = error.get("ctx", {}).get("error", "malformed")
+        return FieldError(field="body", reason=f"the body is not valid JSON: {cause}{where}")
+    return FieldError(field=_field_path(loc), reason=_validation_reason(error))
+
+
+def _unreadable_body(cause: BaseException | None) -> Invalid:
+    """FastAPI's one 400: a JSON body it could not decode at all, ``cause`` saying why."""
+    if isinstance(cause, UnicodeDecodeError):
+        reason = f"the body is not UTF-8: byte {cause.start} cannot be decoded"
+    elif isinstance(cause, RecursionError):
+        reason = "the body is nested too deeply to be read"
+    else:
+        reason = "the body cannot be read as JSON"
+    return Invalid(reason, field="body")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers to. The router's 405 names only those of the
+    first route with that path, and each route here has one method."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Render every failure as problem details; never leak a traceback to the client."""
 
@@ -163,24 +198,27 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(field=_field_path(err.get("loc", ())), reason=_validation_reason(err))
-            for err in exc.errors()
-        ]
+        errors = [_field_error(err) for err in exc.errors()]
         detail = "; ".join(f"{e.field}: {e.reason}" for e in errors[:5]) or "invalid request"
         return problem_response(
             Invalid(detail, errors=errors).problem(),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed"}
+        headers = dict(exc.headers or {})
         if exc.status_code == 413:  # the body limit, tripped mid-stream: as its other refusals
             problem = PayloadTooLarge(str(exc.detail)).problem()
+        elif exc.status_code == 400:
+            # Malformed bodies are 422 with the field path, whatever part of decoding failed.
+            problem = _unreadable_body(exc.__cause__).problem()
         else:
             title = titles.get(exc.status_code, "HTTP error")
             problem = Problem(title=title, status=exc.status_code, detail=str(exc.detail))
-        return problem_response(problem, dict(exc.headers or {}))
+            if exc.status_code == 405:
+                headers["Allow"] = _allowed_methods(request)
+        return problem_response(problem, headers)
 
     @app.exception_handler(PeriodError)
     async def _period_error(_: Request, exc: PeriodError) -> JSONResponse:
