@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from ioc_hub.kit.params import PATTERN_REASONS
 from ioc_hub.kit.periods import PeriodError
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ def _field_path(loc: Sequence[int | str]) -> str:
 
 
 def _validation_reason(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        reason = PATTERN_REASONS.get(error.get("ctx", {}).get("pattern", ""))
+        if reason is not None:
+            return reason
     message = str(error.get("msg", "invalid"))
     # pydantic prefixes custom errors with "Value error, "; the reason reads better without it.
     return message.removeprefix("Value error, ")

@@ -16,6 +16,7 @@ from ioc_hub.catalogue.schemas import (
 from ioc_hub.deps import SessionDep, SettingsDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import UnitKind
 
@@ -24,10 +25,19 @@ indicators = APIRouter(prefix="/api/v1/indicators", tags=["catalogue"], response
 obligations = APIRouter(prefix="/api/v1/obligations", tags=["catalogue"], responses=AUTH_RESPONSES)
 
 GroupCodePath = Annotated[
-    str, Path(max_length=64, description="Indicator group code", examples=["G-DVC"])
+    str,
+    Path(
+        max_length=64, pattern=CODE_PATTERN, description="Indicator group code", examples=["G-DVC"]
+    ),
 ]
 IndicatorCodePath = Annotated[
-    str, Path(max_length=64, description="Indicator code", examples=["DVC-HS-TIEP-NHAN"])
+    str,
+    Path(
+        max_length=64,
+        pattern=CODE_PATTERN,
+        description="Indicator code",
+        examples=["DVC-HS-TIEP-NHAN"],
+    ),
 ]
 
 NO_GROUP = problem_doc("No indicator group has this code")
@@ -101,7 +111,10 @@ async def list_indicators(
     _: PrincipalDep,
     page: PageDep,
     group: Annotated[
-        str | None, Query(max_length=64, description="Only indicators of this group code")
+        str | None,
+        Query(
+            max_length=64, pattern=CODE_PATTERN, description="Only indicators of this group code"
+        ),
     ] = None,
     cadence: Annotated[Cadence | None, Query(description="Only indicators of this cadence")] = None,
     open_: Annotated[
@@ -193,10 +206,20 @@ async def list_obligations(
     _: PrincipalDep,
     page: PageDep,
     indicator: Annotated[
-        str | None, Query(max_length=64, description="Only obligations of this indicator code")
+        str | None,
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only obligations of this indicator code",
+        ),
     ] = None,
     unit: Annotated[
-        str | None, Query(max_length=32, description="Only obligations assigned to this unit code")
+        str | None,
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Only obligations assigned to this unit code",
+        ),
     ] = None,
     unit_kind: Annotated[
         UnitKind | None, Query(description="Only kind-wide obligations of this kind")

@@ -16,6 +16,7 @@ from ioc_hub.coverage.service import SeriesFilter
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Scope, UnitKind
 
@@ -46,6 +47,7 @@ DistrictQuery = Annotated[
     str | None,
     Query(
         max_length=32,
+        pattern=CODE_PATTERN,
         description="Only this district and its communes (a district code); bounded by the "
         "key's area",
         examples=["718"],
@@ -55,17 +57,33 @@ DistrictQuery = Annotated[
 
 def series_filter(
     unit: Annotated[
-        str | None, Query(max_length=32, description="Only this unit's series", examples=["25741"])
+        str | None,
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Only this unit's series",
+            examples=["25741"],
+        ),
     ] = None,
     kind: KindQuery = None,
     district: DistrictQuery = None,
     indicator: Annotated[
         str | None,
-        Query(max_length=64, description="Only this indicator", examples=["DVC-HS-TIEP-NHAN"]),
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only this indicator",
+            examples=["DVC-HS-TIEP-NHAN"],
+        ),
     ] = None,
     group: Annotated[
         str | None,
-        Query(max_length=64, description="Only indicators of this group", examples=["G-DVC"]),
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only indicators of this group",
+            examples=["G-DVC"],
+        ),
     ] = None,
     cadence: Annotated[Cadence | None, Query(description="Only indicators of this cadence")] = None,
 ) -> SeriesFilter:
@@ -94,7 +112,12 @@ async def get_coverage(
     district: DistrictQuery = None,
     area: Annotated[
         str | None,
-        Query(max_length=32, description="Same as `district`", examples=["718"]),
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Same as `district`",
+            examples=["718"],
+        ),
     ] = None,
 ) -> CoverageReport:
     """Connected over registered units per kind ("department 17/18"), then unit by unit."""

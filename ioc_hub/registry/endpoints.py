@@ -6,13 +6,16 @@ from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWr
 from ioc_hub.deps import SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.models import UnitKind
 from ioc_hub.registry import service
 from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
 
 router = APIRouter(prefix="/api/v1/units", tags=["registry"], responses=AUTH_RESPONSES)
 
-CodePath = Annotated[str, Path(max_length=64, description="Unit code", examples=["25741"])]
+CodePath = Annotated[
+    str, Path(max_length=64, pattern=CODE_PATTERN, description="Unit code", examples=["25741"])
+]
 
 
 @router.post(
@@ -44,7 +47,8 @@ async def list_units(
     page: PageDep,
     kind: Annotated[UnitKind | None, Query(description="Only units of this kind")] = None,
     parent: Annotated[
-        str | None, Query(max_length=64, description="Only children of this unit code")
+        str | None,
+        Query(max_length=64, pattern=CODE_PATTERN, description="Only children of this unit code"),
     ] = None,
     active: Annotated[bool | None, Query(description="Only active or inactive units")] = None,
 ) -> Page[UnitOut]:
