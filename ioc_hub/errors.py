@@ -110,6 +110,15 @@ class NotFound(HubError):
     status, title, slug = 404, "Not found", "not-found"
 
 
+def no_such(detail: str, *, field: str) -> HubError:
+    """Something the request names does not exist. Named by the path or a query filter, it is
+    what the request is about: 404. Named in the body, the target is there and the content
+    refers to nothing: 422, as any other invalid field (RFC 9110 §15.5.21)."""
+    if field.startswith("body."):
+        return Invalid(detail, field=field)
+    return NotFound(detail, field=field)
+
+
 class Conflict(HubError):
     status, title, slug = 409, "Conflict", "conflict"
 

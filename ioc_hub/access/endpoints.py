@@ -17,7 +17,7 @@ router = APIRouter(prefix="/api/v1/keys", tags=["access"], responses=AUTH_RESPON
     summary="Create an access key",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_key",
-    responses={**BODY_LIMIT_RESPONSES, 404: problem_doc("The unit does not exist")},
+    responses=BODY_LIMIT_RESPONSES,
 )
 async def create_key(body: KeyCreate, session: SessionDep, principal: KeysAdmin) -> KeyCreated:
     """Mint a key for a unit in the caller's area; the token is shown in this response only."""

@@ -87,7 +87,6 @@ async def get_indicator_group(
     operation_id="create_indicator",
     responses={
         **BODY_LIMIT_RESPONSES,
-        404: NO_GROUP,
         409: problem_doc("An indicator with this code exists already"),
     },
 )
@@ -148,7 +147,7 @@ async def get_indicator(
     operation_id="update_indicator",
     responses={
         **BODY_LIMIT_RESPONSES,
-        404: problem_doc("No indicator has this code, or the new group does not exist"),
+        404: NO_INDICATOR,
     },
 )
 async def update_indicator(
@@ -184,7 +183,6 @@ async def deactivate_indicator(
     operation_id="create_obligation",
     responses={
         **BODY_LIMIT_RESPONSES,
-        404: problem_doc("The indicator, unit or district does not exist"),
         409: problem_doc("The same obligation exists already"),
     },
 )

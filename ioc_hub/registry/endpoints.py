@@ -25,7 +25,7 @@ CodePath = Annotated[
     operation_id="create_unit",
     responses={
         **BODY_LIMIT_RESPONSES,
-        404: problem_doc("The parent unit does not exist"),
+        404: problem_doc("The registry has no province yet"),
         409: problem_doc("A unit with this code exists already"),
     },
 )
@@ -74,7 +74,7 @@ async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> Unit
     operation_id="update_unit",
     responses={
         **BODY_LIMIT_RESPONSES,
-        404: problem_doc("No unit has this code, or the new parent does not exist"),
+        404: problem_doc("No unit has this code"),
         409: problem_doc("The unit still has active children"),
     },
 )

@@ -97,7 +97,7 @@ async def test_key_for_unknown_unit_or_scope_is_refused(
         json={"unit": "nope", "scopes": ["coverage:read"]},
         headers=bearer(admin_token),
     )
-    assert unknown_unit.status_code == 404
+    assert unknown_unit.status_code == 422
     assert unknown_unit.json()["errors"][0]["field"] == "body.unit"
     unknown_scope = await client.post(
         "/api/v1/keys", json={"unit": "718", "scopes": ["root"]}, headers=bearer(admin_token)

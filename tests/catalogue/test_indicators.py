@@ -71,7 +71,7 @@ async def test_range_may_be_open_ended_or_a_single_point(
 @pytest.mark.parametrize(
     ("changes", "status", "field", "reason"),
     [
-        ({"group": "G-NOPE"}, 404, "body.group", "indicator group 'G-NOPE' does not exist"),
+        ({"group": "G-NOPE"}, 422, "body.group", "indicator group 'G-NOPE' does not exist"),
         ({"code": "DVC-HS-TIEP-NHAN"}, 409, "body.code", "'DVC-HS-TIEP-NHAN' already exists"),
         ({"cadence": "hourly"}, 422, "body.cadence", "Input should be 'daily'"),
         ({"time_aggregation": "median"}, 422, "body.time_aggregation", "Input should be 'sum'"),
@@ -236,7 +236,7 @@ async def test_update_renames_regroups_and_changes_range_and_grace(
         ("DVC-HS-TIEP-NHAN", {"max_value": -1}, 422, "body.max_value", "above max_value -1"),
         ("DVC-HS-TIEP-NHAN", {"name": None}, 422, "body.name", "may not be null"),
         ("DVC-HS-TIEP-NHAN", {"active": None}, 422, "body.active", "may not be null"),
-        ("DVC-HS-TIEP-NHAN", {"group": "G-NOPE"}, 404, "body.group", "'G-NOPE' does not exist"),
+        ("DVC-HS-TIEP-NHAN", {"group": "G-NOPE"}, 422, "body.group", "'G-NOPE' does not exist"),
         ("DVC-HS-TIEP-NHAN", {"colour": "red"}, 422, "body.colour", "Extra inputs"),
         ("NOPE", {"name": "x"}, 404, "path.code", "indicator 'NOPE' does not exist"),
     ],

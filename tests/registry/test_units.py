@@ -56,7 +56,7 @@ async def test_department_defaults_to_the_province_as_parent(
         ),
         ({**NEW_COMMUNE, "parent": "DEPT-STTTT"}, 422, "body.parent", "must be a district"),
         ({**NEW_COMMUNE, "parent": None}, 422, "body.parent", "a commune needs its district"),
-        ({**NEW_COMMUNE, "parent": "nope"}, 404, "body.parent", "unit 'nope' does not exist"),
+        ({**NEW_COMMUNE, "parent": "nope"}, 422, "body.parent", "unit 'nope' does not exist"),
         (
             {"code": "D-X", "name": "Huyện X", "kind": "district", "parent": "718"},
             422,
