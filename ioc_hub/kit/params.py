@@ -1,5 +1,5 @@
-"""The shapes of the codes and instants requests carry, written once for the published contract
-and the validation alike."""
+"""The shapes of what requests carry (codes, names and text, numbers, instants), written once
+for the published contract and the validation alike."""
 
 import re
 from datetime import datetime

@@ -147,6 +147,7 @@ BAD = [
     ),
     ({"bucket": "hourly"}, 422, "query.bucket", "Input should be 'daily'"),
     ({"changed_since": "2026-11-01T00:00:00"}, 422, "query.changed_since", "timezone"),
+    ({"changed_since": "0.5"}, 422, "query.changed_since", "expected an ISO 8601 date-time"),
     ({"format": "xml"}, 422, "query.format", "Input should be 'json' or 'csv'"),
     ({"limit": 0}, 422, "query.limit", "greater than or equal to 1"),
 ]
