@@ -9,11 +9,14 @@ import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from ioc_hub.kit.params import PATTERN_REASONS
 from ioc_hub.kit.periods import PeriodError
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,30 @@ class Problem(BaseModel):
     status: int = Field(examples=[404])
     detail: str = Field(examples=["unit '99999' does not exist"])
     errors: list[FieldError] = Field(default_factory=list)
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """A ``responses`` entry for an answer rendered as problem details. FastAPI documents the
+    ``model`` (and so publishes its schema) under ``application/json``; the hub sends
+    ``application/problem+json``, so the entry names that media type too."""
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        "model": Problem,
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": schema}},
+    }
+
+
+HUB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: problem_doc("Invalid request: the `errors` name each field and why"),
+    503: problem_doc("Database unavailable; retry"),
+}
+"""What any route may answer: a request that fails validation, a database that cannot serve."""
+
+BODY_LIMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: problem_doc("The body is larger than the hub takes (`max_body_bytes`)"),
+}
+"""What a route that takes a body may answer before reading it (``kit.limits.BodySizeLimit``)."""
 
 
 class HubError(Exception):
@@ -81,6 +108,15 @@ class Invalid(HubError):
 
 class NotFound(HubError):
     status, title, slug = 404, "Not found", "not-found"
+
+
+def no_such(detail: str, *, field: str) -> HubError:
+    """Something the request names does not exist. Named by the path or a query filter, it is
+    what the request is about: 404. Named in the body, the target is there and the content
+    refers to nothing: 422, as any other invalid field (RFC 9110 §15.5.21)."""
+    if field.startswith("body."):
+        return Invalid(detail, field=field)
+    return NotFound(detail, field=field)
 
 
 class Conflict(HubError):
@@ -133,9 +169,46 @@ def _field_error(error: dict[str, Any]) -> FieldError:
 
 
 def _validation_reason(error: dict[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        reason = PATTERN_REASONS.get(error.get("ctx", {}).get("pattern", ""))
+        if reason is not None:
+            return reason
     message = str(error.get("msg", "invalid"))
     # pydantic prefixes custom errors with "Value error, "; the reason reads better without it.
     return message.removeprefix("Value error, ")
+
+
+def _field_error(error: dict[str, Any]) -> FieldError:
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":
+        # FastAPI locates a JSON syntax error as ("body", <character offset>): the field is the
+        # body itself, and the offset belongs in the reason.
+        where = f" at character {loc[1]}" if len(loc) > 1 else ""
+        cause = error.get("ctx", {}).get("error", "malformed")
+        return FieldError(field="body", reason=f"the body is not valid JSON: {cause}{where}")
+    return FieldError(field=_field_path(loc), reason=_validation_reason(error))
+
+
+def _unreadable_body(cause: BaseException | None) -> Invalid:
+    """FastAPI's one 400: a JSON body it could not decode at all, ``cause`` saying why."""
+    if isinstance(cause, UnicodeDecodeError):
+        reason = f"the body is not UTF-8: byte {cause.start} cannot be decoded"
+    elif isinstance(cause, RecursionError):
+        reason = "the body is nested too deeply to be read"
+    else:
+        reason = "the body cannot be read as JSON"
+    return Invalid(reason, field="body")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers to. The router's 405 names only those of the
+    first route with that path, and each route here has one method."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is not Match.NONE:
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -154,14 +227,20 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed"}
+        headers = dict(exc.headers or {})
         if exc.status_code == 413:  # the body limit, tripped mid-stream: as its other refusals
             problem = PayloadTooLarge(str(exc.detail)).problem()
+        elif exc.status_code == 400:
+            # Malformed bodies are 422 with the field path, whatever part of decoding failed.
+            problem = _unreadable_body(exc.__cause__).problem()
         else:
             title = titles.get(exc.status_code, "HTTP error")
             problem = Problem(title=title, status=exc.status_code, detail=str(exc.detail))
-        return problem_response(problem, dict(exc.headers or {}))
+            if exc.status_code == 405:
+                headers["Allow"] = _allowed_methods(request)
+        return problem_response(problem, headers)
 
     @app.exception_handler(PeriodError)
     async def _period_error(_: Request, exc: PeriodError) -> JSONResponse:

@@ -9,12 +9,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from ioc_hub.access import service
 from ioc_hub.access.principal import Principal
 from ioc_hub.deps import SessionDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.models import Scope
 
 AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-    403: {"model": Problem, "description": "Key lacks the scope or the unit is outside its area"},
+    401: problem_doc("No key, or an unknown or revoked key"),
+    403: problem_doc("Key lacks the scope or the unit is outside its area"),
 }
 """What every route behind a key may answer before its own work: routers declare it once."""
 

@@ -3,23 +3,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 
 from ioc_hub.access import service
-from ioc_hub.access.dependencies import KeysAdmin
+from ioc_hub.access.dependencies import AUTH_RESPONSES, KeysAdmin
 from ioc_hub.access.schemas import KeyCreate, KeyCreated, KeyOut
 from ioc_hub.deps import NowDep, SessionDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
 
-router = APIRouter(
-    prefix="/api/v1/keys",
-    tags=["access"],
-    responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks `keys:admin` or the unit is outside its area",
-        },
-    },
-)
+router = APIRouter(prefix="/api/v1/keys", tags=["access"], responses=AUTH_RESPONSES)
 
 
 @router.post(
@@ -27,7 +17,7 @@ router = APIRouter(
     summary="Create an access key",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_key",
-    responses={404: {"model": Problem}},
+    responses=BODY_LIMIT_RESPONSES,
 )
 async def create_key(body: KeyCreate, session: SessionDep, principal: KeysAdmin) -> KeyCreated:
     """Mint a key for a unit in the caller's area; the token is shown in this response only."""
@@ -49,7 +39,7 @@ async def list_keys(
     "/{key_id}",
     summary="Revoke an access key",
     operation_id="revoke_key",
-    responses={404: {"model": Problem}},
+    responses={404: problem_doc("No key has this id")},
 )
 async def revoke_key(
     key_id: Annotated[int, Path(ge=1, le=2**31 - 1)],

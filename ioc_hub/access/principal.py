@@ -25,6 +25,15 @@ class Principal:
     def is_province(self) -> bool:
         return self.unit.kind is UnitKind.PROVINCE
 
+    @property
+    def area_in_words(self) -> str:
+        """What :meth:`covers` covers, for the 403 that names it."""
+        if self.is_province:
+            return "the whole province"
+        if self.unit.kind is UnitKind.DISTRICT:
+            return f"district {self.unit.code!r} and its communes"
+        return f"{self.unit.kind.value} {self.unit.code!r} only"
+
     def covers(self, target: UnitRef) -> bool:
         """True when ``target`` is the key's unit or below it in the tree.
 

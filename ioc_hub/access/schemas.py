@@ -2,6 +2,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ioc_hub.kit.params import CODE_PATTERN, TEXT_PATTERN
 from ioc_hub.models import Scope
 
 
@@ -15,9 +16,16 @@ class KeyCreate(BaseModel):
         },
     )
 
-    unit: str = Field(min_length=1, max_length=32, description="Code of the unit the key acts for")
+    unit: str = Field(
+        min_length=1,
+        max_length=32,
+        pattern=CODE_PATTERN,
+        description="Code of the unit the key acts for",
+    )
     scopes: list[Scope] = Field(min_length=1, description="What the key may do")
-    name: str = Field(default="", max_length=200, description="A label for operators")
+    name: str = Field(
+        default="", max_length=200, pattern=TEXT_PATTERN, description="A label for operators"
+    )
 
 
 class KeyOut(BaseModel):

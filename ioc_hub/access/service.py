@@ -79,12 +79,7 @@ async def mint_key(
 
 
 async def create_key(session: AsyncSession, principal: Principal, data: KeyCreate) -> KeyCreated:
-    unit = await registry.get_unit(session, data.unit, field="body.unit")
-    if not principal.covers(registry.ref(unit)):
-        raise Forbidden(
-            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})",
-            field="body.unit",
-        )
+    unit = await registry.unit_in_area(session, principal, data.unit, field="body.unit")
     if not unit.active:
         raise Invalid(f"unit {unit.code!r} is inactive", field="body.unit")
     beyond = sorted({s.value for s in data.scopes} - principal.scopes)
@@ -130,12 +125,8 @@ async def revoke_key(
     if row is None:
         raise NotFound(f"key {key_id} does not exist", field="path.key_id")
     key, unit = row
-    if principal is not None and not principal.covers(registry.ref(unit)):
-        raise Forbidden(
-            f"key {key_id} belongs to unit {unit.code!r}, outside this key's area "
-            f"({principal.unit.code})",
-            field="path.key_id",
-        )
+    if principal is not None:
+        registry.require_covered(principal, unit, "path.key_id")
     if key.revoked_at is None:
         key.revoked_at = now
         await session.flush()

@@ -1,17 +1,18 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
-from pydantic import AwareDatetime
+from pydantic import StringConstraints
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates import service
 from ioc_hub.aggregates.rules import Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
-from ioc_hub.kit.periods import Cadence
+from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDateTime
+from ioc_hub.kit.periods import PERIOD_PATTERN, Cadence
 from ioc_hub.models import Scope
 
 Reader = Annotated[Principal, Depends(scoped(Scope.AGGREGATES_READ))]
@@ -37,6 +38,7 @@ PeriodFrom = Annotated[
     Query(
         alias="from",
         max_length=10,
+        pattern=PERIOD_PATTERN,
         description="First period, any cadence (2026-01, 2026-Q1, 2026-W05…); "
         "default: 12 buckets before `to`",
         examples=["2026-01"],
@@ -47,12 +49,13 @@ PeriodTo = Annotated[
     Query(
         alias="to",
         max_length=10,
+        pattern=PERIOD_PATTERN,
         description="Last period, inclusive; default: the current bucket",
         examples=["2026-12"],
     ),
 ]
 ChangedSince = Annotated[
-    AwareDatetime | None,
+    IsoDateTime | None,
     Query(
         description="Only rows with an observation received (created or changed) at or after "
         "this time; poll with the time of your previous pull minus a few seconds"
@@ -74,20 +77,10 @@ ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
     },
     304: {"description": "Not modified: the ETag in If-None-Match is still current"},
-    404: {"model": Problem, "description": "Unknown indicator or area"},
+    404: problem_doc("Unknown indicator or area"),
 }
 
-router = APIRouter(
-    prefix="/api/v1/aggregates",
-    tags=["aggregates"],
-    responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks `aggregates:read` or the area is outside its own",
-        },
-    },
-)
+router = APIRouter(prefix="/api/v1/aggregates", tags=["aggregates"], responses=AUTH_RESPONSES)
 
 
 def to_response(representation: service.Representation) -> Response:
@@ -113,7 +106,7 @@ async def get_aggregates(
     now: NowDep,
     page: AggregatePageDep,
     indicator: Annotated[
-        list[str],
+        list[Annotated[str, StringConstraints(pattern=CODE_LIST_PATTERN)]],
         Query(
             description="Indicator code; repeat it or separate codes with commas",
             examples=["DVC-HS-TIEP-NHAN"],
@@ -126,6 +119,7 @@ async def get_aggregates(
         str | None,
         Query(
             max_length=32,
+            pattern=CODE_PATTERN,
             description="Province, district or commune code; default: the key's area",
         ),
     ] = None,

@@ -60,6 +60,7 @@ from ioc_hub.errors import Forbidden, Invalid, NotFound
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import Aggregation, Indicator, Unit, UnitKind
+from ioc_hub.registry import service as registry
 
 MAX_INDICATORS = 20
 # Rows one request may compute (buckets × groups × indicators), whatever page it asks for.
@@ -207,27 +208,18 @@ def _province(units: Sequence[AreaUnit]) -> AreaUnit:
     raise NotFound("the registry has no province yet; run `ioc-hub seed`")
 
 
-def _readable(principal: Principal) -> str:
-    """The area a key may read, in words, for the 403 that names it."""
-    unit = principal.unit
-    if unit.kind is UnitKind.DISTRICT:
-        return f"district {unit.code!r} and its communes"
-    if unit.kind is UnitKind.COMMUNE:
-        return f"commune {unit.code!r}"
-    return (
-        f"no area: it is bound to {unit.kind.value} {unit.code!r}; aggregates are read with a "
-        "province, district or commune key"
-    )
-
-
 def _area(
     units: Sequence[AreaUnit], province: AreaUnit, code: str | None, principal: Principal | None
 ) -> AreaUnit:
+    if principal is not None and principal.unit.kind not in AREA_LEVELS:
+        unit = principal.unit
+        raise Forbidden(
+            f"a key bound to {unit.kind.value} {unit.code!r} reads no area: aggregates are read "
+            "with a province, district or commune key",
+            field="query.area",
+        )
     if code is None:
-        if principal is not None and principal.unit.kind in AREA_LEVELS:
-            code = principal.unit.code
-        else:
-            code = province.code
+        code = principal.unit.code if principal is not None else province.code
     area = next((u for u in units if u.code == code), None)
     if area is None:
         raise NotFound(f"unit {code!r} does not exist", field="query.area")
@@ -242,12 +234,9 @@ def _area(
             f"{area.kind.value}",
             field="query.area",
         )
-    target = UnitRef(id=area.id, code=area.code, kind=area.kind, parent_id=area.parent_id)
-    if principal is not None and not principal.covers(target):
-        raise Forbidden(
-            f"area {code!r} is outside this key's area: it reads {_readable(principal)}",
-            field="query.area",
-        )
+    if principal is not None:
+        target = UnitRef(id=area.id, code=area.code, kind=area.kind, parent_id=area.parent_id)
+        registry.require_covered(principal, target, "query.area")
     return area
 
 

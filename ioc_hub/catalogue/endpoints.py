@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from ioc_hub.access.dependencies import PrincipalDep, RegistryWriter
+from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWriter
 from ioc_hub.catalogue import service
 from ioc_hub.catalogue.schemas import (
     IndicatorCreate,
@@ -14,30 +14,34 @@ from ioc_hub.catalogue.schemas import (
     ObligationOut,
 )
 from ioc_hub.deps import SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import UnitKind
-
-AUTH_RESPONSES: dict[int | str, dict[str, object]] = {
-    401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-    403: {
-        "model": Problem,
-        "description": "Key lacks `registry:write`, is not province-level, or the unit is "
-        "outside its area",
-    },
-}
 
 groups = APIRouter(prefix="/api/v1/indicator-groups", tags=["catalogue"], responses=AUTH_RESPONSES)
 indicators = APIRouter(prefix="/api/v1/indicators", tags=["catalogue"], responses=AUTH_RESPONSES)
 obligations = APIRouter(prefix="/api/v1/obligations", tags=["catalogue"], responses=AUTH_RESPONSES)
 
 GroupCodePath = Annotated[
-    str, Path(max_length=64, description="Indicator group code", examples=["G-DVC"])
+    str,
+    Path(
+        max_length=64, pattern=CODE_PATTERN, description="Indicator group code", examples=["G-DVC"]
+    ),
 ]
 IndicatorCodePath = Annotated[
-    str, Path(max_length=64, description="Indicator code", examples=["DVC-HS-TIEP-NHAN"])
+    str,
+    Path(
+        max_length=64,
+        pattern=CODE_PATTERN,
+        description="Indicator code",
+        examples=["DVC-HS-TIEP-NHAN"],
+    ),
 ]
+
+NO_GROUP = problem_doc("No indicator group has this code")
+NO_INDICATOR = problem_doc("No indicator has this code")
 
 
 @groups.post(
@@ -45,7 +49,7 @@ IndicatorCodePath = Annotated[
     summary="Create an indicator group",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_indicator_group",
-    responses={409: {"model": Problem}},
+    responses={**BODY_LIMIT_RESPONSES, 409: problem_doc("A group with this code exists already")},
 )
 async def create_indicator_group(
     body: IndicatorGroupCreate, session: SessionDep, principal: RegistryWriter
@@ -67,7 +71,7 @@ async def list_indicator_groups(
     "/{code}",
     summary="Get an indicator group",
     operation_id="get_indicator_group",
-    responses={404: {"model": Problem}},
+    responses={404: NO_GROUP},
 )
 async def get_indicator_group(
     code: GroupCodePath, session: SessionDep, _: PrincipalDep
@@ -81,7 +85,10 @@ async def get_indicator_group(
     summary="Create an indicator",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_indicator",
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        409: problem_doc("An indicator with this code exists already"),
+    },
 )
 async def create_indicator(
     body: IndicatorCreate, session: SessionDep, settings: SettingsDep, principal: RegistryWriter
@@ -95,7 +102,7 @@ async def create_indicator(
     "",
     summary="List indicators",
     operation_id="list_indicators",
-    responses={404: {"model": Problem}},
+    responses={404: NO_GROUP},
 )
 async def list_indicators(
     session: SessionDep,
@@ -103,7 +110,10 @@ async def list_indicators(
     _: PrincipalDep,
     page: PageDep,
     group: Annotated[
-        str | None, Query(max_length=64, description="Only indicators of this group code")
+        str | None,
+        Query(
+            max_length=64, pattern=CODE_PATTERN, description="Only indicators of this group code"
+        ),
     ] = None,
     cadence: Annotated[Cadence | None, Query(description="Only indicators of this cadence")] = None,
     open_: Annotated[
@@ -121,7 +131,7 @@ async def list_indicators(
     "/{code}",
     summary="Get an indicator",
     operation_id="get_indicator",
-    responses={404: {"model": Problem}},
+    responses={404: NO_INDICATOR},
 )
 async def get_indicator(
     code: IndicatorCodePath, session: SessionDep, settings: SettingsDep, _: PrincipalDep
@@ -135,7 +145,10 @@ async def get_indicator(
     "/{code}",
     summary="Update an indicator",
     operation_id="update_indicator",
-    responses={404: {"model": Problem}},
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        404: NO_INDICATOR,
+    },
 )
 async def update_indicator(
     code: IndicatorCodePath,
@@ -153,7 +166,7 @@ async def update_indicator(
     "/{code}",
     summary="Deactivate an indicator",
     operation_id="deactivate_indicator",
-    responses={404: {"model": Problem}},
+    responses={404: NO_INDICATOR},
 )
 async def deactivate_indicator(
     code: IndicatorCodePath, session: SessionDep, settings: SettingsDep, principal: RegistryWriter
@@ -168,7 +181,10 @@ async def deactivate_indicator(
     summary="Create an obligation",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_obligation",
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        409: problem_doc("The same obligation exists already"),
+    },
 )
 async def create_obligation(
     body: ObligationCreate, session: SessionDep, principal: RegistryWriter
@@ -181,17 +197,27 @@ async def create_obligation(
     "",
     summary="List obligations",
     operation_id="list_obligations",
-    responses={404: {"model": Problem}},
+    responses={404: problem_doc("The indicator or unit of a filter does not exist")},
 )
 async def list_obligations(
     session: SessionDep,
     _: PrincipalDep,
     page: PageDep,
     indicator: Annotated[
-        str | None, Query(max_length=64, description="Only obligations of this indicator code")
+        str | None,
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only obligations of this indicator code",
+        ),
     ] = None,
     unit: Annotated[
-        str | None, Query(max_length=32, description="Only obligations assigned to this unit code")
+        str | None,
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Only obligations assigned to this unit code",
+        ),
     ] = None,
     unit_kind: Annotated[
         UnitKind | None, Query(description="Only kind-wide obligations of this kind")
@@ -207,7 +233,7 @@ async def list_obligations(
     "/{obligation_id}",
     summary="Remove an obligation",
     operation_id="delete_obligation",
-    responses={404: {"model": Problem}},
+    responses={404: problem_doc("No obligation has this id")},
 )
 async def delete_obligation(
     obligation_id: Annotated[int, Path(ge=1, le=2**31 - 1)],

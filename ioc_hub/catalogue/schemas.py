@@ -6,6 +6,7 @@ from pydantic import (
     ConfigDict,
     Field,
     FiniteFloat,
+    StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -13,26 +14,35 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ioc_hub.kit.params import CODE_PATTERN, JSON_NUMBER, NAME_PATTERN, TEXT_PATTERN
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, UnitKind
 
 CatalogueCode = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    StringConstraints(min_length=1, max_length=64, pattern=CODE_PATTERN),
 ]
-UnitCode = Annotated[str, StringConstraints(min_length=1, max_length=32)]
-GroupName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+UnitCode = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=CODE_PATTERN)]
+GroupName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NAME_PATTERN),
+]
 IndicatorName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=NAME_PATTERN),
 ]
-Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Description = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=4000, pattern=TEXT_PATTERN)
+]
 MeasurementUnit = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=NAME_PATTERN),
 ]
 
 MAX_GRACE_SECONDS = 400 * 86_400
 GraceSeconds = Annotated[
     int,
+    JSON_NUMBER,
     Field(
         ge=0,
         le=MAX_GRACE_SECONDS,
@@ -40,7 +50,7 @@ GraceSeconds = Annotated[
         examples=[172_800],
     ),
 ]
-Bound = Annotated[FiniteFloat, Field(description="Inclusive bound of valid values")]
+Bound = Annotated[FiniteFloat, JSON_NUMBER, Field(description="Inclusive bound of valid values")]
 
 
 class IndicatorGroupCreate(BaseModel):
@@ -106,13 +116,24 @@ class IndicatorCreate(BaseModel):
     min_value: Bound | None = None
     max_value: Bound | None = None
     grace_seconds: GraceSeconds | None = None
-    open: bool = Field(default=False, description="Publishable as open data")
+    open: StrictBool = Field(default=False, description="Publishable as open data")
 
 
 # Changing these would silently reinterpret every stored observation and aggregate.
 IMMUTABLE_FIELDS = ("code", "cadence", "time_aggregation", "area_aggregation")
 # Fields that may be cleared with an explicit null; the others keep their value when absent.
 CLEARABLE_FIELDS = ("min_value", "max_value", "grace_seconds")
+NOT_NULL_FIELDS = ("name", "description", "group", "measurement_unit", "open", "active")
+
+
+def _indicator_update_schema(schema: dict[str, Any]) -> None:
+    """The published schema of :class:`IndicatorUpdate`. Its optional fields are ``X | None``
+    in Python, absent meaning "keep", but only the clearable ones take an explicit null."""
+    schema["examples"] = [{"name": "Số hồ sơ tiếp nhận", "max_value": 50000, "open": True}]
+    for name in NOT_NULL_FIELDS:
+        field = schema["properties"][name]
+        field.pop("default", None)
+        field.update(next(s for s in field.pop("anyOf") if s.get("type") != "null"))
 
 
 class IndicatorUpdate(BaseModel):
@@ -122,9 +143,7 @@ class IndicatorUpdate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [{"name": "Số hồ sơ tiếp nhận", "max_value": 50000, "open": True}]
-        },
+        json_schema_extra=_indicator_update_schema,
     )
 
     name: IndicatorName | None = None
@@ -134,8 +153,8 @@ class IndicatorUpdate(BaseModel):
     min_value: Bound | None = None
     max_value: Bound | None = None
     grace_seconds: GraceSeconds | None = None
-    open: bool | None = None
-    active: bool | None = None
+    open: StrictBool | None = None
+    active: StrictBool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -159,7 +178,7 @@ class IndicatorUpdate(BaseModel):
                 raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
 
-    @field_validator("name", "description", "group", "measurement_unit", "open", "active")
+    @field_validator(*NOT_NULL_FIELDS)
     @classmethod
     def _not_null(cls, value: Any) -> Any:
         # Runs only for fields the client sent; an absent field keeps its default without it.

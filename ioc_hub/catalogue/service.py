@@ -20,7 +20,7 @@ from ioc_hub.catalogue.schemas import (
     ObligationOut,
 )
 from ioc_hub.config import Settings
-from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound
+from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, Indicator, IndicatorGroup, Obligation, Unit, UnitKind
@@ -52,7 +52,7 @@ async def find_group(session: AsyncSession, code: str) -> IndicatorGroup | None:
 async def get_group(session: AsyncSession, code: str, *, field: str = "code") -> IndicatorGroup:
     group = await find_group(session, code)
     if group is None:
-        raise NotFound(f"indicator group {code!r} does not exist", field=field)
+        raise no_such(f"indicator group {code!r} does not exist", field=field)
     return group
 
 
@@ -97,7 +97,7 @@ async def find_indicator(session: AsyncSession, code: str) -> Indicator | None:
 async def get_indicator(session: AsyncSession, code: str, *, field: str = "code") -> Indicator:
     indicator = await find_indicator(session, code)
     if indicator is None:
-        raise NotFound(f"indicator {code!r} does not exist", field=field)
+        raise no_such(f"indicator {code!r} does not exist", field=field)
     return indicator
 
 
@@ -266,12 +266,7 @@ async def obligations_out(
 
 
 async def _unit_target(session: AsyncSession, principal: Principal, code: str) -> Unit:
-    unit = await registry.get_unit(session, code, field="body.unit")
-    if not principal.covers(registry.ref(unit)):
-        raise Forbidden(
-            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})",
-            field="body.unit",
-        )
+    unit = await registry.unit_in_area(session, principal, code, field="body.unit")
     if unit.kind == UnitKind.PROVINCE:
         raise Invalid("the province itself reports nothing; oblige its units", field="body.unit")
     if not unit.active:
@@ -424,11 +419,7 @@ async def delete_obligation(
             )
     else:
         unit = await session.get_one(Unit, obligation.unit_id)
-        if not principal.covers(registry.ref(unit)):
-            raise Forbidden(
-                f"unit {unit.code!r} is outside this key's area ({principal.unit.code})",
-                field="path.obligation_id",
-            )
+        registry.require_covered(principal, unit, "path.obligation_id")
     out = (await obligations_out(session, [obligation]))[0]
     await session.delete(obligation)
     await session.flush()

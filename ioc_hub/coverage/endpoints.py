@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.coverage import service
 from ioc_hub.coverage.rules import SeriesStatus
@@ -14,8 +14,9 @@ from ioc_hub.coverage.schemas import (
 )
 from ioc_hub.coverage.service import SeriesFilter
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Scope, UnitKind
 
@@ -25,15 +26,8 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["coverage"],
     responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks `coverage:read`, or a filter names units outside its area",
-        },
-        404: {
-            "model": Problem,
-            "description": "A filter names an unknown unit, indicator or group",
-        },
+        **AUTH_RESPONSES,
+        404: problem_doc("A filter names an unknown unit, indicator or group"),
     },
 )
 
@@ -53,6 +47,7 @@ DistrictQuery = Annotated[
     str | None,
     Query(
         max_length=32,
+        pattern=CODE_PATTERN,
         description="Only this district and its communes (a district code); bounded by the "
         "key's area",
         examples=["718"],
@@ -62,17 +57,33 @@ DistrictQuery = Annotated[
 
 def series_filter(
     unit: Annotated[
-        str | None, Query(max_length=32, description="Only this unit's series", examples=["25741"])
+        str | None,
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Only this unit's series",
+            examples=["25741"],
+        ),
     ] = None,
     kind: KindQuery = None,
     district: DistrictQuery = None,
     indicator: Annotated[
         str | None,
-        Query(max_length=64, description="Only this indicator", examples=["DVC-HS-TIEP-NHAN"]),
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only this indicator",
+            examples=["DVC-HS-TIEP-NHAN"],
+        ),
     ] = None,
     group: Annotated[
         str | None,
-        Query(max_length=64, description="Only indicators of this group", examples=["G-DVC"]),
+        Query(
+            max_length=64,
+            pattern=CODE_PATTERN,
+            description="Only indicators of this group",
+            examples=["G-DVC"],
+        ),
     ] = None,
     cadence: Annotated[Cadence | None, Query(description="Only indicators of this cadence")] = None,
 ) -> SeriesFilter:
@@ -101,7 +112,12 @@ async def get_coverage(
     district: DistrictQuery = None,
     area: Annotated[
         str | None,
-        Query(max_length=32, description="Same as `district`", examples=["718"]),
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="Same as `district`",
+            examples=["718"],
+        ),
     ] = None,
 ) -> CoverageReport:
     """Connected over registered units per kind ("department 17/18"), then unit by unit."""

@@ -48,7 +48,7 @@ from ioc_hub.coverage.schemas import (
     StalenessReport,
     UnitCoverage,
 )
-from ioc_hub.errors import Forbidden, Invalid
+from ioc_hub.errors import Invalid
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import Indicator, Unit, UnitKind
@@ -130,15 +130,6 @@ def _period(text: str, name: str) -> Period:
         raise Invalid(str(exc), field=f"query.{name}") from None
 
 
-def _area(principal: Principal) -> str:
-    code = principal.unit.code
-    if principal.is_province:
-        return "the whole province"
-    if principal.unit.kind is UnitKind.DISTRICT:
-        return f"district {code!r} and its communes"
-    return f"unit {code!r} only"
-
-
 async def _unit_conditions(
     session: AsyncSession, principal: Principal, filters: SeriesFilter
 ) -> list[ColumnElement[bool]]:
@@ -147,34 +138,14 @@ async def _unit_conditions(
         key_unit = principal.unit.id
         conditions.append(or_(Unit.id == key_unit, Unit.parent_id == key_unit))
     if filters.district is not None:
-        district = await registry.get_unit(session, filters.district, field=filters.district_field)
-        if district.kind == UnitKind.PROVINCE:
-            if not principal.is_province:
-                raise Forbidden(
-                    f"the province {district.code!r} is outside this key's area: "
-                    f"it sees {_area(principal)}",
-                    field=filters.district_field,
-                )
-        elif district.kind != UnitKind.DISTRICT:
-            raise Invalid(
-                f"{district.code!r} is a {district.kind}, not a district",
-                field=filters.district_field,
-            )
-        else:
-            if not (principal.is_province or principal.unit.id == district.id):
-                raise Forbidden(
-                    f"district {district.code!r} is outside this key's area: "
-                    f"it sees {_area(principal)}",
-                    field=filters.district_field,
-                )
+        field = filters.district_field
+        district = await registry.unit_in_area(session, principal, filters.district, field=field)
+        if district.kind == UnitKind.DISTRICT:
             conditions.append(or_(Unit.id == district.id, Unit.parent_id == district.id))
+        elif district.kind != UnitKind.PROVINCE:  # the province is the whole area: no condition
+            raise Invalid(f"{district.code!r} is a {district.kind}, not a district", field=field)
     if filters.unit is not None:
-        unit = await registry.get_unit(session, filters.unit, field="query.unit")
-        if not principal.covers(registry.ref(unit)):
-            raise Forbidden(
-                f"unit {unit.code!r} is outside this key's area: it sees {_area(principal)}",
-                field="query.unit",
-            )
+        unit = await registry.unit_in_area(session, principal, filters.unit, field="query.unit")
         if unit.kind == UnitKind.PROVINCE:
             raise Invalid(
                 "the province itself reports nothing; name one of its units", field="query.unit"

@@ -1,7 +1,8 @@
 """The operator dashboard: a static page (HTML, CSS and vanilla JavaScript, no build step, no
 CDN) that asks for an operator key, calls the coverage, staleness and rejections endpoints with
 it and follows ``GET /api/v1/stream``. The hub only serves the files: no key is needed to load
-them, and everything they show comes from the API under the key the operator enters."""
+them, and everything they show comes from the API under the key the operator enters. The hub's
+root, ``GET /``, is a page of links to it, the API documentation and the open-data catalogue."""
 
 import hashlib
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ STATIC = Path(__file__).parent / "static"
 
 # The only files served: a name outside this list is a 404, never a path on disk.
 MEDIA_TYPES = {
+    "index.html": "text/html; charset=utf-8",
     "dashboard.html": "text/html; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -84,11 +86,18 @@ async def dashboard(if_none_match: IfNoneMatch = None) -> Response:
     return serve("dashboard.html", if_none_match)
 
 
-# Assets are not part of the API: they are the page's own files, left out of the contract.
+# The landing page and the assets are not part of the API: left out of the contract.
+@router.get("/", include_in_schema=False)
+async def home(if_none_match: IfNoneMatch = None) -> Response:
+    """Where a person opening the hub's address lands: links to the dashboard, the API
+    documentation and the open-data catalogue."""
+    return serve("index.html", if_none_match)
+
+
 @router.get("/dashboard/static/{name}", include_in_schema=False)
 async def dashboard_asset(
     name: Annotated[str, PathParam(max_length=64)], if_none_match: IfNoneMatch = None
 ) -> Response:
-    if name not in MEDIA_TYPES or name == "dashboard.html":
+    if name not in MEDIA_TYPES or name.endswith(".html"):  # pages have routes of their own
         raise NotFound(f"no dashboard asset {name!r}")
     return serve(name, if_none_match)

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 __all__ = [
     "DEFAULT_GRACE",
+    "PERIOD_PATTERN",
     "Cadence",
     "Period",
     "PeriodError",
@@ -85,6 +86,17 @@ _PATTERNS: tuple[tuple[Cadence, re.Pattern[str]], ...] = (
     (Cadence.YEARLY, re.compile(r"([0-9]{4})")),
 )
 _UNPADDED_WEEK = re.compile(r"([0-9]{4})-W([0-9])")
+
+_YEAR = "(19[0-9]{2}|[2-9][0-9]{3})"
+_MONTH = "(0[1-9]|1[0-2])"
+_DAY = "(0[1-9]|[12][0-9]|3[01])"
+_WEEK = "(0[1-9]|[1-4][0-9]|5[0-3])"
+PERIOD_PATTERN = (
+    f"^{_YEAR}(-{_MONTH}(-{_DAY})?|-W{_WEEK}|-Q[1-4]"
+    f"|{_MONTH}{_DAY}?|W(0?[1-9]|[1-4][0-9]|5[0-3])|Q[1-4])?$"
+)
+"""The ids :meth:`Period.parse` takes, for the published contract. A few that match are still
+refused: a day a month does not have, a week 53 of a year of 52."""
 _FORMS = (
     "expected 2026-11-28, 2026-W48, 2026-11, 2026-Q4 or 2026 "
     "(DHIS2: 20261128, 2026W48, 202611, 2026Q4)"

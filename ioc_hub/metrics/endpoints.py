@@ -2,6 +2,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ioc_hub.deps import NowDep
+from ioc_hub.errors import HUB_RESPONSES
 
 router = APIRouter(tags=["health"])
 
@@ -24,7 +25,9 @@ ioc_hub_units_connected{kind="department"} 17.0
         200: {
             "description": "Prometheus text exposition format",
             "content": {"text/plain": {"schema": {"type": "string"}, "example": EXAMPLE}},
-        }
+        },
+        # The gauges are read from the database at scrape time.
+        503: HUB_RESPONSES[503],
     },
 )
 async def metrics(request: Request, now: NowDep) -> Response:

@@ -18,8 +18,9 @@ from ioc_hub.aggregates.endpoints import (
 from ioc_hub.aggregates.rules import Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Page
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.opendata import service
 from ioc_hub.opendata.schemas import Catalog
 
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/open/v1", tags=["open data"])
     "/catalog",
     summary="Open-data catalogue",
     operation_id="get_open_catalog",
-    responses={404: {"model": Problem, "description": "The registry has no province yet"}},
+    responses={404: problem_doc("The registry has no province yet")},
 )
 async def get_open_catalog(request: Request, response: Response, session: SessionDep) -> Catalog:
     """Every open indicator (DCAT field names) with its download links; no key needed."""
@@ -55,7 +56,7 @@ async def get_open_data(
         str,
         Path(
             max_length=64,
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+            pattern=CODE_PATTERN,
             description="Code of an open indicator",
             examples=["CPI"],
         ),
@@ -69,7 +70,11 @@ async def get_open_data(
     period_to: PeriodTo = None,
     area: Annotated[
         str | None,
-        Query(max_length=32, description="The province or a district code; default: the province"),
+        Query(
+            max_length=32,
+            pattern=CODE_PATTERN,
+            description="The province or a district code; default: the province",
+        ),
     ] = None,
     level: Annotated[
         Level | None,

@@ -2,27 +2,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from ioc_hub.access.dependencies import PrincipalDep, RegistryWriter
+from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWriter
 from ioc_hub.deps import SessionDep
-from ioc_hub.errors import Problem
+from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.models import UnitKind
 from ioc_hub.registry import service
 from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
 
-router = APIRouter(
-    prefix="/api/v1/units",
-    tags=["registry"],
-    responses={
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {
-            "model": Problem,
-            "description": "Key lacks the scope or the unit is outside its area",
-        },
-    },
-)
+router = APIRouter(prefix="/api/v1/units", tags=["registry"], responses=AUTH_RESPONSES)
 
-CodePath = Annotated[str, Path(max_length=64, description="Unit code", examples=["25741"])]
+CodePath = Annotated[
+    str, Path(max_length=64, pattern=CODE_PATTERN, description="Unit code", examples=["25741"])
+]
 
 
 @router.post(
@@ -30,7 +23,11 @@ CodePath = Annotated[str, Path(max_length=64, description="Unit code", examples=
     summary="Register a unit",
     status_code=status.HTTP_201_CREATED,
     operation_id="create_unit",
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        404: problem_doc("The registry has no province yet"),
+        409: problem_doc("A unit with this code exists already"),
+    },
 )
 async def create_unit(body: UnitCreate, session: SessionDep, principal: RegistryWriter) -> UnitOut:
     """Register a reporting unit under its parent (scope `registry:write`)."""
@@ -38,14 +35,20 @@ async def create_unit(body: UnitCreate, session: SessionDep, principal: Registry
     return (await service.to_out(session, [unit]))[0]
 
 
-@router.get("", summary="List units", operation_id="list_units")
+@router.get(
+    "",
+    summary="List units",
+    operation_id="list_units",
+    responses={404: problem_doc("The parent unit does not exist")},
+)
 async def list_units(
     session: SessionDep,
     _: PrincipalDep,
     page: PageDep,
     kind: Annotated[UnitKind | None, Query(description="Only units of this kind")] = None,
     parent: Annotated[
-        str | None, Query(max_length=64, description="Only children of this unit code")
+        str | None,
+        Query(max_length=64, pattern=CODE_PATTERN, description="Only children of this unit code"),
     ] = None,
     active: Annotated[bool | None, Query(description="Only active or inactive units")] = None,
 ) -> Page[UnitOut]:
@@ -54,7 +57,10 @@ async def list_units(
 
 
 @router.get(
-    "/{code}", summary="Get a unit", operation_id="get_unit", responses={404: {"model": Problem}}
+    "/{code}",
+    summary="Get a unit",
+    operation_id="get_unit",
+    responses={404: problem_doc("No unit has this code")},
 )
 async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> UnitOut:
     """One unit by its code."""
@@ -66,7 +72,11 @@ async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> Unit
     "/{code}",
     summary="Update a unit",
     operation_id="update_unit",
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        404: problem_doc("No unit has this code"),
+        409: problem_doc("The unit still has active children"),
+    },
 )
 async def update_unit(
     code: CodePath, body: UnitUpdate, session: SessionDep, principal: RegistryWriter
@@ -80,7 +90,10 @@ async def update_unit(
     "/{code}",
     summary="Deactivate a unit",
     operation_id="deactivate_unit",
-    responses={404: {"model": Problem}, 409: {"model": Problem}},
+    responses={
+        404: problem_doc("No unit has this code"),
+        409: problem_doc("The unit still has active children"),
+    },
 )
 async def deactivate_unit(
     code: CodePath, session: SessionDep, principal: RegistryWriter

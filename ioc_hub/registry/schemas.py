@@ -1,15 +1,19 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
+from ioc_hub.kit.params import CODE_PATTERN, NAME_PATTERN, TEXT_PATTERN
 from ioc_hub.models import UnitKind
 
 UnitCode = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    StringConstraints(min_length=1, max_length=32, pattern=CODE_PATTERN),
 ]
-UnitName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+UnitName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NAME_PATTERN),
+]
 
 
 class UnitCreate(BaseModel):
@@ -35,7 +39,9 @@ class UnitCreate(BaseModel):
     kind: UnitKind = Field(
         description="A commune's parent is a district; others hang under the province"
     )
-    subtype: str | None = Field(default=None, max_length=50, examples=["phường"])
+    subtype: str | None = Field(
+        default=None, max_length=50, pattern=TEXT_PATTERN, examples=["phường"]
+    )
     parent: UnitCode | None = Field(
         default=None, description="Parent unit code; defaults to the province except for communes"
     )
@@ -51,9 +57,9 @@ class UnitUpdate(BaseModel):
 
     name: UnitName | None = None
     name_ascii: UnitName | None = None
-    subtype: str | None = Field(default=None, max_length=50)
+    subtype: str | None = Field(default=None, max_length=50, pattern=TEXT_PATTERN)
     parent: UnitCode | None = None
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class UnitOut(BaseModel):

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
-from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound
+from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.models import Unit, UnitKind
 from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
@@ -24,7 +24,7 @@ async def find_unit(session: AsyncSession, code: str) -> Unit | None:
 async def get_unit(session: AsyncSession, code: str, *, field: str = "code") -> Unit:
     unit = await find_unit(session, code)
     if unit is None:
-        raise NotFound(f"unit {code!r} does not exist", field=field)
+        raise no_such(f"unit {code!r} does not exist", field=field)
     return unit
 
 
@@ -57,18 +57,21 @@ async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
     ]
 
 
-def require_covered(principal: Principal, unit: Unit, field: str) -> None:
+def require_covered(principal: Principal, unit: Unit | UnitRef, field: str) -> None:
     """403 unless ``unit`` is in the key's area (docs/design.md §6)."""
-    if not principal.covers(ref(unit)):
+    target = unit if isinstance(unit, UnitRef) else ref(unit)
+    if not principal.covers(target):
         raise Forbidden(
-            f"unit {unit.code!r} is outside this key's area ({principal.unit.code})", field=field
+            f"unit {target.code!r} is outside this key's area: it covers {principal.area_in_words}",
+            field=field,
         )
 
 
 async def unit_in_area(
     session: AsyncSession, principal: Principal, code: str, *, field: str
 ) -> Unit:
-    """The unit named ``code``: 404 when there is none, 403 when it is outside the key's area."""
+    """The unit named ``code``: 404 when there is none (422 named in a body), 403 when it is
+    outside the key's area."""
     unit = await get_unit(session, code, field=field)
     require_covered(principal, unit, field)
     return unit

@@ -3,9 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ioc_hub.access.dependencies import scoped
+from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
-from ioc_hub.errors import Problem
 from ioc_hub.kit.openapi import event_stream
 from ioc_hub.models import Scope
 from ioc_hub.stream import service
@@ -13,7 +12,7 @@ from ioc_hub.stream.schemas import EVENT_MODELS
 
 Operator = Annotated[Principal, Depends(scoped(Scope.COVERAGE_READ))]
 
-router = APIRouter(prefix="/api/v1", tags=["stream"])
+router = APIRouter(prefix="/api/v1", tags=["stream"], responses=AUTH_RESPONSES)
 
 
 class EventStreamResponse(StreamingResponse):
@@ -32,8 +31,6 @@ class EventStreamResponse(StreamingResponse):
             "of units in the key's area, each with an `id`; `reset` (no id) when events may "
             "have been missed; a comment line while idle",
         ),
-        401: {"model": Problem, "description": "No key, or an unknown or revoked key"},
-        403: {"model": Problem, "description": "Key lacks `coverage:read`"},
     },
 )
 async def stream_events(

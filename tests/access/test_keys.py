@@ -97,7 +97,7 @@ async def test_key_for_unknown_unit_or_scope_is_refused(
         json={"unit": "nope", "scopes": ["coverage:read"]},
         headers=bearer(admin_token),
     )
-    assert unknown_unit.status_code == 404
+    assert unknown_unit.status_code == 422
     assert unknown_unit.json()["errors"][0]["field"] == "body.unit"
     unknown_scope = await client.post(
         "/api/v1/keys", json={"unit": "718", "scopes": ["root"]}, headers=bearer(admin_token)
@@ -132,7 +132,7 @@ async def test_district_admin_mints_keys_only_inside_its_district_and_scopes(
         headers=district_admin,
     )
     assert neighbour.status_code == 403
-    assert "outside this key's area (718)" in neighbour.json()["detail"]
+    assert "outside this key's area: it covers district '718'" in neighbour.json()["detail"]
 
     escalation = await client.post(
         "/api/v1/keys", json={"unit": "25741", "scopes": ["registry:write"]}, headers=district_admin

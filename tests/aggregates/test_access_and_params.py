@@ -48,7 +48,7 @@ async def test_a_district_key_is_refused_other_areas_naming_its_own(
         response,
         403,
         "query.area",
-        f"area '{area}' is outside this key's area: it reads district '719' and its communes",
+        f"unit '{area}' is outside this key's area: it covers district '719' and its communes",
     )
 
 
@@ -70,14 +70,14 @@ async def test_commune_and_department_keys(
         await client.get(URL, params={**WINDOW, "area": DISTRICT}, headers=commune),
         403,
         "query.area",
-        f"it reads commune '{A}'",
+        f"it covers commune '{A}' only",
     )
     department = bearer(await mint_key("DEPT-SNV", Scope.AGGREGATES_READ))
     assert_problem(
         await client.get(URL, params=WINDOW, headers=department),
         403,
         "query.area",
-        "it reads no area: it is bound to department 'DEPT-SNV'",
+        "a key bound to department 'DEPT-SNV' reads no area",
     )
 
 
@@ -107,7 +107,7 @@ BAD = [
     ),
     ({"indicator": "NOPE"}, 404, "query.indicator", "unknown indicator 'NOPE'"),
     ({"indicator": f"{CODE},NOPE"}, 404, "query.indicator", "unknown indicator 'NOPE'"),
-    ({"indicator": ","}, 422, "query.indicator", "name at least one indicator"),
+    ({"indicator": ","}, 422, "query.indicator.0", "expected codes separated by commas"),
     ({"from": "2026-11", "to": "2026-10"}, 422, "query.from", "from 2026-11 is after to 2026-10"),
     (
         {"from": "2026-12", "to": None},
@@ -115,8 +115,8 @@ BAD = [
         "query.from",
         "from 2026-12 is after to 2026-11 (the current period, the default)",
     ),
-    ({"from": "2026-13"}, 422, "query.from", "month must be 01..12"),
-    ({"to": "soon"}, 422, "query.to", "is not a valid period"),
+    ({"from": "2026-13"}, 422, "query.from", "expected a period id: 2026-11-28, 2026-W48"),
+    ({"to": "soon"}, 422, "query.to", "expected a period id"),
     ({"from": "1990-01-01", "bucket": "daily"}, 422, "query.from", "at most 3700 per request"),
     (
         {"bucket": "weekly", "from": "9999-W52", "to": "9999-W52"},
@@ -147,6 +147,7 @@ BAD = [
     ),
     ({"bucket": "hourly"}, 422, "query.bucket", "Input should be 'daily'"),
     ({"changed_since": "2026-11-01T00:00:00"}, 422, "query.changed_since", "timezone"),
+    ({"changed_since": "0.5"}, 422, "query.changed_since", "expected an ISO 8601 date-time"),
     ({"format": "xml"}, 422, "query.format", "Input should be 'json' or 'csv'"),
     ({"limit": 0}, 422, "query.limit", "greater than or equal to 1"),
 ]

@@ -3,6 +3,7 @@
 import httpx
 import pytest
 
+from ioc_hub.app import create_app
 from ioc_hub.catalogue.seed import load_catalogue_file
 from ioc_hub.models import Scope
 from tests.catalogue.problems import assert_problem
@@ -71,7 +72,7 @@ async def test_range_may_be_open_ended_or_a_single_point(
 @pytest.mark.parametrize(
     ("changes", "status", "field", "reason"),
     [
-        ({"group": "G-NOPE"}, 404, "body.group", "indicator group 'G-NOPE' does not exist"),
+        ({"group": "G-NOPE"}, 422, "body.group", "indicator group 'G-NOPE' does not exist"),
         ({"code": "DVC-HS-TIEP-NHAN"}, 409, "body.code", "'DVC-HS-TIEP-NHAN' already exists"),
         ({"cadence": "hourly"}, 422, "body.cadence", "Input should be 'daily'"),
         ({"time_aggregation": "median"}, 422, "body.time_aggregation", "Input should be 'sum'"),
@@ -86,9 +87,14 @@ async def test_range_may_be_open_ended_or_a_single_point(
         ({"grace_seconds": -1}, 422, "body.grace_seconds", "greater than or equal to 0"),
         ({"grace_seconds": 400 * 86_400 + 1}, 422, "body.grace_seconds", "less than or equal"),
         ({"grace_seconds": 1.5}, 422, "body.grace_seconds", "valid integer"),
+        # Text and booleans pydantic would read as numbers are not JSON numbers.
+        ({"grace_seconds": True}, 422, "body.grace_seconds", "not text or a boolean"),
+        ({"max_value": "100"}, 422, "body.max_value", "not text or a boolean"),
+        ({"open": 1}, 422, "body.open", "valid boolean"),
+        ({"name": " \x00"}, 422, "body.name", "must not be blank or contain NUL"),
         ({"name": ""}, 422, "body.name", "at least 1 character"),
         ({"measurement_unit": "x" * 51}, 422, "body.measurement_unit", "at most 50 characters"),
-        ({"code": "có dấu"}, 422, "body.code", "should match pattern"),
+        ({"code": "có dấu"}, 422, "body.code", "a code is ASCII letters and digits"),
         ({"active": False}, 422, "body.active", "Extra inputs are not permitted"),
     ],
 )
@@ -236,7 +242,8 @@ async def test_update_renames_regroups_and_changes_range_and_grace(
         ("DVC-HS-TIEP-NHAN", {"max_value": -1}, 422, "body.max_value", "above max_value -1"),
         ("DVC-HS-TIEP-NHAN", {"name": None}, 422, "body.name", "may not be null"),
         ("DVC-HS-TIEP-NHAN", {"active": None}, 422, "body.active", "may not be null"),
-        ("DVC-HS-TIEP-NHAN", {"group": "G-NOPE"}, 404, "body.group", "'G-NOPE' does not exist"),
+        ("DVC-HS-TIEP-NHAN", {"active": 0}, 422, "body.active", "valid boolean"),
+        ("DVC-HS-TIEP-NHAN", {"group": "G-NOPE"}, 422, "body.group", "'G-NOPE' does not exist"),
         ("DVC-HS-TIEP-NHAN", {"colour": "red"}, 422, "body.colour", "Extra inputs"),
         ("NOPE", {"name": "x"}, 404, "path.code", "indicator 'NOPE' does not exist"),
     ],
@@ -299,3 +306,12 @@ async def test_no_key_is_401(client: httpx.AsyncClient, seeded: None) -> None:
         await client.delete("/api/v1/indicators/CPI"),
     ):
         assert response.status_code == 401, response.text
+
+
+def test_the_update_schema_offers_null_only_where_it_clears_a_value() -> None:
+    schema = create_app().openapi()["components"]["schemas"]["IndicatorUpdate"]["properties"]
+    nullable = {
+        name for name, field in schema.items() if {"type": "null"} in field.get("anyOf", [])
+    }
+    assert nullable == {"min_value", "max_value", "grace_seconds"}
+    assert all("default" not in schema[name] for name in schema.keys() - nullable)

@@ -139,12 +139,12 @@ async def test_duplicate_obligations_are_409(client: httpx.AsyncClient, admin_to
         ),
         (
             {"indicator": "CPI", "unit_kind": "commune", "district": "999"},
-            404,
+            422,
             "body.district",
             "unit '999' does not exist",
         ),
-        ({"indicator": "NOPE", "unit": "25741"}, 404, "body.indicator", "'NOPE' does not exist"),
-        ({"indicator": "CPI", "unit": "99999"}, 404, "body.unit", "unit '99999' does not exist"),
+        ({"indicator": "NOPE", "unit": "25741"}, 422, "body.indicator", "'NOPE' does not exist"),
+        ({"indicator": "CPI", "unit": "99999"}, 422, "body.unit", "unit '99999' does not exist"),
         ({"indicator": "CPI", "unit": "25741", "note": "x"}, 422, "body.note", "Extra inputs"),
     ],
 )

@@ -217,7 +217,7 @@ async def test_a_district_key_counts_its_area_only(
     other = await client.get(
         "/api/v1/completeness", params={**ONE_DAY, "district": "719"}, headers=district
     )
-    assert_problem(other, 403, "query.district", "it sees district '718' and its communes")
+    assert_problem(other, 403, "query.district", "it covers district '718' and its communes")
 
 
 async def test_iso_week_53_belongs_to_its_year(

@@ -132,7 +132,7 @@ async def test_a_district_key_pushes_for_its_communes_and_sees_only_its_area(
             other,
             403,
             f"query.{param}",
-            "district '719' is outside this key's area: it sees district '718' and its communes",
+            "unit '719' is outside this key's area: it covers district '718' and its communes",
         )
     province = await client.get("/api/v1/coverage?district=74", headers=district)
     assert_problem(province, 403, "query.district", "outside this key's area")
@@ -146,7 +146,7 @@ async def test_a_commune_key_sees_its_own_unit_only(
     assert kinds(body) == {"commune": (0, 1)}
     assert [u["code"] for u in body["units"]["items"]] == ["25741"]
     own_district = await client.get("/api/v1/coverage?district=718", headers=commune)
-    assert_problem(own_district, 403, "query.district", "it sees unit '25741' only")
+    assert_problem(own_district, 403, "query.district", "it covers commune '25741' only")
 
 
 async def test_filter_by_kind_and_district(

@@ -194,7 +194,7 @@ async def test_a_district_key_sees_its_area_only(
     outside = await client.get("/api/v1/staleness?unit=25816", headers=district)
     assert_problem(outside, 403, "query.unit", "unit '25816' is outside this key's area")
     other = await client.get("/api/v1/staleness?district=719", headers=district)
-    assert_problem(other, 403, "query.district", "it sees district '718' and its communes")
+    assert_problem(other, 403, "query.district", "it covers district '718' and its communes")
 
 
 BAD_PARAMETERS = [

@@ -44,7 +44,7 @@ async def test_dashboard_assets_are_served_with_their_types_and_revalidated(
 
 
 async def test_dashboard_serves_no_other_file(client: httpx.AsyncClient) -> None:
-    for name in ["endpoints.py", "dashboard.html", "..%2Fendpoints.py", "%2E%2E"]:
+    for name in ["endpoints.py", "dashboard.html", "index.html", "..%2Fendpoints.py", "%2E%2E"]:
         response = await client.get(f"/dashboard/static/{name}")
         assert response.status_code == 404, name
         assert response.headers["content-type"] == "application/problem+json"
@@ -56,3 +56,20 @@ def test_dashboard_is_documented_as_an_html_page_and_its_assets_are_not() -> Non
     assert page["summary"] == "Operator dashboard"
     assert "text/html" in page["responses"]["200"]["content"]
     assert not any(path.startswith("/dashboard/static") for path in paths)
+
+
+async def test_the_root_links_a_person_to_the_dashboard_the_docs_and_the_open_data(
+    client: httpx.AsyncClient, seeded: None
+) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    links = re.findall(r'href="([^"]+)"', response.text)
+    assert {"dashboard", "docs", "open/v1/catalog"} <= set(links)
+    # Relative links, so the page works under any prefix; each leads somewhere that answers.
+    for link in links:
+        if link != "data:,":
+            followed = await client.get(f"/{link}")
+            assert followed.status_code == 200, link
+    assert "/" not in create_app().openapi()["paths"]

@@ -195,6 +195,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/health"): Row(fixed("GET", "/health"), OPEN),
     ("GET", "/ready"): Row(fixed("GET", "/ready"), OPEN),
     ("GET", "/metrics"): Row(fixed("GET", "/metrics"), OPEN),
+    ("GET", "/"): Row(fixed("GET", "/"), OPEN),
     ("GET", "/dashboard"): Row(fixed("GET", "/dashboard"), OPEN),
     ("GET", "/dashboard/static/{name}"): Row(fixed("GET", "/dashboard/static/dashboard.js"), OPEN),
     ("GET", "/openapi.json"): Row(fixed("GET", "/openapi.json"), OPEN),

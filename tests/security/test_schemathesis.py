@@ -1,15 +1,19 @@
 """Schemathesis against a real hub process (issue 7, hostile input): every operation of the
-published OpenAPI, with keys of several scopes, must answer without a 5xx and within its own
-schema.
+published OpenAPI, every default check (server errors, status codes, content types, headers and
+bodies against the contract, schema-valid requests accepted, schema-violating ones refused, the
+Allow header, use after delete...) and every phase, stateful included.
 
-Each key gets a fresh seeded PostgreSQL database and hub of its own, and two passes: first every
-operation except those that can disable the caller (revoking keys, deactivating or moving units:
-fuzzed ids and codes hit the caller's own key and unit), then — once the key is shown to still
-work — those operations alone. Otherwise one run's revocations leave the next runs testing
-nothing but 401s.
+One seeded PostgreSQL database and one hub serve two keys with every scope, a commune's
+(``25741``) and then the province admin's (``74``). A run may do anything to the hub but disable
+the key it runs with (``schemathesis_hooks.py``): revoking keys and deactivating units are fuzzed
+like the rest. The commune runs first, so nothing the admin run does to the commune matters.
+
+``schemathesis.toml`` lists the rules no schema can state, for which 422 is a right answer to a
+schema-valid request. Schemathesis runs in the test's temporary directory: its caches and the
+Hypothesis database stay out of the repository.
 
 Excluded: ``GET /api/v1/stream`` — Server-Sent Events that never end, so there is no response to
-check. ``/dashboard/static/{name}`` is not in the schema (``include_in_schema=False``).
+check. ``/dashboard/static/{name}`` and ``/`` are not in the schema (``include_in_schema=False``).
 """
 
 import asyncio
@@ -26,39 +30,64 @@ from ioc_hub.models import Scope
 from tests.fixtures.database import create_database, drop_database
 from tests.fixtures.process import cli, mint, running_hub
 
-# Small enough that the whole test stays well under 3 minutes on 2 cores.
-MAX_EXAMPLES = int(os.environ.get("IOC_HUB_SCHEMATHESIS_EXAMPLES", "50"))
-RUN_TIMEOUT = 170.0
-CHECKS = "not_a_server_error,response_schema_conformance"
+# Small enough that the whole test stays well under 4 minutes on 2 busy cores.
+MAX_EXAMPLES = int(os.environ.get("IOC_HUB_SCHEMATHESIS_EXAMPLES", "25"))
+RUN_TIMEOUT = 150.0
+HERE = Path(__file__).parent
+CONFIG = HERE / "schemathesis.toml"
+HOOKS = HERE / "schemathesis_hooks.py"
 EXCLUDED_PATHS = ["/api/v1/stream"]
-SELF_HARMING = ["revoke_key", "deactivate_unit", "update_unit"]
 ALL_SCOPES = [s.value for s in Scope]
-KEYS = {"admin": "74", "district": "718", "commune": "25741"}  # every one with every scope
+KEYS = {"commune": "25741", "admin": "74"}  # in this order, with every scope
+# The ingest feature's operations, whose routes are being rewritten as ordinary FastAPI routes:
+# fuzzed in a run of their own, whose failures are shown and not yet held against the hub.
+PENDING = [
+    "push_observations",
+    "import_observations",
+    "heartbeat",
+    "list_observations",
+    "observation_revisions",
+    "list_rejections",
+]
+SERVER_ERRORS = {"ST101", "ST102"}  # not_a_server_error: a 5xx, a server-side error body
 
 
 async def schemathesis(
-    url: str, token: str, report: Path, *filters: str
+    url: str, token: str, key: tuple[int, str], tmp_path: Path, name: str, *filters: str
 ) -> tuple[int, str, dict[str, Any]]:
+    """One run as ``token``, whose key id and unit ``key`` it must not disable; its exit code,
+    output and JSON report."""
+    report = tmp_path / f"{name}.json"
     args = [
+        *("--config-file", str(CONFIG)),
         *("run", f"{url}/openapi.json"),
-        *("--checks", CHECKS),
         *("--header", f"Authorization: Bearer {token}"),
+        *("--phases", "examples,coverage,fuzzing,stateful"),
         *("--max-examples", str(MAX_EXAMPLES)),
         *(part for path in EXCLUDED_PATHS for part in ("--exclude-path", path)),
         *filters,
-        *("--phases", "examples,coverage,fuzzing"),
         *("--seed", "7"),
         # One worker: with two, Hypothesis's lambda-source lookup (ast.parse in threads) now
         # and then dies inside CPython 3.11 with "AST constructor recursion depth mismatch".
         *("--workers", "1"),
         "--no-shrink",
+        *("--generation-database", "none"),
         *("--request-timeout", "30"),
         *("--report", "json", "--report-json-path", str(report)),
         "--continue-on-failure",
+        "--no-color",
     ]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": str(HOOKS),
+        "IOC_HUB_FUZZ_KEY_ID": str(key[0]),
+        "IOC_HUB_FUZZ_UNIT": key[1],
+    }
     process = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "schemathesis"),
         *args,
+        cwd=tmp_path,
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -71,9 +100,15 @@ async def schemathesis(
     return process.returncode, output, summary
 
 
+def accepted(summary: dict[str, Any], operation: str) -> int:
+    """Requests to ``operation`` (``METHOD /path``) the hub answered with a 2xx, all phases."""
+    rates = summary["valid_rates"].get(operation, {})
+    return sum(phase["accepted"] for phase in rates.values())
+
+
 def passed(who: str, code: int, output: str, summary: dict[str, Any]) -> tuple[int, int, int]:
-    """Checks one run's report; (operations tested, examples generated, operations that got at
-    least one 2xx)."""
+    """Checks a run that must find nothing; (operations tested, examples generated, operations
+    that got at least one 2xx)."""
     assert code == 0, f"schemathesis as {who} found failures:\n{output}"
     operations, cases = summary["operations"], summary["test_cases"]
     assert summary["failures"] == [], summary["failures"]
@@ -81,46 +116,66 @@ def passed(who: str, code: int, output: str, summary: dict[str, Any]) -> tuple[i
     assert operations["errored"] == 0
     assert operations["tested"] == operations["selected"]
     assert cases["with_failures"] == 0
-    accepted = sum(
-        1
-        for rates in summary["valid_rates"].values()
-        if sum(phase["accepted"] for phase in rates.values()) > 0
-    )
-    return operations["tested"], cases["generated"], accepted
+    assert all(phase["status"] == "success" for phase in summary["phases"].values()), output
+    reached = sum(1 for operation in summary["valid_rates"] if accepted(summary, operation))
+    return operations["tested"], cases["generated"], reached
+
+
+def no_server_errors(who: str, output: str, summary: dict[str, Any]) -> list[str]:
+    """Checks a run of the pending operations: no 5xx and no schemathesis error; the failures
+    it found, one line each."""
+    assert summary["errors"] == [], summary["errors"]
+    assert summary["operations"]["tested"] == summary["operations"]["selected"], output
+    found = [f"{f['code']} {f['title']}: {', '.join(f['operations'])}" for f in summary["failures"]]
+    assert not SERVER_ERRORS & {f["code"] for f in summary["failures"]}, f"{who}:\n{output}"
+    return found
+
+
+async def key_ids(url: str, token: str) -> dict[str, int]:
+    async with httpx.AsyncClient(base_url=url) as http:
+        keys = await http.get("/api/v1/keys", headers={"Authorization": f"Bearer {token}"})
+    assert keys.status_code == 200, keys.text
+    return {key["unit"]: key["id"] for key in keys.json()["items"]}
 
 
 @pytest.mark.slow
-async def test_schemathesis_every_operation_every_key(tmp_path: Path) -> None:
+async def test_schemathesis_every_operation_every_check(tmp_path: Path) -> None:
+    url = await create_database("postgresql", tmp_path)
     tried: list[str] = []
-    for who, unit in KEYS.items():
-        url = await create_database("postgresql", tmp_path)
-        try:
-            await cli(url, "seed")
-            token = await mint(url, unit, *ALL_SCOPES)
-            async with running_hub(url, tmp_path / f"hub-{who}.log") as hub:
-                excluded = [p for op in SELF_HARMING for p in ("--exclude-operation-id", op)]
-                first = passed(
-                    who, *await schemathesis(hub.url, token, tmp_path / f"{who}.json", *excluded)
+    pending: list[str] = []
+    try:
+        await cli(url, "seed")
+        tokens = {who: await mint(url, unit, *ALL_SCOPES) for who, unit in KEYS.items()}
+        async with running_hub(url, tmp_path / "hub.log") as hub:
+            ids = await key_ids(hub.url, tokens["admin"])
+            for who, unit in KEYS.items():
+                key = (ids[unit], unit)
+                strict = [p for op in PENDING for p in ("--exclude-operation-id", op)]
+                code, output, summary = await schemathesis(
+                    hub.url, tokens[who], key, tmp_path, who, *strict
                 )
+                tested, examples, reached = passed(who, code, output, summary)
+                # Most operations must have been reached with a valid request, or the run
+                # tested little beyond validation and access refusals (a commune key is refused
+                # the province-only catalogue writes by design).
+                assert 2 * reached >= tested, f"{who}: only {reached} operations got a 2xx"
+                if who == "admin":
+                    revoked = accepted(summary, "DELETE /api/v1/keys/{key_id}")
+                    assert revoked, "no key was revoked: revoke_key was not exercised"
                 async with httpx.AsyncClient(base_url=hub.url) as http:
                     still = await http.get(
-                        f"/api/v1/units/{unit}", headers={"Authorization": f"Bearer {token}"}
+                        f"/api/v1/units/{unit}", headers={"Authorization": f"Bearer {tokens[who]}"}
                     )
                 assert still.status_code == 200, f"{who}'s key stopped working: {still.text}"
-                # Most operations must have been reached with a valid request, or the run tested
-                # little beyond validation and access refusals (district and commune keys are
-                # refused the province-only catalogue writes and imports by design).
-                assert 2 * first[2] >= first[0], f"{who}: only {first[2]} operations got a 2xx"
-                included = [p for op in SELF_HARMING for p in ("--include-operation-id", op)]
-                second = passed(
-                    who,
-                    *await schemathesis(hub.url, token, tmp_path / f"{who}-2.json", *included),
+                tried.append(f"{who}: {tested} operations, {examples} examples, {reached} with 2xx")
+
+                only = [p for op in PENDING for p in ("--include-operation-id", op)]
+                _, output, summary = await schemathesis(
+                    hub.url, tokens[who], key, tmp_path, f"{who}-pending", *only
                 )
-        finally:
-            await drop_database(url)
-        tried.append(
-            f"{who}: {first[0] + second[0]} operations, {first[1] + second[1]} examples, "
-            f"{first[2] + second[2]} operations reached with a 2xx"
-        )
-    # Shown with -s or -rP; the note of issue 7 quotes it.
+                pending += [f"{who}: {line}" for line in no_server_errors(who, output, summary)]
+    finally:
+        await drop_database(url)
+    # Shown with -s or -rP.
     print("schemathesis: " + "; ".join(tried))
+    print("pending (ingest) failures:\n  " + "\n  ".join(pending or ["none"]))
