@@ -7,7 +7,6 @@ from ioc_hub.aggregates.endpoints import router as aggregates
 from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.dashboard.endpoints import router as dashboard
-from ioc_hub.errors import HUB_RESPONSES
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
@@ -22,11 +21,8 @@ root_router.include_router(health)
 root_router.include_router(metrics)
 root_router.include_router(dashboard)
 
-# The app matches requests against its own routes (the pushes: ``add_push_routes``), then
-# ``api_router``, then ``root_router``, each in the order below.
-# Declared here as well as on the app: a router's declaration wins over the app's, and the
-# app's documents problem details under application/json only.
-api_router = APIRouter(responses=HUB_RESPONSES)
+# The app matches requests against ``api_router``, then ``root_router``, each in the order below.
+api_router = APIRouter()
 api_router.include_router(ingest)
 api_router.include_router(registry)
 api_router.include_router(access)

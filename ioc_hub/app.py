@@ -11,7 +11,7 @@ from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory, transaction_queue
 from ioc_hub.deps import utf8_body
-from ioc_hub.errors import Problem, install_error_handlers
+from ioc_hub.errors import HUB_RESPONSES, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
 from ioc_hub.ingest.pipeline import IngestContext
 from ioc_hub.kit import openapi
@@ -65,10 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         dependencies=[Depends(utf8_body)],
         telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
-        responses={
-            422: {"model": Problem, "description": "Invalid request"},
-            503: {"model": Problem, "description": "Database unavailable; retry"},
-        },
+        responses=HUB_RESPONSES,
     )
     metrics = HubMetrics()
     app.state.settings = settings

@@ -51,13 +51,15 @@ class Problem(BaseModel):
     errors: list[FieldError] = Field(default_factory=list)
 
 
-def problem_doc(description: str) -> dict[str, Any]:
-    """A ``responses`` entry for an answer rendered as problem details. FastAPI documents the
-    ``model`` (and so publishes its schema) under ``application/json``; the hub sends
-    ``application/problem+json``, so the entry names that media type too."""
-    schema = {"$ref": "#/components/schemas/Problem"}
+def problem_doc(description: str, model: type[Problem] | None = None) -> dict[str, Any]:
+    """A ``responses`` entry for an answer rendered as problem details (``model``, a subclass
+    of :class:`Problem`, when it says more). FastAPI documents the model (and so publishes its
+    schema) under ``application/json``; the hub sends ``application/problem+json``, so the
+    entry names that media type too."""
+    model = model or Problem
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {
-        "model": Problem,
+        "model": model,
         "description": description,
         "content": {PROBLEM_JSON: {"schema": schema}},
     }
@@ -158,14 +160,6 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
 
 def _field_path(loc: Sequence[int | str]) -> str:
     return ".".join(str(part) for part in loc)
-
-
-def _field_error(error: dict[str, Any]) -> FieldError:
-    if error.get("type") == "json_invalid":
-        # FastAPI places a JSON syntax error at ("body", offset): the field is the body.
-        cause = (error.get("ctx") or {}).get("error", "")
-        return FieldError(field="body", reason=f"body is not valid JSON: {cause}".rstrip(": "))
-    return FieldError(field=_field_path(error.get("loc", ())), reason=_validation_reason(error))
 
 
 def _validation_reason(error: dict[str, Any]) -> str:

@@ -1,6 +1,5 @@
 """Ingest's routes: pushes, imports and heartbeats in, stored values and rejections out."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Path, Query, Request
@@ -9,7 +8,7 @@ from fastapi.responses import Response
 from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.deps import NowDep, SessionDep
-from ioc_hub.errors import Forbidden, Problem, problem_response
+from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc, problem_response
 from ioc_hub.ingest import pipeline, reads
 from ioc_hub.ingest.schemas import (
     HeartbeatIn,
@@ -23,6 +22,8 @@ from ioc_hub.ingest.schemas import (
     RevisionOut,
 )
 from ioc_hub.kit.pagination import Page, PageDep
+from ioc_hub.kit.params import CODE_PATTERN, IsoDateTime
+from ioc_hub.kit.periods import PERIOD_PATTERN
 from ioc_hub.models import Scope
 
 Writer = Annotated[Principal, Depends(scoped(Scope.OBSERVATIONS_WRITE))]
@@ -66,9 +67,14 @@ IdempotencyKey = Annotated[
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_RESPONSES)
 
 PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    409: {"model": Problem, "description": "Idempotency-Key reused with another body"},
-    413: {"model": Problem, "description": "Body larger than the limit or rows > max_batch"},
-    422: {"model": PushProblem, "description": "Malformed body, or nothing could be stored"},
+    **BODY_LIMIT_RESPONSES,
+    409: problem_doc("Idempotency-Key reused with another body"),
+    413: problem_doc("Body larger than `max_body_bytes`, or more rows than `max_batch`"),
+    422: problem_doc(
+        "A malformed body, or rows of which none could be stored (all were rejected, or one was "
+        "with `atomic=true`): then `summary` says why each row was",
+        model=PushProblem,
+    ),
 }
 
 
@@ -126,10 +132,7 @@ async def push_observations(
     operation_id="import_observations",
     response_model=ImportSummary,
     responses={
-        403: {
-            "model": Problem,
-            "description": "Key lacks `observations:import` or is not a province-level key",
-        },
+        403: problem_doc("Key lacks `observations:import` or is not a province-level key"),
         **PUSH_RESPONSES,
     },
 )
@@ -162,7 +165,7 @@ async def import_observations(
     "/heartbeat",
     summary="Send a heartbeat",
     operation_id="heartbeat",
-    responses={404: {"model": Problem, "description": "No such unit"}},
+    responses=BODY_LIMIT_RESPONSES,
 )
 async def heartbeat(
     session: SessionDep,
@@ -183,19 +186,25 @@ async def heartbeat(
     "/observations",
     summary="List stored observations",
     operation_id="list_observations",
-    responses={404: {"model": Problem, "description": "No such unit or indicator"}},
+    responses={404: problem_doc("No such unit or indicator")},
 )
 async def list_observations(
     session: SessionDep,
     principal: Reader,
     page: PageDep,
-    unit: Annotated[str | None, Query(max_length=64, description="Unit code")] = None,
-    indicator: Annotated[str | None, Query(max_length=64, description="Indicator code")] = None,
+    unit: Annotated[
+        str | None, Query(max_length=64, pattern=CODE_PATTERN, description="Unit code")
+    ] = None,
+    indicator: Annotated[
+        str | None, Query(max_length=64, pattern=CODE_PATTERN, description="Indicator code")
+    ] = None,
     period_from: Annotated[
-        str | None, Query(alias="from", max_length=10, description="First period, inclusive")
+        str | None,
+        Query(alias="from", pattern=PERIOD_PATTERN, description="First period, inclusive"),
     ] = None,
     period_to: Annotated[
-        str | None, Query(alias="to", max_length=10, description="Last period, inclusive")
+        str | None,
+        Query(alias="to", pattern=PERIOD_PATTERN, description="Last period, inclusive"),
     ] = None,
 ) -> Page[ObservationOut]:
     """Current values in the key's area, by unit, indicator and period."""
@@ -214,12 +223,12 @@ async def list_observations(
     "/observations/{unit}/{indicator}/{period}/revisions",
     summary="Revisions of one observation",
     operation_id="observation_revisions",
-    responses={404: {"model": Problem, "description": "No such unit, indicator or value"}},
+    responses={404: problem_doc("No such unit, indicator or value")},
 )
 async def observation_revisions(
-    unit: Annotated[str, Path(max_length=64)],
-    indicator: Annotated[str, Path(max_length=64)],
-    period: Annotated[str, Path(max_length=10)],
+    unit: Annotated[str, Path(max_length=64, pattern=CODE_PATTERN)],
+    indicator: Annotated[str, Path(max_length=64, pattern=CODE_PATTERN)],
+    period: Annotated[str, Path(pattern=PERIOD_PATTERN)],
     session: SessionDep,
     principal: Reader,
 ) -> list[RevisionOut]:
@@ -232,7 +241,9 @@ async def list_rejections(
     session: SessionDep,
     principal: Operator,
     page: PageDep,
-    since: Annotated[datetime | None, Query(description="Only rows rejected at or after")] = None,
+    since: Annotated[
+        IsoDateTime | None, Query(description="Only rows rejected at or after")
+    ] = None,
 ) -> Page[RejectionOut]:
     """Rows refused at push time, newest first, with the reason (scope `coverage:read`)."""
     return await reads.list_rejections(session, principal, page, since=since)

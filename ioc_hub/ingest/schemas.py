@@ -140,9 +140,10 @@ class ImportSummary(BaseModel):
 
 
 class PushProblem(Problem):
-    """A push that stored nothing: ``atomic=true`` with a bad row, or every row rejected."""
+    """A push that stored nothing: ``atomic=true`` with a bad row, or every row rejected; then
+    ``summary`` says why each row was. A body that could not be read has no summary."""
 
-    summary: ImportSummary
+    summary: ImportSummary | None = None
 
 
 class HeartbeatIn(BaseModel):

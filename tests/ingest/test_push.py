@@ -489,7 +489,7 @@ async def test_heartbeat_records_contact_only_inside_the_area(
     reader = bearer(await mint_key("25741", Scope.AGGREGATES_READ))
     assert (await client.post("/api/v1/heartbeat", json={}, headers=reader)).status_code == 403
     unknown = await client.post("/api/v1/heartbeat", json={"unit": "99999"}, headers=commune)
-    assert unknown.status_code == 404
+    assert unknown.status_code == 422, "a body naming no unit is invalid, not a missing resource"
 
 
 async def test_a_heartbeat_without_a_body_is_the_key_s_unit(

@@ -1,4 +1,4 @@
-"""Schemathesis against a real hub process (issue 7, hostile input): every operation of the
+"""Schemathesis against a real hub process: every operation of the
 published OpenAPI, every default check (server errors, status codes, content types, headers and
 bodies against the contract, schema-valid requests accepted, schema-violating ones refused, the
 Allow header, use after delete...) and every phase, stateful included.
@@ -39,17 +39,6 @@ HOOKS = HERE / "schemathesis_hooks.py"
 EXCLUDED_PATHS = ["/api/v1/stream"]
 ALL_SCOPES = [s.value for s in Scope]
 KEYS = {"commune": "25741", "admin": "74"}  # in this order, with every scope
-# The ingest feature's operations, whose routes are being rewritten as ordinary FastAPI routes:
-# fuzzed in a run of their own, whose failures are shown and not yet held against the hub.
-PENDING = [
-    "push_observations",
-    "import_observations",
-    "heartbeat",
-    "list_observations",
-    "observation_revisions",
-    "list_rejections",
-]
-SERVER_ERRORS = {"ST101", "ST102"}  # not_a_server_error: a 5xx, a server-side error body
 
 
 async def schemathesis(
@@ -66,7 +55,7 @@ async def schemathesis(
         *("--max-examples", str(MAX_EXAMPLES)),
         *(part for path in EXCLUDED_PATHS for part in ("--exclude-path", path)),
         *filters,
-        *("--seed", "7"),
+        *("--seed", os.environ.get("IOC_HUB_SCHEMATHESIS_SEED", "7")),
         # One worker: with two, Hypothesis's lambda-source lookup (ast.parse in threads) now
         # and then dies inside CPython 3.11 with "AST constructor recursion depth mismatch".
         *("--workers", "1"),
@@ -121,16 +110,6 @@ def passed(who: str, code: int, output: str, summary: dict[str, Any]) -> tuple[i
     return operations["tested"], cases["generated"], reached
 
 
-def no_server_errors(who: str, output: str, summary: dict[str, Any]) -> list[str]:
-    """Checks a run of the pending operations: no 5xx and no schemathesis error; the failures
-    it found, one line each."""
-    assert summary["errors"] == [], summary["errors"]
-    assert summary["operations"]["tested"] == summary["operations"]["selected"], output
-    found = [f"{f['code']} {f['title']}: {', '.join(f['operations'])}" for f in summary["failures"]]
-    assert not SERVER_ERRORS & {f["code"] for f in summary["failures"]}, f"{who}:\n{output}"
-    return found
-
-
 async def key_ids(url: str, token: str) -> dict[str, int]:
     async with httpx.AsyncClient(base_url=url) as http:
         keys = await http.get("/api/v1/keys", headers={"Authorization": f"Bearer {token}"})
@@ -142,7 +121,6 @@ async def key_ids(url: str, token: str) -> dict[str, int]:
 async def test_schemathesis_every_operation_every_check(tmp_path: Path) -> None:
     url = await create_database("postgresql", tmp_path)
     tried: list[str] = []
-    pending: list[str] = []
     try:
         await cli(url, "seed")
         tokens = {who: await mint(url, unit, *ALL_SCOPES) for who, unit in KEYS.items()}
@@ -150,10 +128,7 @@ async def test_schemathesis_every_operation_every_check(tmp_path: Path) -> None:
             ids = await key_ids(hub.url, tokens["admin"])
             for who, unit in KEYS.items():
                 key = (ids[unit], unit)
-                strict = [p for op in PENDING for p in ("--exclude-operation-id", op)]
-                code, output, summary = await schemathesis(
-                    hub.url, tokens[who], key, tmp_path, who, *strict
-                )
+                code, output, summary = await schemathesis(hub.url, tokens[who], key, tmp_path, who)
                 tested, examples, reached = passed(who, code, output, summary)
                 # Most operations must have been reached with a valid request, or the run
                 # tested little beyond validation and access refusals (a commune key is refused
@@ -168,14 +143,7 @@ async def test_schemathesis_every_operation_every_check(tmp_path: Path) -> None:
                     )
                 assert still.status_code == 200, f"{who}'s key stopped working: {still.text}"
                 tried.append(f"{who}: {tested} operations, {examples} examples, {reached} with 2xx")
-
-                only = [p for op in PENDING for p in ("--include-operation-id", op)]
-                _, output, summary = await schemathesis(
-                    hub.url, tokens[who], key, tmp_path, f"{who}-pending", *only
-                )
-                pending += [f"{who}: {line}" for line in no_server_errors(who, output, summary)]
     finally:
         await drop_database(url)
     # Shown with -s or -rP.
     print("schemathesis: " + "; ".join(tried))
-    print("pending (ingest) failures:\n  " + "\n  ".join(pending or ["none"]))
