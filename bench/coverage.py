@@ -1,7 +1,7 @@
 """Coverage latency on PostgreSQL against stored observations and registry size (issue 4).
 
-DESIGN §4: "The coverage endpoint answers from state kept up to date at ingest time: its cost
-grows with the number of units and series, never with the number of stored observations."
+Coverage answers from state kept at ingest, so its cost grows with units and series, never with
+stored observations (docs/design.md §4).
 
 1. The seeded Bình Dương registry with 10,000 stored observations, then with 10,000,000, measured
    in one run against the same running hub: median latency of ``GET /api/v1/coverage`` (province

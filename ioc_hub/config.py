@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     """How long a request waits for a database connection or statement before answering 503."""
 
     grace_daily: timedelta = timedelta(days=1)
-    """Time after a daily period's end before it is due (DESIGN §4)."""
+    """Time after a daily period's end before it is due (docs/design.md §4)."""
 
     grace_weekly: timedelta = timedelta(days=2)
     """Time after a weekly period's end before it is due."""
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def grace(self, cadence: Cadence, override_seconds: int | None = None) -> timedelta:
-        """The grace of a cadence (DESIGN §4), or an indicator's own override."""
+        """The grace of a cadence (docs/design.md §4), or an indicator's own override."""
         if override_seconds is not None:
             return timedelta(seconds=override_seconds)
         grace: timedelta = getattr(self, f"grace_{cadence.value}")

@@ -1,4 +1,4 @@
-"""Who is calling and what their key's unit lets them touch (DESIGN §6)."""
+"""Who is calling and what their key's unit lets them touch (docs/design.md §6)."""
 
 from dataclasses import dataclass
 

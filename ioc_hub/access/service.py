@@ -1,4 +1,4 @@
-"""Access keys: minted once, stored as hashes, bound to a unit's subtree (DESIGN §6)."""
+"""Access keys: minted once, stored as hashes, bound to a unit's subtree (docs/design.md §6)."""
 
 from datetime import datetime
 

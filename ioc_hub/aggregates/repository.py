@@ -10,7 +10,7 @@ in as a ``VALUES`` list. Observations are read through
 PostgreSQL answers with an index-only scan whose cost follows the size of the answer, not of the
 table.
 
-Two stages, as DESIGN §5 defines them: over time per (bucket, unit) by the indicator's
+Two stages, as docs/design.md §5 defines them: over time per (bucket, unit) by the indicator's
 ``time_aggregation``, then over units per (bucket, group) by its ``area_aggregation``. The
 group mapping joins the per-unit rows, not the observations: joined to the observations, SQLite
 would loop over the (index-less) mapping and search the observations once per unit.

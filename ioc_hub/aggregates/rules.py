@@ -1,6 +1,6 @@
-"""The pure rules of aggregated views (DESIGN §5): which buckets a range covers, which periods of
-an indicator fall in each bucket and how many of them are due, and which group each unit counts
-in at a level. No I/O; all period arithmetic is :mod:`ioc_hub.kit.periods`.
+"""The pure rules of aggregated views (docs/design.md §5): which buckets a range covers, which
+periods of an indicator fall in each bucket and how many of them are due, and which group each unit
+counts in at a level. No I/O; all period arithmetic is :mod:`ioc_hub.kit.periods`.
 
 Definitions the rest of the feature relies on:
 
@@ -8,8 +8,8 @@ Definitions the rest of the feature relies on:
   indicator's period belongs to the bucket that holds its anchor (``Period.within``): a week
   belongs to the month, quarter and year of its Thursday.
 - A unit's **area** is itself for districts, communes and the province, and the province for every
-  other kind (DESIGN §2). At a **level**, a unit counts in the group of that level holding its
-  area: at ``district`` a commune counts in its district, a district in itself, and units whose
+  other kind (docs/design.md §2). At a **level**, a unit counts in the group of that level holding
+  its area: at ``district`` a commune counts in its district, a district in itself, and units whose
   area is the province (departments, agencies, ministries) in no district, so they count at
   ``province`` level only. At ``unit`` level each unit is its own group.
 """

@@ -1,5 +1,5 @@
-"""Aggregated views (DESIGN §5): indicators combined over time into buckets, then over the units
-of an area, with how many reports each figure rests on against how many were expected.
+"""Aggregated views (docs/design.md §5): indicators combined over time into buckets, then over the
+units of an area, with how many reports each figure rests on against how many were expected.
 
 Definitions (the ones :class:`AggregateRow` documents):
 

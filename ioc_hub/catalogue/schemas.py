@@ -46,7 +46,7 @@ GraceSeconds = Annotated[
     Field(
         ge=0,
         le=MAX_GRACE_SECONDS,
-        description="Overrides the cadence's grace (DESIGN §4); at most 400 days",
+        description="Overrides the cadence's grace (docs/design.md §4); at most 400 days",
         examples=[172_800],
     ),
 ]

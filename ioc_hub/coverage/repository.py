@@ -41,7 +41,8 @@ class UnitRow:
     kind: UnitKind
     parent_code: str | None
     area_code: str
-    """Its district for a district or commune, the province for every other unit (DESIGN §2)."""
+    """Its district for a district or commune, the province for every other unit (docs/design.md
+    §2)."""
 
 
 @dataclass(frozen=True, slots=True)

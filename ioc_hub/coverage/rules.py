@@ -1,20 +1,13 @@
-"""The rules of DESIGN §4 as pure functions of an explicit instant: series status and lag,
-connection windows, due periods of a range and on-time reports. No I/O, no settings; period and
-deadline arithmetic comes from :mod:`ioc_hub.kit.periods`.
+"""The rules of coverage, staleness and completeness (docs/design.md §4) as pure functions of an
+explicit instant: series status and lag, connection windows, due periods of a range and on-time
+reports. No I/O, no settings; period and deadline arithmetic comes from
+:mod:`ioc_hub.kit.periods`.
 
-DESIGN §4, the words these functions implement:
-
-- "**deadline** of a period = its end + the cadence's grace (defaults: daily 1 day, weekly 2 days,
-  monthly 5 days, quarterly 15 days, yearly 30 days; configurable, and overridable per
-  indicator)."
-- "**expected period** of a series at `t`: the latest period whose deadline is ≤ `t`."
-- "**series status** at `t`: `never` (no observation received by `t`); `fresh` (its latest period
-  received by `t` is the expected period or later); `overdue` (exactly one expected period
-  missing behind it); `stale` (two or more). `lag_periods` = how many periods behind."
-- "**on time**: an observation received by its period's deadline; otherwise late."
-- "**connected unit** at `t`: it was heard from (accepted push or heartbeat) within its
-  connection window: the shortest cadence among its obligations plus that cadence's grace
-  (7 days when it has no obligations)."
+In short: a period is due at its end plus its cadence's grace (or the indicator's own); a
+series' expected period at ``t`` is the latest one due by ``t``; its status is ``never``,
+``fresh``, ``overdue`` (one expected period missing) or ``stale`` (two or more), with the lag in
+periods; a report is on time when received by its period's deadline; a unit is connected when
+heard from within the window its fastest obligation sets (7 days without obligations).
 """
 
 import enum
@@ -50,7 +43,7 @@ LONGEST_PERIOD: dict[Cadence, timedelta] = {
 }
 
 NO_OBLIGATION_WINDOW = timedelta(days=7)
-"""The connection window of a unit that must report nothing (DESIGN §4)."""
+"""The connection window of a unit that must report nothing (docs/design.md §4)."""
 
 
 class SeriesStatus(enum.StrEnum):
@@ -194,8 +187,8 @@ class ConnectionWindow:
 
 
 def connection_window(schedules: Iterable[Schedule]) -> ConnectionWindow:
-    """The window of a unit with these obligations (DESIGN §4): the shortest cadence among them
-    plus that cadence's grace; 7 days when there are none.
+    """The window of a unit with these obligations (docs/design.md §4): the shortest cadence among
+    them plus that cadence's grace; 7 days when there are none.
 
     The fastest obligation is the one with the shortest cadence and, among those, the shortest
     grace in force (an indicator may override its cadence's grace): the most demanding
@@ -216,7 +209,7 @@ def is_connected(last_contact_at: datetime | None, window: timedelta, at: dateti
 
 def is_on_time(first_received_at: datetime, deadline: datetime) -> bool:
     """A report is on time when its first acceptance was by its period's deadline, inclusive;
-    later revisions do not change it (DESIGN §4, issue 4)."""
+    later revisions do not change it (docs/design.md §4, issue 4)."""
     return first_received_at <= deadline
 
 

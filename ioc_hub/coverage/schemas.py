@@ -53,7 +53,7 @@ class UnitCoverage(BaseModel):
     connection_window_seconds: int = Field(
         examples=[172_800],
         description="Shortest cadence among its obligations plus that cadence's grace; 7 days "
-        "without obligations (DESIGN §4)",
+        "without obligations (docs/design.md §4)",
     )
     fastest_cadence: Cadence | None = Field(
         examples=["daily"], description="Cadence the window derives from; null: no obligations"

@@ -1,9 +1,10 @@
-"""Connection coverage, staleness per cadence and completeness: the operators' view (DESIGN §4).
+"""Connection coverage, staleness per cadence and completeness: the operators' view
+(docs/design.md §4).
 
 All three are evaluated "as of" an instant ``at`` in the province's time zone. Without ``at``, or
 with ``at`` at or after now, they answer from the state kept at ingest (``series_state`` and
-``unit_contacts``): "its cost grows with the number of units and series, never with the number of
-stored observations" (DESIGN §4); a future ``at`` reads as "if nothing more arrives". A past
+``unit_contacts``), so their cost grows with units and series, never with stored observations
+(docs/design.md §4); a future ``at`` reads as "if nothing more arrives". A past
 ``at`` is evaluated from the stored observations' receipt times (see
 :func:`repository.contacts_by` for what the past can and cannot know about heartbeats).
 
@@ -206,7 +207,7 @@ async def _select(session: AsyncSession, principal: Principal, filters: SeriesFi
 
 
 def _schedules(settings: Settings, indicators: Iterable[IndicatorRow]) -> dict[int, Schedule]:
-    """The schedule of each indicator: its cadence and the grace in force (DESIGN §4)."""
+    """The schedule of each indicator: its cadence and the grace in force (docs/design.md §4)."""
     return {
         i.id: Schedule(Cadence(i.cadence), settings.grace(Cadence(i.cadence), i.grace_seconds))
         for i in indicators
@@ -496,8 +497,8 @@ async def completeness(
     at_text: str | None,
     now: datetime,
 ) -> CompletenessReport:
-    """DHIS2's reporting rate over a period range (DESIGN §4): ``expected`` = obligations × due
-    periods, ``actual`` = those received by ``at``, ``on_time`` = those received by their
+    """DHIS2's reporting rate over a period range (docs/design.md §4): ``expected`` = obligations ×
+    due periods, ``actual`` = those received by ``at``, ``on_time`` = those received by their
     deadline, grouped by kind, unit, indicator, indicator group or district, lowest rate first.
 
     A period is due when its deadline is ≤ ``at``, and in the range when the range holds it

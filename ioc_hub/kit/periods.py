@@ -1,4 +1,4 @@
-"""Periods and deadlines of the five cadences, in a province's time zone (DESIGN §2, §4).
+"""Periods and deadlines of the five cadences, in a province's time zone (docs/design.md §2, §4).
 
 Pure arithmetic: no I/O, no settings. A :class:`Period` is a cadence plus the first local day of
 the interval; everything else (ids, bounds, deadlines, ordinals, nesting) is derived from that.
@@ -518,7 +518,7 @@ def _of_date(day: date, cadence: Cadence) -> Period:
 def expected_period(
     cadence: Cadence, now: datetime, tz: tzinfo, grace: timedelta | None = None
 ) -> Period:
-    """The latest period of ``cadence`` whose deadline is at or before ``now`` (DESIGN §4).
+    """The latest period of ``cadence`` whose deadline is at or before ``now`` (docs/design.md §4).
 
     ``grace`` defaults to :data:`DEFAULT_GRACE` of the cadence. Constant time: one guess from the
     wall clock, then at most a step or two to settle it against real instants.

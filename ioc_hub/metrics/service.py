@@ -99,11 +99,11 @@ class CoverageGauges(Collector):
             "ioc_hub_coverage_up", "1 when the coverage gauges below could be read at this scrape"
         )
         series = GaugeMetricFamily(
-            "ioc_hub_series", "Obligated series by status (DESIGN §4)", labels=["status"]
+            "ioc_hub_series", "Obligated series by status (docs/design.md §4)", labels=["status"]
         )
         connected = GaugeMetricFamily(
             "ioc_hub_units_connected",
-            "Active units heard from within their window (DESIGN §4)",
+            "Active units heard from within their window (docs/design.md §4)",
             labels=["kind"],
         )
         registered = GaugeMetricFamily("ioc_hub_units_registered", "Active units", labels=["kind"])

@@ -17,7 +17,7 @@ class Scope(StrEnum):
 
 
 class AccessKey(Base):
-    """A bearer token bound to a unit; only its SHA-256 hash is stored (DESIGN §6)."""
+    """A bearer token bound to a unit; only its SHA-256 hash is stored (docs/design.md §6)."""
 
     __tablename__ = "access_keys"
 

@@ -8,7 +8,7 @@ from ioc_hub.models.base import Base, UTCDateTime
 
 class Obligation(Base):
     """ "Unit U must report indicator I", assigned to one unit or to every unit of a kind,
-    optionally only within one district (DESIGN §2)."""
+    optionally only within one district (docs/design.md §2)."""
 
     __tablename__ = "obligations"
     __table_args__ = (

@@ -93,7 +93,7 @@ class Rejection(Base):
 
 
 class SeriesState(Base):
-    """Kept in the ingest transaction so coverage never scans observations (DESIGN §4).
+    """Kept in the ingest transaction so coverage never scans observations (docs/design.md §4).
 
     ``last_period`` is the latest period the series has a value for and ``last_value`` that
     value; ``last_received_at`` is when a value of the series last arrived that created or

@@ -17,7 +17,7 @@ class UnitKind(StrEnum):
 
 
 class Unit(Base):
-    """A reporting body, or the province at the root of the tree (DESIGN §2)."""
+    """A reporting body, or the province at the root of the tree (docs/design.md §2)."""
 
     __tablename__ = "units"
     __table_args__ = (CheckConstraint(one_of("kind", UnitKind), name="kind"),)

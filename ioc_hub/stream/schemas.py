@@ -48,8 +48,8 @@ class ObservationsEvent(UnitFields):
 
 class SeriesEvent(UnitFields):
     """`series`: a push or import moved a series' latest period forward (or gave the series its
-    first value). `status` and `previous_status` are evaluated at `at` (DESIGN §4), before and
-    after the move: when they differ, the series changed status."""
+    first value). `status` and `previous_status` are evaluated at `at` (docs/design.md §4), before
+    and after the move: when they differ, the series changed status."""
 
     at: datetime = Field(description="When the hub accepted the value")
     indicator: str = Field(examples=["DVC-HS-TIEP-NHAN"])
@@ -64,7 +64,7 @@ class SeriesEvent(UnitFields):
 
 class ConnectionEvent(UnitFields):
     """`connection`: a unit was heard from (accepted push, import or heartbeat) for the first
-    time, or after a silence longer than its connection window (DESIGN §4), so it counts as
+    time, or after a silence longer than its connection window (docs/design.md §4), so it counts as
     connected again. Units dropping out of their window send nothing, so no event says so:
     the coverage endpoint does."""
 

@@ -172,7 +172,7 @@ def series_drafts(
 async def connection_windows(
     session: AsyncSession, described: _Described, unit_ids: Iterable[int]
 ) -> dict[int, timedelta]:
-    """Each unit's connection window (DESIGN §4), from its obligations."""
+    """Each unit's connection window (docs/design.md §4), from its obligations."""
     unit_ids = sorted(set(unit_ids))
     schedules: dict[int, list[Schedule]] = {u: [] for u in unit_ids}
     for unit_id, indicator_id in await catalogue.obligated_series(session, unit_ids=unit_ids):

@@ -1,5 +1,5 @@
-"""Access keys (DESIGN §6): bearer tokens stored only as hashes, shown once, revocable, bound to
-a unit's subtree and carrying scopes."""
+"""Access keys (docs/design.md §6): bearer tokens stored only as hashes, shown once, revocable,
+bound to a unit's subtree and carrying scopes."""
 
 import hashlib
 

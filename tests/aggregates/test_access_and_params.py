@@ -1,4 +1,4 @@
-"""Who reads which area (DESIGN §6), and parameters refused with the field they concern."""
+"""Who reads which area (docs/design.md §6), and parameters refused with the field they concern."""
 
 import httpx
 import pytest

@@ -1,5 +1,5 @@
-"""What an aggregate means (DESIGN §5), on hand-computed fixtures: over time by the indicator's
-time aggregation, then over units by its area aggregation; reported against expected.
+"""What an aggregate means (docs/design.md §5), on hand-computed fixtures: over time by the
+indicator's time aggregation, then over units by its area aggregation; reported against expected.
 
 The clock is 2026-11-28 17:00 in Asia/Ho_Chi_Minh, so November 2026 has 28 days due.
 """

@@ -40,7 +40,7 @@ async def test_province_admin_creates_an_indicator_with_the_cadence_grace(
     assert body["cadence"] == "weekly"
     assert (body["min_value"], body["max_value"]) == (0, 500)
     assert body["grace_seconds"] is None
-    assert body["grace_seconds_effective"] == 2 * 86_400  # weekly default (DESIGN §4)
+    assert body["grace_seconds_effective"] == 2 * 86_400  # weekly default (docs/design.md §4)
     assert body["open"] is False
     assert body["active"] is True
 

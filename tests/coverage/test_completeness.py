@@ -1,9 +1,8 @@
 """GET /api/v1/completeness: DHIS2's reporting rate over a period range.
 
-DESIGN §4: "**completeness** over a period range (DHIS2's reporting rate): `expected` =
-obligations × due periods, `actual` = those received, `on_time` = those received by their
-deadline, with rates, grouped by kind, unit, indicator, indicator group or district." and
-"**on time**: an observation received by its period's deadline; otherwise late."
+Completeness is DHIS2's reporting rate over a period range: `expected` = obligations × due
+periods, `actual` = those received, `on_time` = those received by their deadline, with rates,
+grouped by kind, unit, indicator, indicator group or district (docs/design.md §4).
 
 Issue 4: "A report counts once per (unit, indicator, period), whatever its revisions; on time
 means its first acceptance was by the period's deadline."

@@ -1,11 +1,10 @@
 """GET /api/v1/coverage: the article's table ("department 17/18"), unit by unit.
 
-DESIGN §4: "**connected unit** at `t`: it was heard from (accepted push or heartbeat) within its
-connection window: the shortest cadence among its obligations plus that cadence's grace (7 days
-when it has no obligations). Coverage per kind is `connected / registered active units`, e.g.
-`department 17/18`." and "The coverage endpoint answers from state kept up to date at ingest
-time: its cost grows with the number of units and series, never with the number of stored
-observations."
+A unit is connected at `t` when it was heard from (an accepted push or a heartbeat) within its
+connection window, which its fastest obligation sets (7 days without obligations); coverage per
+kind is connected / registered active units, e.g. `department 17/18`, answered from state kept at
+ingest, so its cost grows with units and series, never with stored observations
+(docs/design.md §4).
 """
 
 from collections.abc import Iterator

@@ -1,17 +1,8 @@
-"""The pure rules of DESIGN §4 (ioc_hub.coverage.rules), table-driven, in the province's local time.
-
-- "**deadline** of a period = its end + the cadence's grace (defaults: daily 1 day, weekly 2 days,
-  monthly 5 days, quarterly 15 days, yearly 30 days; configurable, and overridable per
-  indicator)."
-- "**expected period** of a series at `t`: the latest period whose deadline is ≤ `t`."
-- "**series status** at `t`: `never` (no observation received by `t`); `fresh` (its latest period
-  received by `t` is the expected period or later); `overdue` (exactly one expected period
-  missing behind it); `stale` (two or more)."
-- "**on time**: an observation received by its period's deadline; otherwise late."
-- "**connected unit** at `t`: it was heard from (accepted push or heartbeat) within its
-  connection window: the shortest cadence among its obligations plus that cadence's grace
-  (7 days when it has no obligations)."
-"""
+"""The pure rules of coverage (ioc_hub.coverage.rules; docs/design.md §4), table-driven, in the
+province's local time: deadlines (a period's end plus its cadence's grace, or the indicator's),
+the expected period (the latest due), series status (never, fresh, overdue, stale), on time
+(received by the deadline) and the connection window of a unit's fastest obligation (7 days
+without obligations)."""
 
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo

@@ -1,9 +1,8 @@
 """GET /api/v1/staleness: one row per series (unit × obligated indicator), worst first.
 
-DESIGN §4: "**expected period** of a series at `t`: the latest period whose deadline is ≤ `t`."
-and "**series status** at `t`: `never` (no observation received by `t`); `fresh` (its latest
-period received by `t` is the expected period or later); `overdue` (exactly one expected period
-missing behind it); `stale` (two or more). `lag_periods` = how many periods behind."
+A series' expected period at `t` is the latest period due by `t`; its status is `never`, `fresh`
+(its latest period received is the expected one or later), `overdue` (one expected period
+missing) or `stale` (two or more), with `lag_periods` (docs/design.md §4).
 
 The clock stands at 2026-11-28 17:00 local (10:00 UTC): the expected daily period is 2026-11-26
 (2026-11-27 is due at 2026-11-29 00:00 local), the expected monthly one 2026-10.

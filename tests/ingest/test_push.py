@@ -1,4 +1,4 @@
-"""Pushing data (DESIGN §3): per-row validation with human reasons, natural-key upsert with
+"""Pushing data (docs/design.md §3): per-row validation with human reasons, natural-key upsert with
 revisions, import summaries, atomic batches, idempotent retries, rejected rows kept."""
 
 import asyncio

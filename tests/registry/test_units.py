@@ -1,5 +1,5 @@
-"""Registry CRUD and the hierarchy rules (DESIGN §2: communes → their district; everything else
-→ the province)."""
+"""Registry CRUD and the hierarchy rules (docs/design.md §2: communes → their district; everything
+else → the province)."""
 
 import httpx
 import pytest

@@ -1,6 +1,6 @@
-"""Keys are never kept in plaintext (DESIGN §6, issue 7): a hub process logging at debug level
-mints keys, is called with them on many routes — and with unknown, revoked and malformed ones —
-and afterwards neither its output nor any column of any table holds a token."""
+"""Keys are never kept in plaintext (docs/design.md §6, issue 7): a hub process logging at debug
+level mints keys, is called with them on many routes — and with unknown, revoked and malformed ones
+— and afterwards neither its output nor any column of any table holds a token."""
 
 import hashlib
 import secrets

@@ -1,6 +1,6 @@
-"""Two hub processes on one PostgreSQL (issue 6, DESIGN §7): an event pushed to one reaches a
-stream on the other through LISTEN/NOTIFY, under the same id, and `Last-Event-ID` from one
-process resumes on the other."""
+"""Two hub processes on one PostgreSQL (issue 6, docs/design.md §7): an event pushed to one reaches
+a stream on the other through LISTEN/NOTIFY, under the same id, and `Last-Event-ID` from one process
+resumes on the other."""
 
 import asyncio
 import contextlib
