@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     """FastAPI's own OpenTelemetry spans, metrics and logs of each request, sent to the providers
     set up in the process (say by ``opentelemetry-instrument``). Off unless asked for: the hub's
     metrics are Prometheus (``/metrics``), and when on, FastAPI looks the providers up on every
-    request: 3.5 % of what a single-row push costs the hub's process (``bench.push_cost``)."""
+    request."""
 
     @field_validator("timezone")
     @classmethod
