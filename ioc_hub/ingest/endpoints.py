@@ -1,9 +1,12 @@
 """Ingest's routes: pushes, imports and heartbeats in, stored values and rejections out."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
@@ -78,22 +81,60 @@ PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _answer(
-    ingest: pipeline.IngestContext, after_commit: BackgroundTasks, result: pipeline.PushResult
-) -> Response | ImportSummary:
-    # Background tasks run once the response is sent, so after the session committed.
-    after_commit.add_task(ingest.notify, result.outcome)
-    if result.replay is not None:
-        return Response(
-            result.replay.body,
-            result.replay.status,
-            headers={"Idempotent-Replayed": "true"},
-            media_type=result.replay.media_type,
+@dataclass(frozen=True, slots=True)
+class Storing:
+    """What storing a push or an import takes besides its rows and its key, declared once for
+    both routes (``atomic`` and ``Idempotency-Key`` among them)."""
+
+    request: Request
+    session: AsyncSession
+    ingest: pipeline.IngestContext
+    now: datetime
+    after_commit: BackgroundTasks
+    atomic: bool
+    idempotency_key: str | None
+
+    async def store(
+        self, principal: Principal, rows: list[Any], *, imported: bool
+    ) -> Response | ImportSummary:
+        push = pipeline.Push(
+            principal,
+            rows,
+            self.atomic,
+            self.idempotency_key,
+            await self.request.body(),
+            self.now,
+            imported,
         )
-    if result.problem is not None:
-        return problem_response(result.problem)
-    assert result.summary is not None
-    return result.summary
+        result = await pipeline.push(self.ingest, self.session, push)
+        # Background tasks run once the response is sent, so after the session committed.
+        self.after_commit.add_task(self.ingest.notify, result.outcome)
+        if result.replay is not None:
+            return Response(
+                result.replay.body,
+                result.replay.status,
+                headers={"Idempotent-Replayed": "true"},
+                media_type=result.replay.media_type,
+            )
+        if result.problem is not None:
+            return problem_response(result.problem)
+        assert result.summary is not None
+        return result.summary
+
+
+async def storing(
+    request: Request,
+    session: SessionDep,
+    ingest: IngestDep,
+    now: NowDep,
+    after_commit: BackgroundTasks,
+    atomic: Atomic = False,
+    idempotency_key: IdempotencyKey = None,
+) -> Storing:
+    return Storing(request, session, ingest, now, after_commit, atomic, idempotency_key)
+
+
+StoringDep = Annotated[Storing, Depends(storing)]
 
 
 @router.post(
@@ -104,26 +145,10 @@ def _answer(
     responses=PUSH_RESPONSES,
 )
 async def push_observations(
-    body: PushRequest,
-    request: Request,
-    session: SessionDep,
-    principal: Writer,
-    ingest: IngestDep,
-    now: NowDep,
-    after_commit: BackgroundTasks,
-    atomic: Atomic = False,
-    idempotency_key: IdempotencyKey = None,
+    body: PushRequest, principal: Writer, storing: StoringDep
 ) -> Response | ImportSummary:
     """Store a batch of indicator values; bad rows come back with their index and reason."""
-    push = pipeline.Push(
-        principal,
-        body.observations,
-        atomic,
-        idempotency_key,
-        await request.body(),
-        now,
-    )
-    return _answer(ingest, after_commit, await pipeline.push(ingest, session, push))
+    return await storing.store(principal, body.observations, imported=False)
 
 
 @router.post(
@@ -137,28 +162,11 @@ async def push_observations(
     },
 )
 async def import_observations(
-    body: ImportRequest,
-    request: Request,
-    session: SessionDep,
-    principal: Importer,
-    ingest: IngestDep,
-    now: NowDep,
-    after_commit: BackgroundTasks,
-    atomic: Atomic = False,
-    idempotency_key: IdempotencyKey = None,
+    body: ImportRequest, principal: Importer, storing: StoringDep
 ) -> Response | ImportSummary:
     """Store history as if it had arrived at each row's past `received_at` (rows are marked
     `imported`). Province-level keys with `observations:import` only."""
-    push = pipeline.Push(
-        principal,
-        list(body.observations),
-        atomic,
-        idempotency_key,
-        await request.body(),
-        now,
-        imported=True,
-    )
-    return _answer(ingest, after_commit, await pipeline.push(ingest, session, push))
+    return await storing.store(principal, body.observations, imported=True)
 
 
 @router.post(
