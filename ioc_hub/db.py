@@ -71,17 +71,26 @@ def transaction_queue(engine: AsyncEngine) -> asyncio.Lock | None:
     """On SQLite, the lock that queues a process's request transactions in arrival order.
 
     Every SQLite transaction here takes the database's write lock (``BEGIN IMMEDIATE``), and a
-    connection that finds it taken polls for it with growing sleeps (up to 100 ms), serving
-    nobody in order: under a burst the slowest push waited seconds (``python -m bench.burst``).
-    Queued in the process, each waits only for the transactions ahead of it. PostgreSQL locks
-    rows, not the database: no queue."""
+    connection that finds it taken polls for it with growing sleeps, serving nobody in order:
+    under a burst of pushes the unlucky ones wait many times longer than the rest. Queued in the
+    process, each waits only for the transactions ahead of it. PostgreSQL locks rows, not the
+    database: no queue."""
     return asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
 
 async def session_scope(
-    factory: async_sessionmaker[AsyncSession], queue: asyncio.Lock | None = None
+    factory: async_sessionmaker[AsyncSession],
+    queue: asyncio.Lock | None = None,
+    timeout: float | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits when the block succeeds and rolls back otherwise,
-    after the transactions ahead of it in ``queue`` (see :func:`transaction_queue`)."""
-    async with queue or contextlib.nullcontext(), factory() as session, session.begin():
-        yield session
+    after the transactions ahead of it in ``queue`` (see :func:`transaction_queue`). Waiting
+    longer than ``timeout`` raises ``TimeoutError`` (the hub answers 503, as for a busy
+    database). Not reentrant: a request holds one session."""
+    async with contextlib.AsyncExitStack() as turn:
+        if queue is not None:
+            async with asyncio.timeout(timeout):
+                await queue.acquire()
+            turn.callback(queue.release)
+        async with factory() as session, session.begin():
+            yield session

@@ -24,7 +24,8 @@ async def get_settings(request: Request) -> Settings:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request owns the transaction: commit on success, roll back on any error."""
     state = request.app.state
-    async for session in session_scope(state.session_factory, state.transaction_queue):
+    timeout = state.settings.db_timeout_seconds
+    async for session in session_scope(state.session_factory, state.transaction_queue, timeout):
         yield session
 
 

@@ -1,5 +1,6 @@
 """Ingest's routes: pushes, imports and heartbeats in, stored values and rejections out."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,11 +14,13 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.deps import NowDep, SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc, problem_response
 from ioc_hub.ingest import pipeline, reads
+from ioc_hub.ingest.rows import BadRow
 from ioc_hub.ingest.schemas import (
     HeartbeatIn,
     HeartbeatOut,
     ImportRequest,
     ImportSummary,
+    ObservationIn,
     ObservationOut,
     PushProblem,
     PushRequest,
@@ -95,16 +98,19 @@ class Storing:
     idempotency_key: str | None
 
     async def store(
-        self, principal: Principal, rows: list[Any], *, imported: bool
+        self, principal: Principal, rows: Sequence[ObservationIn | BadRow], *, imported: bool
     ) -> Response | ImportSummary:
+        # The body was read and parsed to validate it; both are kept on the request.
+        sent = (await self.request.json())["observations"]
         push = pipeline.Push(
-            principal,
-            rows,
-            self.atomic,
-            self.idempotency_key,
-            await self.request.body(),
-            self.now,
-            imported,
+            principal=principal,
+            rows=rows,
+            sent=sent,
+            atomic=self.atomic,
+            idempotency_key=self.idempotency_key,
+            body=await self.request.body(),
+            now=self.now,
+            imported=imported,
         )
         result = await pipeline.push(self.ingest, self.session, push)
         # Background tasks run once the response is sent, so after the session committed.

@@ -8,7 +8,7 @@ stored. Observers (the live stream, metrics) hear of each outcome once it commit
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +40,9 @@ class Push:
     """One push or import, as the endpoint received it."""
 
     principal: Principal
-    rows: list[ObservationIn | BadRow]
+    rows: Sequence[ObservationIn | BadRow]
+    sent: Sequence[Any]
+    """The rows as sent, in the same order: a refused row is kept for operators as it came."""
     atomic: bool
     idempotency_key: str | None
     body: bytes
@@ -236,13 +238,12 @@ def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
     latest: dict[tuple[int, int, str], ValidRow] = {}
     for index, row in enumerate(request.rows):
         if isinstance(row, BadRow):
-            verdicts.rejected.append(Rejected(index, row.sent, row.reason, row.code))
+            verdicts.rejected.append(Rejected(index, request.sent[index], row.reason, row.code))
             continue
         try:
             valid = validator.check(row)
         except RowRejected as exc:
-            sent = row.model_dump(mode="json", exclude_unset=True)
-            verdicts.rejected.append(Rejected(index, sent, exc.reason, exc.code))
+            verdicts.rejected.append(Rejected(index, request.sent[index], exc.reason, exc.code))
             continue
         key = (valid.unit_id, valid.indicator_id, valid.period)
         if key in latest:

@@ -44,14 +44,16 @@ class Reason(enum.StrEnum):
     INCONSISTENT = "inconsistent"
 
 
+_OWN = frozenset(Reason)
+
+
 class BadRow:
-    """A row whose shape is wrong: what was sent, and why it was refused. A plain class, not a
-    dataclass, so that pydantic does not publish it: it never crosses the wire."""
+    """A row whose shape is wrong, and why it was refused. A plain class, not a dataclass, so
+    that pydantic does not publish it: it never crosses the wire."""
 
-    __slots__ = ("code", "reason", "sent")
+    __slots__ = ("code", "reason")
 
-    def __init__(self, sent: Any, reason: str, code: Reason) -> None:
-        self.sent = sent
+    def __init__(self, reason: str, code: Reason) -> None:
         self.reason = reason
         self.code = code
 
@@ -68,7 +70,7 @@ def each_row(model: type[BaseModel]) -> PlainValidator:
         try:
             return model.model_validate(row)
         except ValidationError as exc:
-            return BadRow(row, *explain(exc.errors(include_url=False)[0], row, model))
+            return BadRow(*explain(exc.errors(include_url=False)[0], row, model))
 
     def validate(rows: Any) -> list[BaseModel | BadRow]:
         if not isinstance(rows, list):
@@ -88,7 +90,7 @@ def each_row(model: type[BaseModel]) -> PlainValidator:
 def explain(error: ErrorDetails, row: Any, model: type[BaseModel]) -> tuple[str, Reason]:
     """The first error pydantic found in a row, said as the hub says it."""
     kind = error["type"]
-    if kind in Reason._value2member_map_:  # raised by our own validators, already worded
+    if kind in _OWN:  # raised by our own validators, already worded
         return error["msg"], Reason(kind)
     name = ".".join(str(part) for part in error["loc"]) or "row"
     sent = error.get("input")
@@ -154,4 +156,6 @@ def show(text: str) -> str:
 
 
 def number(value: float) -> str:
+    """A number as a reason shows it: whole numbers without a decimal point."""
+    value = float(value)  # a JSON integer may arrive as an int
     return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)

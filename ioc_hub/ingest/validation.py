@@ -100,7 +100,7 @@ class Validator:
 
     def _unit(self, code: str | None) -> UnitRef:
         if code is None:
-            return self.principal.unit
+            code = self.principal.unit.code
         unit = self.units.get(code)
         if unit is None:
             raise RowRejected(f"unknown unit {show(code)}", Reason.UNKNOWN_UNIT)
@@ -144,10 +144,7 @@ class Validator:
         if text is None:
             if observed_at is None:
                 raise RowRejected("give period or observed_at (or both)", Reason.MISSING_FIELD)
-            try:
-                return Period.containing(observed_at, cadence, self.tz)
-            except PeriodError as exc:
-                raise RowRejected(f"observed_at: {exc}", Reason.INVALID_TIME) from None
+            return self._containing(observed_at, cadence)
         period = self._periods.get((text, cadence))
         if period is None:
             try:
@@ -158,7 +155,7 @@ class Validator:
                 raise RowRejected(f"period {period.id} is in the future", Reason.FUTURE_PERIOD)
             self._periods[(text, cadence)] = period
         if observed_at is not None:
-            observed_in = Period.containing(observed_at, cadence, self.tz)
+            observed_in = self._containing(observed_at, cadence)
             if observed_in != period:
                 raise RowRejected(
                     f"observed_at {observed_at.isoformat()} falls in {observed_in.id}, "
@@ -166,6 +163,12 @@ class Validator:
                     Reason.INCONSISTENT,
                 )
         return period
+
+    def _containing(self, observed_at: datetime, cadence: Cadence) -> Period:
+        try:
+            return Period.containing(observed_at, cadence, self.tz)
+        except PeriodError as exc:  # a local date outside the supported years
+            raise RowRejected(f"observed_at: {exc}", Reason.INVALID_TIME) from None
 
     def _local_today(self) -> date:
         """Today in the province: a period that starts after it is in the future (it is later

@@ -500,6 +500,13 @@ async def test_a_heartbeat_without_a_body_is_the_key_s_unit(
         beat = await client.post("/api/v1/heartbeat", headers=headers)
         assert beat.status_code == 200, beat.text
         assert beat.json() == {"unit": "25741", "last_contact_at": "2026-11-28T11:00:00Z"}
+    # JSON null is a body, and not an object: the contract refuses it (FastAPI >= 0.151).
+    null = await client.post(
+        "/api/v1/heartbeat",
+        content=b"null",
+        headers={**commune, "content-type": "application/json"},
+    )
+    assert null.status_code == 422, null.text
 
 
 async def test_district_key_pushes_for_its_communes(
