@@ -81,15 +81,15 @@ def transaction_queue(engine: AsyncEngine) -> asyncio.Lock | None:
 async def session_scope(
     factory: async_sessionmaker[AsyncSession],
     queue: asyncio.Lock | None = None,
-    timeout: float | None = None,
+    wait_seconds: float | None = None,
 ) -> AsyncIterator[AsyncSession]:
     """A session whose transaction commits when the block succeeds and rolls back otherwise,
     after the transactions ahead of it in ``queue`` (see :func:`transaction_queue`). Waiting
-    longer than ``timeout`` raises ``TimeoutError`` (the hub answers 503, as for a busy
+    longer than ``wait_seconds`` raises ``TimeoutError`` (the hub answers 503, as for a busy
     database). Not reentrant: a request holds one session."""
     async with contextlib.AsyncExitStack() as turn:
         if queue is not None:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(wait_seconds):
                 await queue.acquire()
             turn.callback(queue.release)
         async with factory() as session, session.begin():

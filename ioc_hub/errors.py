@@ -259,8 +259,8 @@ def install_error_handlers(app: FastAPI) -> None:
         sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
         return await _by_sqlstate(request, exc, sqlstate, invalidated=exc.connection_invalidated)
 
-    # Group commit (``ingest.group_commit``) talks to asyncpg directly: its errors arrive as the
-    # driver raised them and mean what the same errors wrapped by SQLAlchemy mean.
+    # An error asyncpg raises itself, unwrapped by SQLAlchemy, means what the same error wrapped
+    # does.
     @app.exception_handler(asyncpg.PostgresError)
     async def _driver_error(request: Request, exc: asyncpg.PostgresError) -> JSONResponse:
         return await _by_sqlstate(request, exc, str(exc.sqlstate or ""), invalidated=False)

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import UnitRef
 from ioc_hub.ingest.validation import IndicatorRef, UnitInfo
@@ -35,28 +35,21 @@ class RegistryCopy:
 class IngestCache:
     """Per-process copy; safe to share between the requests of one event loop."""
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = session_factory
+    def __init__(self) -> None:
         self._registry: RegistryCopy | None = None
         self._loading = asyncio.Lock()
 
-    async def registry(
-        self, via: AsyncSession | None, stale: RegistryCopy | None = None
-    ) -> RegistryCopy:
+    async def registry(self, via: AsyncSession, stale: RegistryCopy | None = None) -> RegistryCopy:
         """The current copy, read when there is none yet or when ``stale`` — the copy a write
-        guard refused — is the one held. Read through ``via``, the caller's session, if it has
-        one: on SQLite a second connection would wait for the caller's write lock."""
+        guard refused — is the one held. Read through ``via``, the caller's session: on SQLite
+        a second connection would wait for the caller's write lock."""
         current = self._registry
         if current is not None and current is not stale:
             return current
         async with self._loading:
             if self._registry is not None and self._registry is not stale:
                 return self._registry
-            if via is not None:
-                self._registry = await self._load(via)
-            else:
-                async with self._sessions() as session:
-                    self._registry = await self._load(session)
+            self._registry = await self._load(via)
             return self._registry
 
     @staticmethod

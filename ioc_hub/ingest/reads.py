@@ -27,7 +27,7 @@ async def list_observations(
     period_to: str | None,
 ) -> Page[ObservationOut]:
     query = (
-        select(Observation, Unit.code, Indicator.code, Indicator.cadence)
+        select(Observation, Unit.code, Indicator.code)
         .join(Unit, Unit.id == Observation.unit_id)
         .join(Indicator, Indicator.id == Observation.indicator_id)
     )
@@ -69,7 +69,7 @@ async def list_observations(
             revision=obs.revision,
             imported=obs.imported,
         )
-        for obs, unit_code, indicator_code, _ in rows
+        for obs, unit_code, indicator_code in rows
     ]
     return Page.of(items, await count_rows(session, query), page)
 

@@ -1,7 +1,7 @@
 """The live event stream: events built from what ingest stored, and the SSE feed of one key.
 
 Ingest tells its observers of every push, import and heartbeat once it committed
-(:class:`ioc_hub.ingest.service.IngestContext`). :class:`Publisher` takes each outcome in O(1)
+(:class:`ioc_hub.ingest.pipeline.IngestContext`). :class:`Publisher` takes each outcome in O(1)
 and, in a task of its own, turns it into events for the bus — so a push never waits for the
 stream, and costs it no round trip. What each event says is in :mod:`ioc_hub.stream.schemas`:
 

@@ -103,7 +103,7 @@ async def test_a_large_import_keeps_every_receipt_time(
             i,
             f"{first + timedelta(days=i + 1)}T{i % 24:02d}:{i % 60:02d}:07.{i:06d}+0{i % 10}:30",
         )
-        for i in range(65)
+        for i in range(100)
     ]
     response = await send(client, admin, rows)
     assert response.status_code == 200, response.text

@@ -175,6 +175,15 @@ REJECTIONS = [
     ),
     ({"indicator": DAILY, "value": 1, "observed_at": "2026-12-05T10:00:00+07:00"}, "in the future"),
     ({"indicator": DAILY, "value": 1, "observed_at": "yesterday"}, "is not an ISO 8601 time"),
+    (
+        {
+            "indicator": DAILY,
+            "value": 1,
+            "period": "2026-11-27",
+            "observed_at": "1899-12-31T10:00Z",
+        },
+        "observed_at: ",
+    ),
     ("not an object", "row must be an object, not a string"),
 ]
 

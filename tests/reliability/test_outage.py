@@ -74,8 +74,7 @@ class Load:
 
 async def pusher(url: str, token: str, plan: Batches, load: Load) -> None:
     """New batches one after another, each retried until stored; every other one with an
-    ``Idempotency-Key`` (the transactional path), the others without (one autocommit
-    statement)."""
+    ``Idempotency-Key`` (a retry then replays the first answer), the others without."""
     async with httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT) as http:
         while not load.stop.is_set():
             batch = next(load.batches)
