@@ -73,7 +73,6 @@ IdempotencyKey = Annotated[
 router = APIRouter(prefix="/api/v1", tags=["ingest"], responses=AUTH_RESPONSES)
 
 PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **BODY_LIMIT_RESPONSES,
     409: problem_doc("Idempotency-Key reused with another body"),
     413: problem_doc("Body larger than `max_body_bytes`, or more rows than `max_batch`"),
     422: problem_doc(
