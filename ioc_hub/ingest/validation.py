@@ -46,7 +46,7 @@ class ValidRow(NamedTuple):
     @property
     def received_at(self) -> datetime | None:
         """Set on imported rows only: when the hub records the value as received."""
-        return self.row.received_at if isinstance(self.row, ImportRowIn) else None
+        return self.row.received_at if type(self.row) is ImportRowIn else None
 
 
 class RowRejected(Exception):
@@ -68,27 +68,30 @@ class Validator:
     now: datetime
 
     def __post_init__(self) -> None:
-        # What repeats within a batch is checked once: a (unit, indicator) pair, a period id.
-        self._pairs: dict[tuple[str | None, str], tuple[UnitRef, IndicatorRef]] = {}
-        self._periods: dict[tuple[str, Cadence], Period] = {}
+        # What repeats within a batch is checked once: a unit, an indicator, a period id.
+        self._units: dict[str | None, UnitRef] = {}
+        self._indicators: dict[str, IndicatorRef] = {}
+        self._periods: dict[tuple[str, Cadence], tuple[Period, str]] = {}
         self._today: date | None = None
 
     def check(self, row: ObservationIn) -> ValidRow:
-        pair = self._pairs.get((row.unit, row.indicator))
-        if pair is None:
-            indicator = self._indicator(row.indicator)
-            pair = self._pairs[(row.unit, row.indicator)] = (self._unit(row.unit), indicator)
-        unit, indicator = pair
+        # Indicator first: its reason is the one a row with both wrong gets.
+        indicator = self._indicators.get(row.indicator)
+        if indicator is None:
+            indicator = self._indicators[row.indicator] = self._indicator(row.indicator)
+        unit = self._units.get(row.unit)
+        if unit is None:
+            unit = self._units[row.unit] = self._unit(row.unit)
         self._in_range(row.value, indicator)
         observed_at = row.observed_at
         if observed_at is not None and observed_at > self.now + CLOCK_SKEW:
             raise RowRejected(
                 f"observed_at {observed_at.isoformat()} is in the future", Reason.FUTURE_TIME
             )
-        period = self._period(row.period, observed_at, indicator.cadence)
-        if isinstance(row, ImportRowIn):
+        period, period_id = self._period(row.period, observed_at, indicator.cadence)
+        if type(row) is ImportRowIn:  # not isinstance: pydantic models check it the slow way
             self._received_at(row.received_at, observed_at, period)
-        return ValidRow(unit.id, indicator.id, period.id, period.start, row)
+        return ValidRow(unit.id, indicator.id, period_id, period.start, row)
 
     def _indicator(self, code: str) -> IndicatorRef:
         indicator = self.indicators.get(code)
@@ -140,20 +143,25 @@ class Validator:
                 f"received_at {shown} is before period {period.id} begins", Reason.INCONSISTENT
             )
 
-    def _period(self, text: str | None, observed_at: datetime | None, cadence: Cadence) -> Period:
+    def _period(
+        self, text: str | None, observed_at: datetime | None, cadence: Cadence
+    ) -> tuple[Period, str]:
+        """The row's period and its canonical id (worked out once per id a batch names)."""
         if text is None:
             if observed_at is None:
                 raise RowRejected("give period or observed_at (or both)", Reason.MISSING_FIELD)
-            return self._containing(observed_at, cadence)
-        period = self._periods.get((text, cadence))
-        if period is None:
+            period = self._containing(observed_at, cadence)
+            return period, period.id
+        known = self._periods.get((text, cadence))
+        if known is None:
             try:
-                period = Period.parse(text, cadence)
+                parsed = Period.parse(text, cadence)
             except PeriodError as exc:
                 raise RowRejected(f"period {exc}", Reason.INVALID_PERIOD) from None
-            if period.start > self._local_today():
-                raise RowRejected(f"period {period.id} is in the future", Reason.FUTURE_PERIOD)
-            self._periods[(text, cadence)] = period
+            if parsed.start > self._local_today():
+                raise RowRejected(f"period {parsed.id} is in the future", Reason.FUTURE_PERIOD)
+            known = self._periods[(text, cadence)] = (parsed, parsed.id)
+        period = known[0]
         if observed_at is not None:
             observed_in = self._containing(observed_at, cadence)
             if observed_in != period:
@@ -162,7 +170,7 @@ class Validator:
                     f"not in period {period.id}",
                     Reason.INCONSISTENT,
                 )
-        return period
+        return known
 
     def _containing(self, observed_at: datetime, cadence: Cadence) -> Period:
         try:
