@@ -1,6 +1,7 @@
 """A pushed row's optional comment (docs/design.md §3): stored exactly as sent, whatever it
 holds and however large the push, returned by the observations list and kept in revisions."""
 
+import json
 import unicodedata
 from datetime import date, timedelta
 from typing import Any
@@ -154,3 +155,29 @@ async def test_a_bad_comment_rejects_its_row_only(
     assert (summary["created"], summary["rejected"]) == (1, 1)
     assert summary["errors"][0]["index"] == 1
     assert reason in summary["errors"][0]["reason"]
+
+
+async def test_an_import_stores_its_comments_and_a_refused_row_is_kept_as_sent(
+    client: httpx.AsyncClient, seeded: None, mint_key: MintKey, clock: Clock
+) -> None:
+    clock.set("2026-11-28T10:00:00+00:00")
+    admin = bearer(await mint_key("74", *Scope))
+    rows = [
+        {
+            "unit": "25741",
+            "indicator": DAILY,
+            "value": 7,
+            "period": "2026-11-20",
+            "received_at": "2026-11-21T09:00:00+07:00",
+            "comment": 'sổ cũ, "nhập lại"',
+        },
+        {"unit": "25741", "indicator": DAILY, "value": 8, "period": "2026-11-21", "comment": 1},
+    ]
+    response = await client.post("/api/v1/imports", json={"observations": rows}, headers=admin)
+    assert response.status_code == 200, response.text
+    assert (response.json()["created"], response.json()["rejected"]) == (1, 1)
+    [stored] = (await client.get("/api/v1/observations", headers=admin)).json()["items"]
+    assert (stored["comment"], stored["imported"]) == ('sổ cũ, "nhập lại"', True)
+
+    [kept] = (await client.get("/api/v1/rejections", headers=admin)).json()["items"]
+    assert json.loads(kept["row"]) == rows[1], "the row as it was sent, not as it was read"
