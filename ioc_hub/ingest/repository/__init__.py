@@ -12,9 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.ingest.repository import portable, postgresql
 from ioc_hub.ingest.repository.common import (
-    CONTACT_GAP,
     RECEIPT_RESOLUTION,
-    Advance,
     Contact,
     StaleRegistry,
     WriteCounts,
@@ -24,9 +22,7 @@ from ioc_hub.kit.dialect import greatest, is_postgresql, upsert
 from ioc_hub.models import UnitContact
 
 __all__ = [
-    "CONTACT_GAP",
     "RECEIPT_RESOLUTION",
-    "Advance",
     "Contact",
     "StaleRegistry",
     "WriteCounts",

@@ -39,12 +39,12 @@ class WriteCounts:
     advanced: list[Advance] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
 
-    def count(self, unit_id: int, *, created: bool) -> None:
-        """One stored row of ``unit_id``: a new observation, or a changed one."""
+    def add(self, unit_id: int, created: int, updated: int) -> None:
+        """Stored rows of ``unit_id``: new observations, and changed ones."""
         new, changed = self.per_unit.get(unit_id, (0, 0))
-        self.per_unit[unit_id] = (new + created, changed + (not created))
+        self.per_unit[unit_id] = (new + created, changed + updated)
         self.created += created
-        self.updated += not created
+        self.updated += updated
 
 
 # Receipt times are kept to this resolution. A push within it of a unit's stored contact does

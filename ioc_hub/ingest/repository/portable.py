@@ -60,7 +60,7 @@ async def write(
         if old is not None and (old.value, old.comment) == (row.row.value, row.row.comment):
             counts.unchanged += 1
             continue
-        counts.count(row.unit_id, created=old is None)
+        counts.add(row.unit_id, created=old is None, updated=old is not None)
         stored.append(row)
         if old is None:
             new.append(

@@ -169,9 +169,7 @@ async def write(
         raise StaleRegistry
     counts = WriteCounts()
     for unit_id, created, updated in _json_rows(result.stored):
-        counts.per_unit[unit_id] = (created, updated)
-        counts.created += created
-        counts.updated += updated
+        counts.add(unit_id, created, updated)
     counts.unchanged = len(rows) - counts.created - counts.updated
     counts.advanced = [
         Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
