@@ -13,7 +13,8 @@ from ioc_hub.models.observation import (
     UnitContact,
 )
 from ioc_hub.models.registry_generation import RegistryGeneration
-from ioc_hub.models.unit import Unit, UnitKind
+from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
+from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
 
 __all__ = [
     "AccessKey",
@@ -22,14 +23,17 @@ __all__ = [
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
+    "LineageEdge",
     "Obligation",
     "Observation",
     "ObservationRevision",
     "RegistryGeneration",
     "Rejection",
+    "Reorganisation",
     "Scope",
     "SeriesState",
     "Unit",
     "UnitContact",
     "UnitKind",
+    "UnitVersion",
 ]

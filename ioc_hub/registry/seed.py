@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.models import Unit, UnitKind
+from ioc_hub.registry import timeline
 
 REGISTRY_FILE = "binh_duong_units.json"
 
@@ -75,5 +76,5 @@ async def seed_registry(session: AsyncSession, data: dict[str, Any]) -> SeedCoun
         count.created += 1
         if unit.kind == UnitKind.DISTRICT:
             await session.flush()  # communes need the district's id
-    await session.flush()
+    await timeline.record_missing_versions(session)
     return count

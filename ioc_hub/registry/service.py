@@ -9,6 +9,7 @@ from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.models import Unit, UnitKind
+from ioc_hub.registry import timeline
 from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
 
 
@@ -123,7 +124,7 @@ async def create_unit(session: AsyncSession, principal: Principal, data: UnitCre
         active=True,
     )
     session.add(unit)
-    await session.flush()
+    await timeline.record_version(session, unit)
     await session.refresh(unit)
     return unit
 
@@ -171,7 +172,7 @@ async def update_unit(
         unit.active = False
     elif data.active is True:
         unit.active = True
-    await session.flush()
+    await timeline.record_version(session, unit)
     await session.refresh(unit)
     return unit
 
