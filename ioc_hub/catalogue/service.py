@@ -5,6 +5,7 @@ to one unit or to every unit of a kind; :func:`obligated_series` expands them fo
 """
 
 from collections.abc import Collection, Sequence
+from datetime import date
 
 from sqlalchemy import ColumnElement, and_, or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, Indicator, IndicatorGroup, Obligation, Unit, UnitKind
 from ioc_hub.registry import service as registry
+from ioc_hub.registry import timeline
 
 
 def _require_province(principal: Principal) -> None:
@@ -431,35 +433,50 @@ async def obligated_series(
     *,
     unit_ids: Collection[int] | None = None,
     indicator_ids: Collection[int] | None = None,
+    day: date | None = None,
 ) -> list[tuple[int, int]]:
     """The distinct (unit_id, indicator_id) pairs that must be reported, sorted.
 
     Only active units and active indicators count. Kind-wide obligations expand to every unit of
     the kind (within their district when they name one), in SQL, in one query. ``unit_ids`` and
     ``indicator_ids`` restrict the answer; an empty collection means nothing.
+
+    ``day`` asks for the obligations of that day over the tree of that day (docs/design.md §8):
+    units existing then, with that day's kind and parent, and obligations valid then. Without
+    it, the answer is today's registry as it stands: units that have not ended, as they are now.
     """
     if (unit_ids is not None and not unit_ids) or (indicator_ids is not None and not indicator_ids):
         return []
-    conditions = [Unit.active.is_(True), Indicator.active.is_(True)]
+    in_force: ColumnElement[bool]
+    if day is None:
+        units = select(Unit.id, Unit.kind, Unit.parent_id, Unit.active).where(
+            Unit.valid_to.is_(None)
+        )
+        in_force = Obligation.valid_to.is_(None)
+    else:
+        units = select(*timeline.tree_on(day).c)
+        in_force = timeline.spans(Obligation.valid_from, Obligation.valid_to, day)
+    tree = units.subquery("tree")
+    conditions = [tree.c.active.is_(True), Indicator.active.is_(True), in_force]
     if unit_ids is not None:
-        conditions.append(Unit.id.in_(unit_ids))
+        conditions.append(tree.c.id.in_(unit_ids))
     if indicator_ids is not None:
         conditions.append(Obligation.indicator_id.in_(indicator_ids))
     per_unit = (
-        select(Unit.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
+        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
         .select_from(Obligation)
-        .join(Unit, Unit.id == Obligation.unit_id)
+        .join(tree, tree.c.id == Obligation.unit_id)
         .join(Indicator, Indicator.id == Obligation.indicator_id)
         .where(*conditions)
     )
     per_kind = (
-        select(Unit.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
+        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
         .select_from(Obligation)
         .join(
-            Unit,
+            tree,
             and_(
-                Unit.kind == Obligation.unit_kind,
-                or_(Obligation.district_id.is_(None), Unit.parent_id == Obligation.district_id),
+                tree.c.kind == Obligation.unit_kind,
+                or_(Obligation.district_id.is_(None), tree.c.parent_id == Obligation.district_id),
             ),
         )
         .join(Indicator, Indicator.id == Obligation.indicator_id)
