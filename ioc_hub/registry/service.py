@@ -30,7 +30,13 @@ async def get_unit(session: AsyncSession, code: str, *, field: str = "code") -> 
 
 
 async def get_province(session: AsyncSession) -> Unit:
-    province: Unit | None = await session.scalar(select(Unit).where(Unit.kind == UnitKind.PROVINCE))
+    """The province at the root of today's registry (after a reorganisation, the new one)."""
+    province: Unit | None = await session.scalar(
+        select(Unit)
+        .where(Unit.kind == UnitKind.PROVINCE, Unit.parent_id.is_(None), Unit.valid_to.is_(None))
+        .order_by(Unit.valid_from.desc().nulls_last())
+        .limit(1)
+    )
     if province is None:
         raise NotFound("the registry has no province yet; run `ioc-hub seed`")
     return province
@@ -51,6 +57,8 @@ async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
             subtype=u.subtype,
             parent=codes.get(u.parent_id) if u.parent_id is not None else None,
             active=u.active,
+            valid_from=u.valid_from,
+            valid_to=u.valid_to,
             created_at=u.created_at,
             updated_at=u.updated_at,
         )
