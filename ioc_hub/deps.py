@@ -38,7 +38,11 @@ async def get_now(request: Request) -> datetime:
 
 async def utf8_body(request: Request) -> None:
     """JSON bodies must be UTF-8 (RFC 8259 §8.1), without a byte order mark. FastAPI's parser
-    also reads UTF-16 and UTF-32, and a BOM, so they are refused here, for every route."""
+    also reads UTF-16 and UTF-32, and a BOM, so they are refused here, for every route. A
+    multipart upload is no JSON: its file is read for what it is (``sheets.reader``)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        return
     body = await request.body()
     if not body:
         return
