@@ -64,6 +64,7 @@ class Limits:
     max_rows: int
     max_columns: int
     max_unzipped_bytes: int
+    max_shared_strings_bytes: int
     max_zip_ratio: float
     max_zip_entries: int
 
@@ -74,6 +75,7 @@ class Limits:
             max_rows=settings.upload_max_rows,
             max_columns=settings.upload_max_columns,
             max_unzipped_bytes=settings.upload_max_unzipped_bytes,
+            max_shared_strings_bytes=settings.upload_max_shared_strings_bytes,
             max_zip_ratio=settings.upload_max_zip_ratio,
             max_zip_entries=settings.upload_max_zip_entries,
         )
@@ -239,6 +241,13 @@ class _Xlsx:
                 raise PayloadTooLarge(
                     f"the workbook unpacks to more than {self.limits.max_unzipped_bytes} bytes "
                     "(upload_max_unzipped_bytes)",
+                    field=FIELD,
+                )
+            strings = self.limits.max_shared_strings_bytes
+            if info.filename.lower().endswith("sharedstrings.xml") and info.file_size > strings:
+                raise PayloadTooLarge(
+                    f"the workbook's shared strings unpack to {info.file_size} bytes; an upload "
+                    f"may have {strings} (upload_max_shared_strings_bytes)",
                     field=FIELD,
                 )
             ratio = info.file_size / max(info.compress_size, 1)
