@@ -61,8 +61,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(
     argv: Sequence[str], port: int, env: dict[str, str], cwd: Path | None = None
-) -> Iterator[None]:
-    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers."""
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers,
+    then gives the process."""
     process = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **env},
@@ -80,7 +81,7 @@ def server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in 60 s")
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
