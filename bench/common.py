@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -45,6 +46,20 @@ async def throwaway_database(prefix: str) -> AsyncIterator[str]:
         yield url
     finally:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(engine: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh migrated database: a throwaway PostgreSQL one (``engine`` "postgresql"), or a
+    temporary SQLite file."""
+    if engine == "postgresql":
+        async with throwaway_database(prefix) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}_") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp, 'hub.db')}"
+        await asyncio.to_thread(upgrade, Settings(database_url=url))
+        yield url
 
 
 def asyncpg_dsn(url: str) -> str:

@@ -13,11 +13,8 @@ Run: ``python -m bench.upload [--quick]`` (``--quick``: 500 rows).
 
 import argparse
 import asyncio
-import contextlib
 import io
-import tempfile
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,12 +22,11 @@ import httpx
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from bench.common import free_port, server, table, throwaway_database
+from bench.common import free_port, fresh_database, server, table
 from ioc_hub.access.service import mint_key
 from ioc_hub.catalogue.service import obligated_series
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
-from ioc_hub.migrate import upgrade
 from ioc_hub.models import Indicator, Scope, Unit
 from ioc_hub.registry.service import get_province
 from ioc_hub.seed import seed_all
@@ -76,18 +72,6 @@ async def prepare(url: str, rows: int) -> tuple[str, bytes]:
     return key.token, out.getvalue()
 
 
-@contextlib.asynccontextmanager
-async def database(engine: str) -> AsyncIterator[str]:
-    if engine == "postgresql":
-        async with throwaway_database("ioc_hub_bench_upload") as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="ioc_hub_bench_upload_") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp, 'hub.db')}"
-        await asyncio.to_thread(upgrade, Settings(database_url=url))
-        yield url
-
-
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -97,7 +81,7 @@ def rss(pid: int) -> int:
 
 async def measure(engine: str, rows: int) -> tuple[float, float, int]:
     """Seconds to the summary, peak RSS growth in bytes, rows created."""
-    async with database(engine) as url:
+    async with fresh_database(engine, "ioc_hub_bench_upload") as url:
         token, form = await prepare(url, rows)
         port = free_port()
         argv = ["-m", "ioc_hub", "serve", "--no-migrate", "--port", str(port)]
@@ -150,7 +134,7 @@ async def main(rows: int) -> None:
     for engine in ("postgresql", "sqlite"):
         seconds, growth, created = await measure(engine, rows)
         results.append((engine, seconds, growth, created))
-    async with database("sqlite") as url:
+    async with fresh_database("sqlite", "ioc_hub_bench_upload") as url:
         _, form = await prepare(url, rows)
     parse = parse_seconds(form)
     print(

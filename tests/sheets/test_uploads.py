@@ -47,14 +47,8 @@ async def test_xlsx_round_trip_stores_what_was_filled_in_and_skips_blanks(
     filled = fill(await form(client, commune, MONTH, "xlsx"), values)
     response = await upload(client, commune, filled, "template-25741-2026-10.xlsx")
     assert response.status_code == 200, response.text
-    assert response.json() == {
-        "created": 3,
-        "updated": 0,
-        "unchanged": 0,
-        "superseded": 0,
-        "rejected": 0,
-        "errors": [],
-    }
+    summary = response.json()
+    assert (summary["created"], summary["updated"], summary["rejected"]) == (3, 0, 0)
     assert await stored(client, commune, **{"from": MONTH, "to": MONTH}) == values
 
     # The same file again changes nothing; a corrected value is an update with a revision.
