@@ -202,3 +202,24 @@ def test_rows_beyond_the_bound_are_refused_whatever_the_dimension_says() -> None
     # Under a roomier bound the same sheet reads: its one value, at row 150.
     (row,) = read_upload(io.BytesIO(lying), Format.XLSX, "form", replace(LIMITS, max_rows=200))
     assert (row.sheet, row.number, row.cells["value"].value) == ("Sheet1", 150, 1)
+
+
+async def test_a_body_that_is_no_readable_upload_is_422_naming_the_field(
+    client: httpx.AsyncClient, commune: dict[str, str]
+) -> None:
+    unbounded = await client.post(
+        "/api/v1/uploads",
+        content=b"garbage",
+        headers={**commune, "Content-Type": "multipart/form-data"},
+    )
+    assert unbounded.status_code == 422
+    assert unbounded.json()["errors"] == [
+        {
+            "field": "body",
+            "reason": "the body is not readable multipart/form-data: Missing boundary in "
+            "multipart.",
+        }
+    ]
+    no_file = await client.post("/api/v1/uploads", data={"unit": "25741"}, headers=commune)
+    assert no_file.status_code == 422
+    assert [e["field"] for e in no_file.json()["errors"]] == ["body.file"]
