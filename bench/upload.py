@@ -6,7 +6,9 @@ to ``ioc-hub serve`` (one process) over HTTP. Measured: the seconds from sending
 the import summary (parsed and stored; goal ≤ 3 s), and how far the hub process's resident
 memory rose above where it stood after a warm-up upload, sampled from /proc every 5 ms (goal ≤
 100 MB). Also shown: the seconds openpyxl's read-only reader alone takes over the same file, in
-this process. On PostgreSQL (a throwaway database) and on a temporary SQLite file.
+this process, and, to tell the machine's load from the door's cost, the same number of rows
+pushed as JSON to the same hub right after (upload / push in one run). On PostgreSQL (a
+throwaway database) and on a temporary SQLite file.
 
 Run: ``python -m bench.upload [--quick]`` (``--quick``: 500 rows).
 """
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import orjson
 from openpyxl import Workbook
 from sqlalchemy import select
 
@@ -36,8 +39,9 @@ from ioc_hub.sheets.reader import Format, Limits, read_upload
 MB = 1024 * 1024
 
 
-async def prepare(url: str, rows: int) -> tuple[str, bytes]:
-    """Seed; a province key and a form of ``rows`` values of obligated daily series."""
+async def prepare(url: str, rows: int) -> tuple[str, bytes, bytes]:
+    """Seed; a province key, a form of ``rows`` values of obligated daily series, and a native
+    push of as many values of the same series on earlier days (so both create rows)."""
     engine = create_engine(Settings(database_url=url))
     try:
         async with create_session_factory(engine)() as session, session.begin():
@@ -57,19 +61,25 @@ async def prepare(url: str, rows: int) -> tuple[str, bytes]:
     sheet = book.active
     assert sheet is not None
     sheet.append([c.header for c in COLUMNS])
+    pushed = []
     today = datetime.now(UTC).date()
+    days = rows // len(series) + 1
     for n in range(rows):
         unit_id, indicator_id = series[n % len(series)]
         indicator = daily[indicator_id]
         day = today - timedelta(days=2 + n // len(series))
-        high = indicator.max_value if indicator.max_value is not None else 1000
+        value = (n * 7) % int(indicator.max_value if indicator.max_value is not None else 1000)
         sheet.append(
             [codes[unit_id], indicator.code, indicator.name, indicator.measurement_unit,
-             day.isoformat(), indicator.min_value, indicator.max_value, (n * 7) % int(high)]
+             day.isoformat(), indicator.min_value, indicator.max_value, value]
         )  # fmt: skip
+        earlier = (day - timedelta(days=days)).isoformat()
+        pushed.append(
+            {"unit": codes[unit_id], "indicator": indicator.code, "value": value, "period": earlier}
+        )
     out = io.BytesIO()
     book.save(out)
-    return key.token, out.getvalue()
+    return key.token, out.getvalue(), orjson.dumps({"observations": pushed})
 
 
 def rss(pid: int) -> int:
@@ -79,10 +89,11 @@ def rss(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-async def measure(engine: str, rows: int) -> tuple[float, float, int]:
-    """Seconds to the summary, peak RSS growth in bytes, rows created."""
+async def measure(engine: str, rows: int) -> tuple[float, float, int, float]:
+    """Seconds to the summary, peak RSS growth in bytes, rows created; then seconds for the
+    same number of rows pushed as JSON (``POST /api/v1/observations``) to the same hub."""
     async with fresh_database(engine, "ioc_hub_bench_upload") as url:
-        token, form = await prepare(url, rows)
+        token, form, push_body = await prepare(url, rows)
         port = free_port()
         argv = ["-m", "ioc_hub", "serve", "--no-migrate", "--port", str(port)]
         env = {"IOC_HUB_DATABASE_URL": url, "IOC_HUB_LOG_LEVEL": "warning"}
@@ -112,8 +123,16 @@ async def measure(engine: str, rows: int) -> tuple[float, float, int]:
                 seconds = time.perf_counter() - started
                 done.set()
                 await sampler
+                started = time.perf_counter()
+                pushed = await http.post(
+                    "/api/v1/observations",
+                    content=push_body,
+                    headers={"Content-Type": "application/json"},
+                )
+                push_seconds = time.perf_counter() - started
         assert response.status_code == 200, response.text
-        return seconds, float(peak - baseline), int(response.json()["created"])
+        assert pushed.json()["created"] == rows, pushed.text
+        return seconds, float(peak - baseline), int(response.json()["created"]), push_seconds
 
 
 def empty_workbook() -> bytes:
@@ -129,22 +148,21 @@ def parse_seconds(form: bytes) -> float:
 
 
 async def main(rows: int) -> None:
-    results = []
-    parse = None
-    for engine in ("postgresql", "sqlite"):
-        seconds, growth, created = await measure(engine, rows)
-        results.append((engine, seconds, growth, created))
+    results = [(engine, *await measure(engine, rows)) for engine in ("postgresql", "sqlite")]
     async with fresh_database("sqlite", "ioc_hub_bench_upload") as url:
-        _, form = await prepare(url, rows)
+        _, form, _ = await prepare(url, rows)
     parse = parse_seconds(form)
     print(
         table(
-            [(e, f"{c:,}", f"{s:.2f}", f"{g / MB:.1f}") for e, s, g, c in results],
-            ["engine", "rows created", "seconds", "RSS growth MB"],
+            [
+                (e, f"{c:,}", f"{s:.2f}", f"{g / MB:.1f}", f"{p:.2f}", f"{s / p:.1f}")
+                for e, s, g, c, p in results
+            ],
+            ["engine", "rows created", "upload s", "RSS growth MB", "JSON push s", "upload/push"],
         )
     )
-    print(f"openpyxl read-only parse of the same file, in process: {parse:.2f} s")
-    for engine, seconds, growth, _ in results:
+    print(f"openpyxl read-only parse of the same file, in this process: {parse:.2f} s")
+    for engine, seconds, growth, _, _ in results:
         name = "PostgreSQL" if engine == "postgresql" else "SQLite"
         print(f"upload {rows:,} rows seconds, {name}  {seconds:.2f}  <= 3  "
               f"{'pass' if seconds <= 3 else 'FAIL'}")  # fmt: skip
