@@ -31,28 +31,24 @@ local ``test`` database's server).
 
 import argparse
 import asyncio
-import contextlib
 import math
 import random
-import tempfile
 import time
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import orjson
 from sqlalchemy import func, select
 
-from bench.common import free_port, server, table, throwaway_database
+from bench.common import free_port, fresh_database, server, table
 from bench.ingest import hub_cmd
 from ioc_hub.access.service import mint_key
 from ioc_hub.catalogue.service import obligated_series
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
-from ioc_hub.migrate import upgrade
 from ioc_hub.models import Indicator, Observation, Scope, Unit, UnitKind
 from ioc_hub.seed import seed_all
 
@@ -270,19 +266,6 @@ async def stored_rows(url: str) -> int:
         await engine.dispose()
 
 
-@contextlib.asynccontextmanager
-async def database(engine: Engine) -> AsyncIterator[str]:
-    """A fresh migrated database: a throwaway PostgreSQL one, or a temporary SQLite file."""
-    if engine.name == "postgresql":
-        async with throwaway_database("ioc_hub_bench_burst") as url:
-            yield url
-        return
-    with tempfile.TemporaryDirectory(prefix="ioc_hub_bench_burst_") as tmp:
-        url = f"sqlite+aiosqlite:///{Path(tmp, 'hub.db')}"
-        await asyncio.to_thread(upgrade, Settings(database_url=url))
-        yield url
-
-
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     """Nearest rank: the smallest value with at least p % of the values at or below it."""
     return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
@@ -302,7 +285,7 @@ async def run(engine: Engine, quick: bool) -> None:
     units = QUICK_UNITS if quick else FIELD_UNITS
     departments = QUICK_DEPARTMENTS if quick else DEPARTMENTS
     window = QUICK_WINDOW_SECONDS if quick else WINDOW_SECONDS
-    async with database(engine) as url:
+    async with fresh_database(engine.name, "ioc_hub_bench_burst") as url:
         reporters = await prepare(url)
         pushes, senders = schedule(reporters, units, departments, window)
         port = free_port()

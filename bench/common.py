@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -47,6 +48,20 @@ async def throwaway_database(prefix: str) -> AsyncIterator[str]:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(engine: str, prefix: str) -> AsyncIterator[str]:
+    """A fresh migrated database: a throwaway PostgreSQL one (``engine`` "postgresql"), or a
+    temporary SQLite file."""
+    if engine == "postgresql":
+        async with throwaway_database(prefix) as url:
+            yield url
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}_") as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp, 'hub.db')}"
+        await asyncio.to_thread(upgrade, Settings(database_url=url))
+        yield url
+
+
 def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -61,8 +76,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(
     argv: Sequence[str], port: int, env: dict[str, str], cwd: Path | None = None
-) -> Iterator[None]:
-    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers."""
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers,
+    then gives the process."""
     process = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **env},
@@ -80,7 +96,7 @@ def server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in 60 s")
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

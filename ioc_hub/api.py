@@ -13,6 +13,7 @@ from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
 from ioc_hub.registry.endpoints import reorganisations
 from ioc_hub.registry.endpoints import router as registry
+from ioc_hub.sheets.endpoints import router as sheets
 from ioc_hub.stream.endpoints import router as stream
 
 __all__ = ["api_router", "root_router"]
@@ -33,3 +34,4 @@ api_router.include_router(aggregates)
 api_router.include_router(opendata)
 api_router.include_router(coverage)
 api_router.include_router(stream)
+api_router.include_router(sheets)

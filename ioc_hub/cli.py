@@ -361,3 +361,59 @@ def simulate(
         typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))
     else:
         render(summary, Console())
+
+
+@app.command()
+def upload(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="The filled form, .xlsx or .csv"
+        ),
+    ],
+    key: Annotated[
+        str,
+        typer.Option(
+            envvar="IOC_HUB_KEY",
+            help="A key with observations:write covering the form's unit",
+            show_default=False,
+        ),
+    ],
+    unit: Annotated[
+        str | None,
+        typer.Option(help="Unit of the rows that name none (default: the key's unit)"),
+    ] = None,
+    url: Annotated[str, typer.Option(help="Base URL of the running hub")] = "http://127.0.0.1:8000",
+    atomic: Annotated[
+        bool, typer.Option(help="Store every row or none: one refused row refuses the file")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hub's answer as JSON")] = False,
+) -> None:
+    """Upload a filled reporting form (from GET /api/v1/templates/{unit}) and print the import
+    summary: what was created, updated, unchanged, and each refused row's cell and reason."""
+    import httpx
+
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/api/v1/uploads",
+            params={"atomic": "true"} if atomic else None,
+            files={"file": (file.name, file.read_bytes())},
+            data={"unit": unit} if unit else None,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=120,
+        )
+        answer = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        err.print(f"[red]no answer from {url}: {exc}[/red]")
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+    summary = answer if response.status_code == 200 else answer.get("summary")
+    if not as_json and summary is not None:
+        counts = ("created", "updated", "unchanged", "superseded", "rejected")
+        typer.echo(", ".join(f"{name} {summary[name]}" for name in counts))
+        for error in summary["errors"]:
+            typer.echo(error["reason"])
+    if response.status_code != 200:
+        err.print(f"[red]HTTP {response.status_code}: {answer.get('detail', '')}[/red]")
+        raise typer.Exit(1)

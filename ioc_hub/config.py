@@ -61,6 +61,30 @@ class Settings(BaseSettings):
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     """Longest silence on an event stream before a comment line keeps the connection open."""
 
+    upload_max_rows: int = Field(default=20_000, ge=1)
+    """Most rows, blank ones included, read from one sheet or CSV upload; beyond, 413. Rows that
+    carry a value are bounded by ``max_batch`` as a push's are."""
+
+    upload_max_columns: int = Field(default=64, ge=8)
+    """Widest sheet an upload may declare, in columns; wider, 413."""
+
+    upload_max_unzipped_bytes: int = Field(default=16 * 1024 * 1024, ge=1024 * 1024)
+    """Most bytes an XLSX upload may unpack to, all its parts together; more, 413 (a zip
+    bomb), judged from the archive's directory before anything is unpacked."""
+
+    upload_max_shared_strings_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024)
+    """Largest table of shared strings an XLSX upload may unpack; larger, 413. openpyxl holds
+    the whole table in memory, at about 15 times its size in the file for short strings; a
+    form repeats its few texts (codes, names, periods), so its table stays small."""
+
+    upload_max_zip_ratio: float = Field(default=200.0, ge=10.0)
+    """Highest compression ratio of any part of an XLSX upload; higher, 413. Spreadsheet XML
+    packs 5 to 50 times; a bomb packs thousands of times."""
+
+    upload_max_zip_entries: int = Field(default=1000, ge=16)
+    """Most parts an XLSX upload may hold; more, 413 (read from the archive's end record, before
+    its directory is loaded)."""
+
     log_level: str = "info"
     """Log level of the server."""
 

@@ -38,7 +38,12 @@ async def get_now(request: Request) -> datetime:
 
 async def utf8_body(request: Request) -> None:
     """JSON bodies must be UTF-8 (RFC 8259 §8.1), without a byte order mark. FastAPI's parser
-    also reads UTF-16 and UTF-32, and a BOM, so they are refused here, for every route."""
+    also reads UTF-16 and UTF-32, and a BOM, so they are refused here, for every route. A body
+    of another media type is no JSON (FastAPI reads JSON only when told so, or told nothing): a
+    form or an upload was parsed already, its stream consumed, and is read for what it is."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        return
     body = await request.body()
     if not body:
         return

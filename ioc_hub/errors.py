@@ -226,6 +226,10 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 413:  # the body limit, tripped mid-stream: as its other refusals
             problem = PayloadTooLarge(str(exc.detail)).problem()
+        elif exc.status_code == 400 and "multipart/" in request.headers.get("content-type", ""):
+            # Starlette's form parser says what is wrong with a multipart body (an upload's).
+            reason = f"the body is not readable multipart/form-data: {exc.detail}"
+            problem = Invalid(reason, field="body").problem()
         elif exc.status_code == 400:
             # Malformed bodies are 422 with the field path, whatever part of decoding failed.
             problem = _unreadable_body(exc.__cause__).problem()

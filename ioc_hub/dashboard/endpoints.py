@@ -26,6 +26,8 @@ MEDIA_TYPES = {
     "dashboard.html": "text/html; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "dashboard.js": "text/javascript; charset=utf-8",
+    "sheets.html": "text/html; charset=utf-8",
+    "sheets.js": "text/javascript; charset=utf-8",
 }
 
 # The page runs only its own script and talks only to this hub: an injected string can neither
@@ -84,6 +86,25 @@ async def dashboard(if_none_match: IfNoneMatch = None) -> Response:
     """Coverage per kind, districts and their communes, a staleness heatmap of units × indicator
     groups and the latest rejections, updated live from the event stream."""
     return serve("dashboard.html", if_none_match)
+
+
+@router.get(
+    "/dashboard/sheets",
+    summary="Reporting forms page",
+    operation_id="sheets_page",
+    response_class=HTMLResponse,
+    responses={
+        200: {
+            "description": "The forms page (HTML). It asks for a unit's key and calls the API "
+            "with it; loading the page itself needs no key",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def sheets_page(if_none_match: IfNoneMatch = None) -> Response:
+    """Where a clerk downloads a unit's reporting form and uploads it back filled, seeing the
+    import summary with each refused row's cell."""
+    return serve("sheets.html", if_none_match)
 
 
 # The landing page and the assets are not part of the API: left out of the contract.

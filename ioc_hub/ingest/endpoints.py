@@ -1,6 +1,6 @@
 """Ingest's routes: pushes, imports and heartbeats in, stored values and rejections out."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -14,7 +14,7 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.deps import NowDep, SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc, problem_response
 from ioc_hub.ingest import pipeline, reads
-from ioc_hub.ingest.rows import BadRow
+from ioc_hub.ingest.rows import BadRow, Reason
 from ioc_hub.ingest.schemas import (
     HeartbeatIn,
     HeartbeatOut,
@@ -101,15 +101,31 @@ class Storing:
     ) -> Response | ImportSummary:
         # The body was read and parsed to validate it; both are kept on the request.
         sent = (await self.request.json())["observations"]
+        body = await self.request.body()
+        return await self.push(principal, rows, sent, body=body, imported=imported)
+
+    async def push(
+        self,
+        principal: Principal,
+        rows: Sequence[ObservationIn | BadRow],
+        sent: Sequence[Any],
+        *,
+        body: bytes,
+        imported: bool = False,
+        where: Callable[[int, Reason], str] | None = None,
+    ) -> Response | ImportSummary:
+        """Store rows however they came (a JSON push, an uploaded sheet): ``sent`` holds them
+        as sent, ``body`` what a retry with the same ``Idempotency-Key`` must send again."""
         push = pipeline.Push(
             principal=principal,
             rows=rows,
             sent=sent,
             atomic=self.atomic,
             idempotency_key=self.idempotency_key,
-            body=await self.request.body(),
+            body=body,
             now=self.now,
             imported=imported,
+            where=where,
         )
         result = await pipeline.push(self.ingest, self.session, push)
         # Background tasks run once the response is sent, so after the session committed.

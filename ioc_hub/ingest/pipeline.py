@@ -49,6 +49,9 @@ class Push:
     """The body as sent: a retry with the same ``Idempotency-Key`` must send the same."""
     now: datetime
     imported: bool = False
+    where: Callable[[int, Reason], str] | None = None
+    """Where row ``index`` came from, for what a registry check refused (``Reason``) to begin
+    its reason with: an upload names the sheet and cell (``Sheet1!D7``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +246,10 @@ def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
         try:
             valid = validator.check(row)
         except RowRejected as exc:
-            verdicts.rejected.append(Rejected(index, request.sent[index], exc.reason, exc.code))
+            reason = exc.reason
+            if request.where is not None:
+                reason = f"{request.where(index, exc.code)}: {reason}"
+            verdicts.rejected.append(Rejected(index, request.sent[index], reason, exc.code))
             continue
         key = (valid.unit_id, valid.indicator_id, valid.period)
         if key in latest:

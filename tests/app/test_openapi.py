@@ -27,8 +27,15 @@ def test_every_operation_has_a_summary_a_description_and_typed_responses() -> No
                     assert content, f"{where} {code} has no typed body"
             body = operation.get("requestBody")
             if body:
-                media = body["content"]["application/json"]["schema"]
-                ref = media.get("$ref", "")
+                # A JSON body is a model with an example; a multipart one (a file upload)
+                # describes each of its parts.
+                multipart = "multipart/form-data" in body["content"]
+                media = body["content"]["multipart/form-data" if multipart else "application/json"]
+                ref = media["schema"].get("$ref", "")
                 assert ref, f"{where} request body is not a model"
                 model = schema["components"]["schemas"][ref.rsplit("/", 1)[-1]]
-                assert "examples" in model or "example" in model, f"{where} body has no example"
+                if multipart:
+                    for name, part in model["properties"].items():
+                        assert part.get("description"), f"{where} part {name} is not described"
+                else:
+                    assert "examples" in model or "example" in model, f"{where} has no example"

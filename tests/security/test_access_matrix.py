@@ -201,6 +201,8 @@ COMMUNE_READ = statuses(401, 401, 401,  200,    403,  200,     200,     200)
 # lacks observations:write.
 PUSH = statuses(   401, 401,    401,    200,    422,  200,     403,     200)
 HEARTBEAT = statuses(401, 401,  401,    200,    403,  200,     403,     200)
+# A unit's form: any key that may push for the unit (observations:write, the unit in its area).
+FORM = statuses(   401, 401,    401,    200,    403,  200,     403,     200)
 # Backfill imports are for province-level keys with observations:import only.
 IMPORT = statuses( 401, 401,    401,    403,    403,  403,     403,     200)
 # fmt: on
@@ -212,6 +214,19 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/"): Row(fixed("GET", "/"), OPEN),
     ("GET", "/dashboard"): Row(fixed("GET", "/dashboard"), OPEN),
     ("GET", "/dashboard/static/{name}"): Row(fixed("GET", "/dashboard/static/dashboard.js"), OPEN),
+    ("GET", "/dashboard/sheets"): Row(fixed("GET", "/dashboard/sheets"), OPEN),
+    ("GET", "/api/v1/templates/{unit}"): Row(
+        fixed("GET", f"/api/v1/templates/{COMMUNE}", params={"period": DAY}), FORM
+    ),
+    # An uploaded form's rows are a push's: the same statuses.
+    ("POST", "/api/v1/uploads"): Row(
+        fixed(
+            "POST",
+            "/api/v1/uploads",
+            files={"file": ("f.csv", f"unit,indicator,period,value\n{COMMUNE},{DAILY},{DAY},4\n")},
+        ),
+        PUSH,
+    ),
     ("GET", "/openapi.json"): Row(fixed("GET", "/openapi.json"), OPEN),
     ("GET", "/docs"): Row(fixed("GET", "/docs"), OPEN),
     ("GET", "/docs/oauth2-redirect"): Row(fixed("GET", "/docs/oauth2-redirect"), OPEN),
