@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     """Longest silence on an event stream before a comment line keeps the connection open."""
 
+    alert_evaluator: bool = True
+    """Whether this process takes part in evaluating alert rules. One process evaluates at a
+    time whatever this says (docs/design.md §9); turned off, a process never does."""
+
+    alert_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often the evaluating process runs every alert rule, and how often the others try to
+    take over from it: the longest a dead evaluator goes unreplaced."""
+
     log_level: str = "info"
     """Log level of the server."""
 
