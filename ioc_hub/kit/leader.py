@@ -9,6 +9,7 @@ leads.
 import abc
 import contextlib
 import logging
+import os
 import zlib
 from typing import Any
 
@@ -58,7 +59,8 @@ class AdvisoryLock(Leadership):
                 self._connection = await asyncpg.connect(
                     self._dsn,
                     timeout=self._timeout,
-                    server_settings={"application_name": f"ioc-hub {self._job}"},
+                    # The process id tells operators (pg_stat_activity) which process leads.
+                    server_settings={"application_name": f"ioc-hub {self._job} {os.getpid()}"},
                 )
             self._held = bool(
                 await self._connection.fetchval(
