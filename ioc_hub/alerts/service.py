@@ -12,17 +12,27 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.access.principal import Principal
-from ioc_hub.alerts.conditions import Finding, Judge
+from ioc_hub.alerts.conditions import Finding, Judge, iso
 from ioc_hub.alerts.notify import announce
 from ioc_hub.alerts.schemas import (
-    AlertEvent,
     AlertOut,
     AlertRuleIn,
     AlertRuleOut,
@@ -176,10 +186,7 @@ async def delete_rule(
     """Remove a rule and its alerts for good; those firing are announced resolved first."""
     rule = await get_rule(session, principal, rule_id)
     out = await rule_out(session, rule)
-    firing = await session.scalars(
-        select(Alert).where(Alert.rule_id == rule.id, Alert.state == AlertState.FIRING.value)
-    )
-    for alert in firing:
+    for alert in await _firing(session, Alert.rule_id == rule.id):
         alert.state, alert.resolved_at = AlertState.RESOLVED.value, now
         await _announce(session, RESOLVED, rule, alert, now)
     await session.execute(delete(Alert).where(Alert.rule_id == rule.id))
@@ -190,23 +197,25 @@ async def delete_rule(
 # --- alerts -----------------------------------------------------------------------------------
 
 
-def _event(rule: AlertRule, alert: Alert, unit_code: str, at: datetime) -> AlertEvent:
-    return AlertEvent(
-        id=alert.id,
-        rule=rule.id,
-        rule_name=rule.name,
-        kind=AlertRuleKind(rule.kind),
-        subject=alert.subject,
-        unit=unit_code,
-        state=AlertState(alert.state),
-        summary=alert.summary,
-        details=alert.details,
-        started_at=alert.started_at,
-        notified_at=alert.notified_at,
-        repeats=alert.repeats,
-        resolved_at=alert.resolved_at,
-        at=at,
-    )
+def _event(rule: AlertRule, alert: "_Alert", unit_code: str, at: datetime) -> dict[str, object]:
+    """The data of an ``alert.*`` notification: an :class:`AlertEvent` as JSON, built as a plain
+    dict (a pass may announce thousands; the tests hold every one to the model)."""
+    return {
+        "id": alert.id,
+        "rule": rule.id,
+        "rule_name": rule.name,
+        "kind": rule.kind,
+        "subject": alert.subject,
+        "unit": unit_code,
+        "state": alert.state,
+        "summary": alert.summary,
+        "details": alert.details,
+        "started_at": iso(alert.started_at),
+        "notified_at": iso(alert.notified_at),
+        "repeats": alert.repeats,
+        "resolved_at": iso(alert.resolved_at),
+        "at": iso(at),
+    }
 
 
 async def list_alerts(
@@ -279,18 +288,60 @@ class PassSummary:
     resolved: int
 
 
+@dataclass(slots=True)
+class _Alert:
+    """An alert as a pass reads and writes it: with plain statements, as a pass may touch
+    thousands."""
+
+    id: int
+    rule_id: int
+    subject: str
+    unit_id: int
+    state: str
+    summary: str
+    details: dict[str, Any]
+    started_at: datetime
+    notified_at: datetime
+    repeats: int
+    resolved_at: datetime | None
+
+    def row(self) -> dict[str, Any]:
+        """Its columns, named for :data:`_INSERT` and :data:`_UPDATE`."""
+        return {field: getattr(self, field) for field in _FIELDS}
+
+
+_TABLE = cast(Table, Alert.__table__)
+_FIELDS = [field for field in _Alert.__slots__ if field != "id"]
+_COLUMNS = [_TABLE.c.id, *(_TABLE.c[field] for field in _FIELDS)]
+_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+# Core statements, run once per batch of rows: the ORM's bulk update costs more than the
+# database does here.
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("alert_id"))
+    .values({field: bindparam(field) for field in _FIELDS})
+)
+
+
+async def _firing(session: AsyncSession, *conditions: ColumnElement[bool]) -> list[_Alert]:
+    rows = await session.execute(
+        select(*_COLUMNS).where(Alert.state == AlertState.FIRING.value, *conditions)
+    )
+    return [_Alert(*row) for row in rows]
+
+
 async def _announce(
-    session: AsyncSession, event_type: str, rule: AlertRule, alert: Alert, at: datetime
+    session: AsyncSession, event_type: str, rule: AlertRule, alert: _Alert, at: datetime
 ) -> None:
     codes: dict[int, str] = session.info.setdefault("ioc_hub.alerts.codes", {})
     if alert.unit_id not in codes:
         codes.update((await session.execute(select(Unit.id, Unit.code))).all())
-    event = _event(rule, alert, codes[alert.unit_id], at)
-    await announce(session, event_type, event.model_dump(mode="json"))
+    await announce(session, event_type, _event(rule, alert, codes[alert.unit_id], at))
 
 
-def _fire(rule: AlertRule, finding: Finding, at: datetime) -> Alert:
-    return Alert(
+def _fire(rule: AlertRule, finding: Finding, at: datetime) -> _Alert:
+    return _Alert(
+        id=0,  # given by the insert
         rule_id=rule.id,
         subject=finding.subject,
         unit_id=finding.unit_id,
@@ -300,19 +351,19 @@ def _fire(rule: AlertRule, finding: Finding, at: datetime) -> Alert:
         started_at=at,
         notified_at=at,
         repeats=0,
+        resolved_at=None,
     )
 
 
 async def evaluate(session: AsyncSession, settings: Settings, at: datetime) -> PassSummary:
     """One pass over every rule at ``at``, in the caller's transaction."""
     rules = (await session.scalars(select(AlertRule).order_by(AlertRule.id))).all()
-    firing: dict[int, dict[str, Alert]] = defaultdict(dict)
-    for alert in await session.scalars(select(Alert).where(Alert.state == AlertState.FIRING.value)):
+    firing: dict[int, dict[str, _Alert]] = defaultdict(dict)
+    for alert in await _firing(session):
         firing[alert.rule_id][alert.subject] = alert
     judge = await _judge(session, settings, at, rules)
-    fired: list[tuple[AlertRule, Alert]] = []
-    announced: list[tuple[str, AlertRule, Alert]] = []
-    repeated = resolved = 0
+    fired: list[tuple[AlertRule, _Alert]] = []
+    changed: list[tuple[str, AlertRule, _Alert]] = []
     for rule in rules:
         holding: dict[str, Finding] = {}
         if rule.enabled and judge is not None:
@@ -320,29 +371,34 @@ async def evaluate(session: AsyncSession, settings: Settings, at: datetime) -> P
             if findings is None:
                 continue  # a kind judged elsewhere: its alerts are left as they are
             holding = {f.subject: f for f in findings}
-        alerts: dict[str, Alert] = firing.pop(rule.id, {})
+        alerts = firing.pop(rule.id, {})
         for subject, finding in holding.items():
             known = alerts.pop(subject, None)
             if known is None:
-                alert = _fire(rule, finding, at)
-                session.add(alert)
-                fired.append((rule, alert))
+                fired.append((rule, _fire(rule, finding, at)))
             elif at - known.notified_at >= timedelta(seconds=rule.repeat_interval_seconds):
                 known.repeats += 1
                 known.notified_at = at
                 known.summary, known.details = finding.summary[:500], finding.details
-                announced.append((FIRING, rule, known))
-                repeated += 1
+                changed.append((FIRING, rule, known))
         for alert in alerts.values():  # firing, but its subject is gone
             alert.state, alert.resolved_at = AlertState.RESOLVED.value, at
-            announced.append((RESOLVED, rule, alert))
-            resolved += 1
-    await session.flush()  # the new alerts get their ids
+            changed.append((RESOLVED, rule, alert))
+    connection = await session.connection()
+    if fired:
+        ids = await connection.execute(_INSERT, [alert.row() for _, alert in fired])
+        for (_, alert), id_ in zip(fired, ids.scalars(), strict=True):
+            alert.id = id_
+    if changed:
+        await connection.execute(
+            _UPDATE, [{"alert_id": alert.id, **alert.row()} for _, _, alert in changed]
+        )
     for rule, alert in fired:
         await _announce(session, FIRING, rule, alert, at)
-    for event_type, rule, alert in announced:
+    for event_type, rule, alert in changed:
         await _announce(session, event_type, rule, alert, at)
-    return PassSummary(at, len(rules), len(fired), repeated, resolved)
+    repeated = sum(1 for event_type, _, _ in changed if event_type == FIRING)
+    return PassSummary(at, len(rules), len(fired), repeated, len(changed) - repeated)
 
 
 async def _judge(

@@ -1,8 +1,9 @@
 """The operator dashboard: a static page (HTML, CSS and vanilla JavaScript, no build step, no
 CDN) that asks for an operator key, calls the coverage, staleness, rejections and alerts
-endpoints with it and follows ``GET /api/v1/stream``. The hub only serves the files: no key is needed to load
-them, and everything they show comes from the API under the key the operator enters. The hub's
-root, ``GET /``, is a page of links to it, the API documentation and the open-data catalogue."""
+endpoints with it and follows ``GET /api/v1/stream``. The hub only serves the files: no key is
+needed to load them, and everything they show comes from the API under the key the operator
+enters. The hub's root, ``GET /``, is a page of links to it, the API documentation and the
+open-data catalogue."""
 
 import hashlib
 from dataclasses import dataclass

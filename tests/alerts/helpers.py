@@ -10,6 +10,7 @@ import httpx
 import orjson
 from fastapi import FastAPI
 
+from ioc_hub.alerts.schemas import AlertEvent
 from ioc_hub.alerts.service import PassSummary
 from ioc_hub.stream.bus import Event, Subscription
 
@@ -58,7 +59,11 @@ class Notices:
             while True:
                 event: Event | None = await self._subscription.get(within)
                 if event is not None:
-                    return Notice(event.type, orjson.loads(event.data))
+                    data = orjson.loads(event.data)
+                    # The published shape, to the letter.
+                    assert set(data) == set(AlertEvent.model_fields), data
+                    AlertEvent.model_validate(data)
+                    return Notice(event.type, data)
 
     async def take(self, count: int) -> list[Notice]:
         return [await self.next() for _ in range(count)]
