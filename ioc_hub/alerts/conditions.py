@@ -50,6 +50,8 @@ class Judge:
         self.province_code = province_code
         self._units_by_code = {u.code: u for u in snapshot.units.values()}
         self._indicators_by_code = {i.code: i for i in snapshot.indicators.values()}
+        # A series is often watched by several rules (its kind's, its area's, its group's).
+        self._late_findings: dict[tuple[tuple[int, int], datetime | None], Finding] = {}
 
     def findings(self, condition: Condition) -> list[Finding] | None:
         """Every subject for which ``condition`` holds; ``None`` for a kind this module does not
@@ -157,6 +159,20 @@ class Judge:
         return found
 
     def _late(
+        self,
+        key: tuple[int, int],
+        last: Period | None,
+        status: SeriesStatus,
+        since: datetime | None,
+    ) -> Finding:
+        found = self._late_findings.get((key, since))
+        if found is None:
+            found = self._late_findings[(key, since)] = self._describe_late(
+                key, last, status, since
+            )
+        return found
+
+    def _describe_late(
         self,
         key: tuple[int, int],
         last: Period | None,
