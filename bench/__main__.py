@@ -2,8 +2,9 @@
 
 Runs bench.ingest, bench.coverage, bench.aggregates, bench.alerts and bench.burst one after
 another, each as its own process (so each gets a fresh interpreter and its own throwaway
-database), shows their output as it comes, then reads the figures each printed and ends with one table: figure,
-measured, goal, pass/fail. Exits 1 if any goal is missed or any benchmark failed.
+database), shows their output as it comes, then reads the figures each printed and ends with
+one table: figure, measured, goal, pass/fail. Exits 1 if any goal is missed or any benchmark
+failed.
 """
 
 import argparse

@@ -166,25 +166,14 @@ class Judge:
         since: datetime | None,
     ) -> Finding:
         found = self._late_findings.get((key, since))
-        if found is None:
-            found = self._late_findings[(key, since)] = self._describe_late(
-                key, last, status, since
-            )
-        return found
-
-    def _describe_late(
-        self,
-        key: tuple[int, int],
-        last: Period | None,
-        status: SeriesStatus,
-        since: datetime | None,
-    ) -> Finding:
+        if found is not None:
+            return found
         unit: UnitRow = self.snapshot.units[key[0]]
         indicator: IndicatorRow = self.snapshot.indicators[key[1]]
         expectation = self.snapshot.expectations[key[1]]
         lag = expectation.lag(last)
         behind = "nothing received" if last is None else f"{lag} periods behind since {iso(since)}"
-        return Finding(
+        found = self._late_findings[(key, since)] = Finding(
             subject=f"series:{unit.code}/{indicator.code}",
             unit_id=unit.id,
             summary=f"{unit.name} ({unit.code}), {indicator.code}: {status.value}, {behind}",
@@ -199,6 +188,7 @@ class Judge:
                 "late_since": iso(since),
             },
         )
+        return found
 
     def _unit_silent(self, condition: UnitSilent) -> list[Finding]:
         snapshot = self.snapshot

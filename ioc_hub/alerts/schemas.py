@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from ioc_hub.kit.params import CODE_PATTERN, JSON_NUMBER, NAME_PATTERN
+from ioc_hub.kit.params import CODE_PATTERN, JSON_NUMBER, NAME_PATTERN, refuse_null, without_null
 from ioc_hub.models import AlertRuleKind, AlertState
 
 Code = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=CODE_PATTERN)]
@@ -147,14 +147,12 @@ class AlertRuleIn(BaseModel):
     )
 
 
+_UPDATE_FIELDS = ("name", "condition", "repeat_interval_seconds", "enabled")
+
+
 def _update_schema(schema: dict[str, Any]) -> None:
-    """Absent means "keep"; none of the fields takes an explicit null."""
     schema["examples"] = [{"enabled": False}, {"repeat_interval_seconds": 3600}]
-    for field in schema["properties"].values():
-        field.pop("default", None)
-        choices = field.pop("anyOf", None)
-        if choices is not None:
-            field.update(next(s for s in choices if s.get("type") != "null"))
+    without_null(schema, _UPDATE_FIELDS)
 
 
 class AlertRuleUpdate(BaseModel):
@@ -168,13 +166,7 @@ class AlertRuleUpdate(BaseModel):
     repeat_interval_seconds: RepeatSeconds | None = None
     enabled: StrictBool | None = None
 
-    @field_validator("name", "condition", "repeat_interval_seconds", "enabled")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Runs only for fields the client sent; an absent field keeps its default without it.
-        if value is None:
-            raise ValueError("may not be null; leave the field out to keep its value")
-        return value
+    _not_null = field_validator(*_UPDATE_FIELDS)(refuse_null)
 
 
 class AlertRuleOut(BaseModel):
