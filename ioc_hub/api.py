@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from ioc_hub.access.endpoints import router as access
 from ioc_hub.aggregates.endpoints import router as aggregates
+from ioc_hub.alerts.endpoints import router as alerts
 from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.dashboard.endpoints import router as dashboard
@@ -35,3 +36,4 @@ api_router.include_router(opendata)
 api_router.include_router(coverage)
 api_router.include_router(stream)
 api_router.include_router(sheets)
+api_router.include_router(alerts)

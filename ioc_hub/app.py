@@ -7,10 +7,11 @@ from fastapi import Depends, FastAPI
 from fastapi.telemetry import TelemetryConfig
 
 from ioc_hub import __version__
+from ioc_hub.alerts.evaluator import Evaluator
 from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory, transaction_queue
-from ioc_hub.deps import utf8_body
+from ioc_hub.deps import now_of, utf8_body
 from ioc_hub.errors import HUB_RESPONSES, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
 from ioc_hub.ingest.pipeline import IngestContext
@@ -52,9 +53,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stream = stream
         metrics.count_subscribers(lambda: stream.bus.subscriber_count)
         await stream.start()
+        alerts = Evaluator.create(
+            settings,
+            sessions,
+            app.state.transaction_queue,
+            stream.bus,
+            clock=lambda: now_of(app.state),
+        )
+        app.state.alerts = alerts
+        if settings.alert_evaluator:
+            await alerts.start()
         try:
             yield
         finally:
+            await alerts.stop()
             await stream.stop()
             await engine.dispose()
 

@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     upload_max_zip_entries: int = Field(default=1000, ge=16)
     """Most parts an XLSX upload may hold; more, 413 (read from the archive's end record, before
     its directory is loaded)."""
+    alert_evaluator: bool = True
+    """Whether this process takes part in evaluating alert rules. One process evaluates at a
+    time whatever this says (docs/design.md §9); turned off, a process never does."""
+
+    alert_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often the evaluating process runs every alert rule, and how often the others try to
+    take over from it: the longest a dead evaluator goes unreplaced."""
 
     log_level: str = "info"
     """Log level of the server."""

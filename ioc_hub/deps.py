@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
 
 from ioc_hub.config import Settings
 from ioc_hub.db import session_scope
@@ -29,11 +30,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_now(request: Request) -> datetime:
-    """The clock; tests and the emulator replace ``app.state.clock`` to move time."""
-    clock = getattr(request.app.state, "clock", None)
+def now_of(state: State) -> datetime:
+    """The app's clock; tests and the emulator replace ``app.state.clock`` to move time."""
+    clock = getattr(state, "clock", None)
     now: datetime = clock() if clock is not None else datetime.now(UTC)
     return now
+
+
+async def get_now(request: Request) -> datetime:
+    return now_of(request.app.state)
 
 
 async def utf8_body(request: Request) -> None:

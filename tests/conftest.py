@@ -38,7 +38,11 @@ async def database_url(
 
 @pytest.fixture(scope="session")
 async def hub_app(database_url: str) -> AsyncIterator[FastAPI]:
-    app = create_app(Settings(database_url=database_url, max_batch=500, max_body_bytes=256_000))
+    # Tests run alert passes themselves (tests/alerts), at the instants they choose.
+    settings = Settings(
+        database_url=database_url, max_batch=500, max_body_bytes=256_000, alert_evaluator=False
+    )
+    app = create_app(settings)
     async with LifespanManager(app):
         yield app
 
@@ -142,7 +146,9 @@ def project_root() -> Path:
 async def roomy_app(database_url: str) -> AsyncIterator[FastAPI]:
     """The session's database behind the shipped limits (10,000 rows, 16 MB), which the
     ``client`` app lowers to keep ordinary tests small."""
-    app = create_app(Settings(database_url=database_url, max_batch=ROOMY_MAX_BATCH))
+    app = create_app(
+        Settings(database_url=database_url, max_batch=ROOMY_MAX_BATCH, alert_evaluator=False)
+    )
     async with LifespanManager(app):
         yield app
 

@@ -14,7 +14,14 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from ioc_hub.kit.params import CODE_PATTERN, JSON_NUMBER, NAME_PATTERN, TEXT_PATTERN
+from ioc_hub.kit.params import (
+    CODE_PATTERN,
+    JSON_NUMBER,
+    NAME_PATTERN,
+    TEXT_PATTERN,
+    refuse_null,
+    without_null,
+)
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, UnitKind
 
@@ -130,10 +137,7 @@ def _indicator_update_schema(schema: dict[str, Any]) -> None:
     """The published schema of :class:`IndicatorUpdate`. Its optional fields are ``X | None``
     in Python, absent meaning "keep", but only the clearable ones take an explicit null."""
     schema["examples"] = [{"name": "Số hồ sơ tiếp nhận", "max_value": 50000, "open": True}]
-    for name in NOT_NULL_FIELDS:
-        field = schema["properties"][name]
-        field.pop("default", None)
-        field.update(next(s for s in field.pop("anyOf") if s.get("type") != "null"))
+    without_null(schema, NOT_NULL_FIELDS)
 
 
 class IndicatorUpdate(BaseModel):
@@ -178,13 +182,7 @@ class IndicatorUpdate(BaseModel):
                 raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
 
-    @field_validator(*NOT_NULL_FIELDS)
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Runs only for fields the client sent; an absent field keeps its default without it.
-        if value is None:
-            raise ValueError("may not be null; leave the field out to keep its value")
-        return value
+    _not_null = field_validator(*NOT_NULL_FIELDS)(refuse_null)
 
 
 class IndicatorOut(BaseModel):

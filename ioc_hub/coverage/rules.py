@@ -149,6 +149,18 @@ class Expectation:
             return None
         return max(0, self.expected.ordinal - last.ordinal)
 
+    def late_since(self, last: Period, status: SeriesStatus) -> datetime | None:
+        """Since when a series whose latest period is ``last`` has been at least ``status``
+        (``overdue`` or ``stale``): the deadline of the first (or second) period after
+        ``last``, which it missed. ``None`` when it is not that late at this instant."""
+        missed = 1 if status is SeriesStatus.OVERDUE else 2
+        if (self.lag(last) or 0) < missed:
+            return None
+        period = last
+        for _ in range(missed):
+            period = period.next()
+        return self.schedule.deadline(period, self.tz)
+
 
 class Expectations:
     """Expectations that follow the clock, for callers that judge at instant after instant (the

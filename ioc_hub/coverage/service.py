@@ -26,8 +26,9 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository
-from ioc_hub.coverage.repository import IndicatorRow, Received, UnitRow
+from ioc_hub.coverage.repository import IndicatorRow, Received, SeriesKey, UnitRow
 from ioc_hub.coverage.rules import (
+    ConnectionWindow,
     DaySpan,
     Expectation,
     Schedule,
@@ -132,13 +133,15 @@ def _period(text: str, name: str) -> Period:
 
 
 async def _unit_conditions(
-    session: AsyncSession, principal: Principal, filters: SeriesFilter
+    session: AsyncSession, principal: Principal | None, filters: SeriesFilter
 ) -> list[ColumnElement[bool]]:
+    """``principal`` ``None``: the hub itself, which sees the whole province and names no unit."""
     conditions: list[ColumnElement[bool]] = []
-    if not principal.is_province:
+    if principal is not None and not principal.is_province:
         key_unit = principal.unit.id
         conditions.append(or_(Unit.id == key_unit, Unit.parent_id == key_unit))
     if filters.district is not None:
+        assert principal is not None
         field = filters.district_field
         district = await registry.unit_in_area(session, principal, filters.district, field=field)
         if district.kind == UnitKind.DISTRICT:
@@ -146,6 +149,7 @@ async def _unit_conditions(
         elif district.kind != UnitKind.PROVINCE:  # the province is the whole area: no condition
             raise Invalid(f"{district.code!r} is a {district.kind}, not a district", field=field)
     if filters.unit is not None:
+        assert principal is not None
         unit = await registry.unit_in_area(session, principal, filters.unit, field="query.unit")
         if unit.kind == UnitKind.PROVINCE:
             raise Invalid(
@@ -187,7 +191,9 @@ async def _indicator_conditions(
     return conditions
 
 
-async def _select(session: AsyncSession, principal: Principal, filters: SeriesFilter) -> _Selection:
+async def _select(
+    session: AsyncSession, principal: Principal | None, filters: SeriesFilter
+) -> _Selection:
     unit_conditions = await _unit_conditions(session, principal, filters)
     indicator_conditions = await _indicator_conditions(session, filters)
     units = {u.id: u for u in await repository.units(session, *unit_conditions)}
@@ -292,6 +298,18 @@ def _tally(
     return _Tally({u: schedules[i] for u, i in fastest.items()}, per_unit, overall)
 
 
+def _connections(
+    selection: _Selection, tally: _Tally, contacts: dict[int, datetime], at: datetime
+) -> tuple[dict[int, ConnectionWindow], dict[int, bool]]:
+    """Each unit's connection window and whether it is connected at ``at``."""
+    windows = {
+        u: connection_window([tally.fastest[u]] if u in tally.fastest else [])
+        for u in selection.units
+    }
+    connected = {u: is_connected(contacts.get(u), windows[u].length, at) for u in selection.units}
+    return windows, connected
+
+
 async def coverage(
     session: AsyncSession,
     settings: Settings,
@@ -320,12 +338,8 @@ async def coverage(
     facts = await _facts(session, selection, at, now)
 
     tally = _tally(selection, schedules, expectations, facts.received)
-    windows = {
-        u: connection_window([tally.fastest[u]] if u in tally.fastest else [])
-        for u in selection.units
-    }
+    windows, connected = _connections(selection, tally, facts.contacts, at)
     contacts = facts.contacts
-    connected = {u: is_connected(contacts.get(u), windows[u].length, at) for u in selection.units}
     registered = Counter(unit.kind for unit in selection.units.values())
     heard = Counter(unit.kind for unit in selection.units.values() if connected[unit.id])
     kinds = {
@@ -360,6 +374,49 @@ async def coverage(
         total=KindCoverage(registered=len(ordered), connected=sum(heard.values())),
         series=_counts(tally.overall),
         units=Page(items=items, total=len(ordered), **page.model_dump()),
+    )
+
+
+# --- the whole province at once ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Coverage and staleness of every active unit and obligated series at one instant, from the
+    state kept at ingest: read once, then judged many ways (the alert evaluator's rules)."""
+
+    at: datetime
+    units: dict[int, UnitRow]
+    indicators: dict[int, IndicatorRow]
+    series: list[SeriesKey]
+    """Every obligated (unit id, indicator id)."""
+    latest: dict[SeriesKey, date]
+    """The start of each series' latest period received; absent: never."""
+    expectations: dict[int, Expectation]
+    """Per indicator id."""
+    contacts: dict[int, datetime]
+    windows: dict[int, ConnectionWindow]
+    connected: dict[int, bool]
+
+
+async def snapshot(session: AsyncSession, settings: Settings, at: datetime) -> Snapshot:
+    """The whole province at ``at`` (now, or later: "if nothing more arrives")."""
+    selection = await _select(session, None, SeriesFilter())
+    schedules = _schedules(settings, selection.indicators.values())
+    expectations = _expectations(settings, schedules, at)
+    facts = await _facts(session, selection, at, at)
+    tally = _tally(selection, schedules, expectations, facts.received)
+    windows, connected = _connections(selection, tally, facts.contacts, at)
+    return Snapshot(
+        at=at,
+        units=selection.units,
+        indicators=selection.indicators,
+        series=selection.series,
+        latest=facts.received.latest,
+        expectations=expectations,
+        contacts=facts.contacts,
+        windows=windows,
+        connected=connected,
     )
 
 

@@ -1,8 +1,9 @@
 """The operator dashboard: a static page (HTML, CSS and vanilla JavaScript, no build step, no
-CDN) that asks for an operator key, calls the coverage, staleness and rejections endpoints with
-it and follows ``GET /api/v1/stream``. The hub only serves the files: no key is needed to load
-them, and everything they show comes from the API under the key the operator enters. The hub's
-root, ``GET /``, is a page of links to it, the API documentation and the open-data catalogue."""
+CDN) that asks for an operator key, calls the coverage, staleness, rejections and alerts
+endpoints with it and follows ``GET /api/v1/stream``. The hub only serves the files: no key is
+needed to load them, and everything they show comes from the API under the key the operator
+enters. The hub's root, ``GET /``, is a page of links to it, the API documentation and the
+open-data catalogue."""
 
 import hashlib
 from dataclasses import dataclass
@@ -83,8 +84,8 @@ IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", include_in_sch
     },
 )
 async def dashboard(if_none_match: IfNoneMatch = None) -> Response:
-    """Coverage per kind, districts and their communes, a staleness heatmap of units × indicator
-    groups and the latest rejections, updated live from the event stream."""
+    """Coverage per kind, the alerts, districts and their communes, a staleness heatmap of
+    units × indicator groups and the latest rejections, updated live from the event stream."""
     return serve("dashboard.html", if_none_match)
 
 

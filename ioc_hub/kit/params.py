@@ -2,8 +2,9 @@
 for the published contract and the validation alike."""
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BeforeValidator
 
@@ -72,3 +73,20 @@ def _not_text_or_boolean(value: object) -> object:
 
 JSON_NUMBER = BeforeValidator(_not_text_or_boolean)
 """Metadata for an ``int`` or ``float`` field of a body: a JSON number, not text or a boolean."""
+
+
+def refuse_null(value: Any) -> Any:
+    """A field validator for partial updates: a field sent as ``null`` is refused (pydantic runs
+    field validators only on fields sent, so an absent one keeps its value)."""
+    if value is None:
+        raise ValueError("may not be null; leave the field out to keep its value")
+    return value
+
+
+def without_null(schema: dict[str, Any], fields: Iterable[str]) -> None:
+    """The published schema of a partial update whose ``fields`` are ``X | None`` in Python
+    (absent means "keep") but take no explicit null."""
+    for name in fields:
+        field = schema["properties"][name]
+        field.pop("default", None)
+        field.update(next(s for s in field.pop("anyOf") if s.get("type") != "null"))

@@ -1,6 +1,7 @@
 """Every table of the hub. Alembic and the features import them from here."""
 
 from ioc_hub.models.access_key import AccessKey, Scope
+from ioc_hub.models.alert import Alert, AlertRule, AlertRuleKind, AlertState
 from ioc_hub.models.base import Base
 from ioc_hub.models.indicator import Aggregation, Indicator, IndicatorGroup
 from ioc_hub.models.obligation import Obligation
@@ -19,6 +20,10 @@ from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
 __all__ = [
     "AccessKey",
     "Aggregation",
+    "Alert",
+    "AlertRule",
+    "AlertRuleKind",
+    "AlertState",
     "Base",
     "IdempotencyRecord",
     "Indicator",

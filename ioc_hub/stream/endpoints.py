@@ -28,8 +28,9 @@ class EventStreamResponse(StreamingResponse):
         200: event_stream(
             EVENT_MODELS,
             "An endless `text/event-stream`: `observations`, `series` and `connection` events "
-            "of units in the key's area, each with an `id`; `reset` (no id) when events may "
-            "have been missed; a comment line while idle",
+            "of units in the key's area, and `alert.firing` / `alert.resolved` of alerts about "
+            "them, each with an `id`; `reset` (no id) when events may have been missed; a "
+            "comment line while idle",
         ),
     },
 )
@@ -46,8 +47,9 @@ async def stream_events(
     ] = None,
 ) -> EventStreamResponse:
     """What happens in the key's area as it happens: accepted batches, series moving forward,
-    units (re)connecting. Reconnect with `Last-Event-ID` to get what was missed, without loss
-    within the hub's retention (`stream_retention` recent events)."""
+    units (re)connecting, alerts firing and resolving. Reconnect with `Last-Event-ID` to get
+    what was missed, without loss within the hub's retention (`stream_retention` recent
+    events)."""
     settings = request.app.state.settings
     return EventStreamResponse(
         service.feed(

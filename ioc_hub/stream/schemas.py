@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ioc_hub.alerts.schemas import AlertEvent
 from ioc_hub.coverage.rules import SeriesStatus
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import UnitKind
@@ -19,6 +20,8 @@ class EventType(StrEnum):
     SERIES = "series"
     CONNECTION = "connection"
     RESET = "reset"
+    ALERT_FIRING = "alert.firing"
+    ALERT_RESOLVED = "alert.resolved"
 
 
 class UnitFields(BaseModel):
@@ -90,4 +93,6 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     EventType.SERIES: SeriesEvent,
     EventType.CONNECTION: ConnectionEvent,
     EventType.RESET: ResetEvent,
+    EventType.ALERT_FIRING: AlertEvent,
+    EventType.ALERT_RESOLVED: AlertEvent,
 }

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+from sqlalchemy import event as orm_events
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.access.principal import Principal, UnitRef
@@ -213,6 +214,41 @@ def connection_drafts(
     return drafts
 
 
+# --- events of other features ------------------------------------------------------------------
+
+SESSION_BUS = "ioc_hub.stream.bus"
+"""The key under which every session of the app carries its process's bus (``Stream.create``)."""
+_PENDING = "ioc_hub.stream.pending"
+
+
+def publish_after_commit(
+    session: AsyncSession, event_type: str, unit: UnitRef | None, data: dict[str, Any]
+) -> None:
+    """Publish an event once ``session``'s transaction commits, and never if it rolls back: the
+    stream tells only what the database holds. A session made outside the app (a command, a
+    benchmark) has no bus, and the event goes nowhere."""
+    bus: EventBus | None = session.info.get(SESSION_BUS)
+    if bus is None:
+        return
+    pending: list[Draft] | None = session.info.get(_PENDING)
+    if pending is None:
+        pending = session.info[_PENDING] = []
+        sync_session = session.sync_session
+
+        def committed(_: Any) -> None:
+            drafts = list(pending)
+            pending.clear()
+            if drafts:
+                bus.publish(drafts)
+
+        def rolled_back(_: Any) -> None:
+            pending.clear()
+
+        orm_events.listen(sync_session, "after_commit", committed)
+        orm_events.listen(sync_session, "after_rollback", rolled_back)
+    pending.append(Draft(event_type, unit, _json(data)))
+
+
 class Publisher:
     """Hands ingest outcomes to the bus as events, in order, off the request path."""
 
@@ -344,6 +380,8 @@ class Stream:
                 settings.stream_retention,
                 timeout=settings.db_timeout_seconds,
             )
+        # Every session of the app can then publish what it commits (publish_after_commit).
+        sessions.configure(info={SESSION_BUS: bus})
         return cls(bus, Publisher(bus, cache, sessions, settings))
 
     async def start(self) -> None:

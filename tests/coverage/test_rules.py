@@ -298,3 +298,41 @@ def test_statuses_sort_worst_first() -> None:
         SeriesStatus.OVERDUE,
         SeriesStatus.FRESH,
     ]
+
+
+@pytest.mark.parametrize(
+    ("cadence", "last", "at", "status", "since"),
+    [
+        # Daily, a day's grace: 2026-11-27 is due at 2026-11-29 00:00, 2026-11-28 a day later.
+        (Cadence.DAILY, "2026-11-26", "2026-11-28T23:59:59+07:00", SeriesStatus.OVERDUE, None),
+        (
+            Cadence.DAILY,
+            "2026-11-26",
+            "2026-11-29T00:00:00+07:00",
+            SeriesStatus.OVERDUE,
+            "2026-11-29T00:00:00+07:00",
+        ),
+        (Cadence.DAILY, "2026-11-26", "2026-11-29T12:00:00+07:00", SeriesStatus.STALE, None),
+        (
+            Cadence.DAILY,
+            "2026-11-26",
+            "2026-12-05T12:00:00+07:00",
+            SeriesStatus.STALE,
+            "2026-11-30T00:00:00+07:00",
+        ),
+        # Monthly, five days' grace: November is due on 2026-12-06.
+        (
+            Cadence.MONTHLY,
+            "2026-10",
+            "2027-01-01T00:00:00+07:00",
+            SeriesStatus.OVERDUE,
+            "2026-12-06T00:00:00+07:00",
+        ),
+    ],
+)
+def test_late_since_is_the_deadline_of_the_first_or_second_missed_period(
+    cadence: Cadence, last: str, at: str, status: SeriesStatus, since: str | None
+) -> None:
+    expectation = default(cadence).expect(local(at), HCM)
+    found = expectation.late_since(Period.parse(last, cadence), status)
+    assert found == (local(since) if since else None)

@@ -174,6 +174,24 @@ async def undo_reorganisation(ctx: Ctx) -> Request:
     return "DELETE", f"/api/v1/reorganisations/{created['id']}", {}
 
 
+RULE = {
+    "name": "silent departments",
+    "condition": {"kind": "unit_silent", "unit_kind": "department"},
+}
+
+
+async def create_rule(ctx: Ctx) -> Request:
+    return "POST", "/api/v1/alert-rules", {"json": RULE}
+
+
+def on_new_rule(method: str, body: dict[str, Any] | None = None) -> Build:
+    async def build(ctx: Ctx) -> Request:
+        created = await ctx.admin("POST", "/api/v1/alert-rules", RULE)
+        return method, f"/api/v1/alert-rules/{created['id']}", {"json": body} if body else {}
+
+    return build
+
+
 @dataclass(frozen=True)
 class Row:
     build: Build
@@ -293,6 +311,15 @@ MATRIX: dict[tuple[str, str], Row] = {
         ),
         AREA,
     ),
+    ("POST", "/api/v1/alert-rules"): Row(create_rule, CREATE),
+    ("GET", "/api/v1/alert-rules"): Row(fixed("GET", "/api/v1/alert-rules"), ADMIN),
+    ("GET", "/api/v1/alert-rules/{rule_id}"): Row(on_new_rule("GET"), ADMIN),
+    ("PUT", "/api/v1/alert-rules/{rule_id}"): Row(on_new_rule("PUT", RULE), ADMIN),
+    ("PATCH", "/api/v1/alert-rules/{rule_id}"): Row(
+        on_new_rule("PATCH", {"enabled": False}), ADMIN
+    ),
+    ("DELETE", "/api/v1/alert-rules/{rule_id}"): Row(on_new_rule("DELETE"), ADMIN),
+    ("GET", "/api/v1/alerts"): Row(fixed("GET", "/api/v1/alerts"), ANY_KEY),
     # Server-Sent Events: the stream never ends, so the probe opens it and reads the status only.
     ("GET", "/api/v1/stream"): Row(fixed("GET", "/api/v1/stream"), ANY_KEY),
 }

@@ -3,7 +3,7 @@
  * Reads the API with the operator's key (kept in sessionStorage) and follows the event stream.
  * EventSource cannot send an Authorization header, so the stream is read with fetch() and its
  * Server-Sent Events are parsed here. Every event marks its unit dirty; a debounced refresh
- * then reloads coverage, the dirty units' staleness and the rejections. A full reload runs every
+ * then reloads coverage, the dirty units' staleness, the rejections and the alerts. A full reload runs every
  * minute anyway: statuses also change as deadlines pass, which no event announces.
  *
  * Everything the hub returns is written with textContent, never as HTML.
@@ -20,6 +20,8 @@
   const STREAM_SILENCE_MS = 45_000; // the hub sends a comment every 15 s while idle
   const FEED_SIZE = 40;
   const REJECTIONS_SHOWN = 15;
+  const FIRING_SHOWN = 200;
+  const RESOLVED_SHOWN = 10;
 
   const KINDS = [
     ["ministry", "Ministries"],
@@ -216,6 +218,14 @@
     state.rejections = await api("api/v1/rejections", { limit: REJECTIONS_SHOWN });
   }
 
+  async function loadAlerts() {
+    const [firing, resolved] = await Promise.all([
+      api("api/v1/alerts", { state: "firing", limit: FIRING_SHOWN }),
+      api("api/v1/alerts", { state: "resolved", limit: RESOLVED_SHOWN }),
+    ]);
+    state.alerts = { firing, resolved };
+  }
+
   /** Heatmap columns: the groups the area reports in, busiest first, then the others. */
   function orderGroups() {
     const counts = new Map([...state.groupNames.keys()].map((code) => [code, 0]));
@@ -228,7 +238,7 @@
   }
 
   async function reloadAll() {
-    await Promise.all([loadCoverage(), loadStaleness(null), loadRejections()]);
+    await Promise.all([loadCoverage(), loadStaleness(null), loadRejections(), loadAlerts()]);
     render();
   }
 
@@ -245,6 +255,7 @@
           loadCoverage(),
           loadStaleness(everything ? null : units),
           loadRejections(),
+          loadAlerts(),
         ]);
         render();
       } catch (error) {
@@ -282,6 +293,7 @@
     renderDistricts();
     renderDrilldown();
     renderRejections();
+    renderAlerts();
     renderHeatmap();
     $("load-error").hidden = true;
     const updated = $("last-updated");
@@ -497,6 +509,39 @@
           el("td", { title: r.unit || "" }, unitName(r.unit)),
           el("td", {}, el("code", { text: r.indicator || "—" })),
           el("td", { class: "reason", title: r.row, text: r.reason })
+        )
+      )
+    );
+  }
+
+  function renderAlerts() {
+    const { firing, resolved } = state.alerts;
+    setText($("alerts-firing"), firing.total);
+    const items = [...firing.items, ...resolved.items];
+    $("alerts-empty").hidden = items.length > 0;
+    $("alerts-table").hidden = items.length === 0;
+    $("alerts-table").tBodies[0].replaceChildren(
+      ...items.map((a) =>
+        el(
+          "tr",
+          { dataset: { alert: a.id, state: a.state, unit: a.unit }, class: a.state },
+          el(
+            "td",
+            {},
+            a.state === "firing"
+              ? el("span", { class: "badge bad", text: "Firing" })
+              : el("span", { class: "badge ok", text: "Resolved" })
+          ),
+          el("td", { text: a.rule_name }),
+          el("td", { title: a.unit, text: unitName(a.unit) }),
+          el("td", { class: "summary", title: a.subject, text: a.summary }),
+          el(
+            "td",
+            { class: "when", title: when(a.resolved_at || a.started_at) },
+            a.state === "firing"
+              ? `${ago(a.started_at)}${a.repeats ? ` · reminded ${a.repeats}×` : ""}`
+              : `resolved ${ago(a.resolved_at)}`
+          )
         )
       )
     );
@@ -806,6 +851,10 @@
         return data.reason === "first_contact" ? "connected (first contact)" : "reconnected";
       case "reset":
         return `reloading: ${data.reason}`;
+      case "alert.firing":
+        return `${data.repeats ? "still firing" : "firing"}: ${data.summary}`;
+      case "alert.resolved":
+        return `resolved: ${data.rule_name}`;
       default:
         return type;
     }
@@ -818,7 +867,7 @@
       "li",
       { dataset: { type, unit: data.unit || "" } },
       el("time", { text: clock.format(new Date()) }),
-      el("span", { class: `badge type type-${type}`, text: type }),
+      el("span", { class: `badge type type-${type.replace(".", "-")}`, text: type }),
       el(
         "span",
         {},
