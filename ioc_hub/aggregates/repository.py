@@ -4,28 +4,35 @@
 Time bucketing needs no date functions, so nothing here depends on the engine: the buckets come
 from :mod:`ioc_hub.kit.periods` (which alone knows that a week belongs to the month of its
 Thursday) as the first ``period_start`` of each, and a row finds its bucket through a balanced
-tree of ``CASE`` comparisons. The unit → group mapping of the level (:func:`rules.groups`) comes
-in as a ``VALUES`` list. Observations are read through
+tree of ``CASE`` comparisons. Observations are read through
 ``ix_observations_indicator_id_period_start_covering``, which holds every column used here, so
 PostgreSQL answers with an index-only scan whose cost follows the size of the answer, not of the
 table.
 
-Two stages, as docs/design.md §5 defines them: over time per (bucket, unit) by the indicator's
-``time_aggregation``, then over units per (bucket, group) by its ``area_aggregation``. The
-group mapping joins the per-unit rows, not the observations: joined to the observations, SQLite
-would loop over the (index-less) mapping and search the observations once per unit.
+Where each observation goes is a list of :class:`Route` rows, inlined as a ``VALUES`` list: the
+unit it reaches on the answer's map (itself, or through lineage under ``boundaries=current``,
+docs/design.md §8), with a weight, in which group. Routes depend on the segment of days the
+period starts in (segments are cut where the map changes), found by the same kind of ``CASE``
+tree as buckets.
+
+Three stages, as docs/design.md §5 and §8 define them: when several units reach one unit in one
+period (predecessors merged into their successor), their values combine first by the indicator's
+``area_aggregation``, weighted by share; then over time per (bucket, unit) by its
+``time_aggregation``; then over units per (bucket, group) by its ``area_aggregation``.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Integer,
     Select,
     SQLColumnExpression,
+    and_,
     bindparam,
     case,
     column,
@@ -33,22 +40,40 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.aggregates.rules import Bucket
-from ioc_hub.models import Aggregation, Observation
+from ioc_hub.models import Aggregation, Obligation, Observation, Unit, UnitVersion
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Observations of ``unit`` whose periods start in segment ``segment`` reach ``target`` (a
+    unit of the answer's map, in group ``group``) with ``weight``. ``counts`` is true on one
+    route per (segment, unit, group), so an observation counts once in a group's ``reported``
+    even when it reaches several of its units."""
+
+    segment: int
+    unit: int
+    target: int
+    group: int
+    weight: float
+    approximate: bool
+    counts: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One (bucket, group) that has data: its combined value and how many observations it rests
-    on."""
+    """One (bucket, group) that has data: its combined value, how many observations it rests
+    on, and whether a share it rests on was unknown."""
 
     bucket: int
     group: int
     value: float
     reported: int
+    approximate: bool
 
 
 async def cells(
@@ -58,21 +83,23 @@ async def cells(
     time_aggregation: Aggregation,
     area_aggregation: Aggregation,
     buckets: Sequence[Bucket],
-    members: Mapping[int, int],
+    cuts: Sequence[date],
+    routes: Sequence[Route],
     changed_since: datetime | None = None,
 ) -> list[Cell]:
     """The (bucket, group) cells of one indicator that have at least one observation.
 
-    ``buckets`` are consecutive; ``members`` maps the unit ids that count to their group id;
+    ``buckets`` are consecutive; ``cuts`` are the days that begin segments 1, 2, … (sorted);
     ``changed_since`` keeps only the cells with an observation received (created or changed) at
     or after it.
     """
-    if not buckets or not members:
+    if not buckets or not routes:
         return []
     o = Observation
     observations = (
         select(
-            _bucket_of(o.period_start, buckets).label("idx"),
+            _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
+            _index_of(o.period_start, cuts).label("seg"),
             o.unit_id,
             o.value,
             o.period_start,
@@ -82,49 +109,62 @@ async def cells(
             o.indicator_id == indicator_id,
             o.period_start >= buckets[0].first.start,
             o.period_start <= buckets[-1].last.start,
-            o.unit_id.in_(bindparam("units", sorted(members), literal_execute=True)),
+            o.unit_id.in_(
+                bindparam("units", sorted({r.unit for r in routes}), literal_execute=True)
+            ),
         )
         .subquery("obs")
     )
-    per_unit = _over_time(observations, time_aggregation, area_aggregation).subquery("per_unit")
-    rows = await session.execute(
-        _over_units(per_unit, _groups(members), area_aggregation, changed_since)
-    )
+    weighted = any(r.weight != 1 for r in routes)
+    merged = len({(r.segment, r.target) for r in routes}) < len(routes)
+    routed = _routed(observations, _routes(routes), area_aggregation, weighted, merged)
+    per_unit = _over_time(routed, time_aggregation, area_aggregation).subquery("per_unit")
+    rows = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
     return [
-        Cell(bucket=row.idx, group=row.grp, value=float(row.value), reported=int(row.reported))
+        Cell(
+            bucket=row.idx,
+            group=row.grp,
+            value=float(row.value),
+            reported=int(row.reported),
+            approximate=bool(row.approximate),
+        )
         for row in rows
     ]
 
 
-def _groups(members: Mapping[int, int]) -> Any:
-    """The unit → group mapping as a ``VALUES`` list (its columns are ``column1`` and
-    ``column2`` on both engines). Text with the ids inline, because SQLAlchemy cannot cache a
-    statement holding its ``values()`` construct and compiling it afresh cost more than running
-    it; ``int()`` keeps the inline text to numbers."""
-    rows = ", ".join(f"({int(unit)}, {int(group)})" for unit, group in sorted(members.items()))
+# The columns of :func:`_routes`, in order.
+_ROUTE_COLUMNS = ("seg", "unit", "target", "grp", "weight", "approximate", "counts")
+
+
+def _routes(routes: Sequence[Route]) -> Any:
+    """The routes as a ``VALUES`` list (its columns are ``column1``… on both engines). Text with
+    the figures inline, because SQLAlchemy cannot cache a statement holding its ``values()``
+    construct and compiling it afresh cost more than running it; ``int()`` and ``float()`` keep
+    the inline text to numbers."""
+    rows = ", ".join(
+        f"({int(r.segment)}, {int(r.unit)}, {int(r.target)}, {int(r.group)}, "
+        f"CAST({float(r.weight)!r} AS DOUBLE PRECISION), {int(r.approximate)}, {int(r.counts)})"
+        for r in sorted(routes, key=lambda r: (r.segment, r.unit, r.target))
+    )
+    types = (Integer, Integer, Integer, Integer, Float, Integer, Integer)
     return (
         text(f"VALUES {rows}")
-        .columns(column("column1", Integer), column("column2", Integer))
-        .cte("groups")
+        .columns(*(column(f"column{i + 1}", t) for i, t in enumerate(types)))
+        .cte("routes")
     )
 
 
-def _bucket_of(
-    period_start: SQLColumnExpression[date], buckets: Sequence[Bucket]
-) -> ColumnElement[int]:
-    """The index of the bucket holding a period start within the buckets' range: a balanced tree
-    of CASEs over the buckets' first starts, so a row costs log2(buckets) comparisons."""
+def _index_of(day: SQLColumnExpression[date], cuts: Sequence[date]) -> ColumnElement[int]:
+    """How many of the sorted ``cuts`` are on or before ``day``: a balanced tree of CASEs, so a
+    row costs log2(cuts) comparisons."""
 
     def tree(low: int, high: int) -> ColumnElement[int]:
         if low == high:
-            return literal(buckets[low].index, Integer)
+            return literal(low, Integer)
         middle = (low + high + 1) // 2
-        return case(
-            (period_start < buckets[middle].first.start, tree(low, middle - 1)),
-            else_=tree(middle, high),
-        )
+        return case((day < cuts[middle - 1], tree(low, middle - 1)), else_=tree(middle, high))
 
-    return tree(0, len(buckets) - 1)
+    return tree(0, len(cuts))
 
 
 def _aggregate(
@@ -145,63 +185,152 @@ def _aggregate(
             return func.max(case((rank == 1, value)))
 
 
-def _over_time(obs: Any, aggregation: Aggregation, then: Aggregation) -> Select[Any]:
-    """Per (bucket, unit): the unit's value, its observation count and when it last changed;
-    for a ``last`` over units next, also its latest period in the bucket. ``last`` over time
-    takes the value of the unit's latest period."""
-    source, rank = obs, None
+def _ranked(source: Any, partition: Sequence[Any], order: Sequence[Any], name: str) -> Any:
+    """``source`` with a ``rank`` column: 1 on the row that comes first in ``order`` within each
+    ``partition``."""
+    return select(
+        source, func.row_number().over(partition_by=partition, order_by=order).label("rank")
+    ).subquery(name)
+
+
+def _routed(obs: Any, routes: Any, aggregation: Aggregation, weighted: bool, merged: bool) -> Any:
+    """Per (bucket, target unit, group, period): the value the target has for the period, its
+    observation count, when it last changed and whether it is approximate. Values of several
+    units reaching one target in one period combine by the area ``aggregation``: ``sum`` takes
+    share × value, ``avg`` weighs by share, ``last`` takes the value that arrived last."""
+    r = dict(zip(_ROUTE_COLUMNS, routes.c, strict=True))
+    value: ColumnElement[Any] = obs.c.value
+    if weighted and aggregation is Aggregation.SUM:
+        value = obs.c.value * r["weight"]
+    joined = (
+        select(
+            obs.c.idx,
+            obs.c.period_start,
+            obs.c.received_at,
+            obs.c.unit_id,
+            r["target"].label("target"),
+            r["grp"].label("grp"),
+            value.label("value"),
+            r["weight"].label("weight"),
+            r["approximate"].label("approximate"),
+            r["counts"].label("n"),
+        )
+        .select_from(obs)
+        .join(routes, and_(r["unit"] == obs.c.unit_id, r["seg"] == obs.c.seg))
+        .subquery("routed")
+    )
+    if not merged:
+        return joined
+    key = (joined.c.idx, joined.c.target, joined.c.grp, joined.c.period_start)
+    source, rank = joined, None
+    combined: ColumnElement[Any]
+    if aggregation is Aggregation.AVG and weighted:
+        combined = func.sum(joined.c.value * joined.c.weight) / func.sum(joined.c.weight)
+    elif aggregation is Aggregation.LAST:
+        source = _ranked(
+            joined, key, (joined.c.received_at.desc(), joined.c.unit_id.desc()), "ranked_routed"
+        )
+        rank = source.c.rank
+        combined = _aggregate(aggregation, source.c.value, rank)
+    else:
+        combined = _aggregate(aggregation, source.c.value, rank)
+    return (
+        select(
+            source.c.idx,
+            source.c.target,
+            source.c.grp,
+            source.c.period_start,
+            combined.label("value"),
+            func.sum(source.c.n).label("n"),
+            func.max(source.c.received_at).label("received_at"),
+            func.max(source.c.approximate).label("approximate"),
+        )
+        .group_by(source.c.idx, source.c.target, source.c.grp, source.c.period_start)
+        .subquery("merged")
+    )
+
+
+def _over_time(routed: Any, aggregation: Aggregation, then: Aggregation) -> Select[Any]:
+    """Per (bucket, target unit, group): the unit's value, its observation count, when it last
+    changed and whether it is approximate; for a ``last`` over units next, also its latest
+    period in the bucket. ``last`` over time takes the value of the unit's latest period."""
+    source, rank = routed, None
     if aggregation is Aggregation.LAST:
-        source = select(
-            obs,
-            func.row_number()
-            .over(partition_by=(obs.c.idx, obs.c.unit_id), order_by=obs.c.period_start.desc())
-            .label("rank"),
-        ).subquery("ranked_obs")
+        source = _ranked(
+            routed,
+            (routed.c.idx, routed.c.target, routed.c.grp),
+            (routed.c.period_start.desc(),),
+            "ranked_obs",
+        )
         rank = source.c.rank
     columns = [
         source.c.idx,
-        source.c.unit_id,
+        source.c.target,
+        source.c.grp,
         _aggregate(aggregation, source.c.value, rank).label("value"),
-        func.count().label("n"),
+        func.sum(source.c.n).label("n"),
         func.max(source.c.received_at).label("received_at"),
+        func.max(source.c.approximate).label("approximate"),
     ]
     if then is Aggregation.LAST:
         columns.append(func.max(source.c.period_start).label("last_start"))
-    return select(*columns).group_by(source.c.idx, source.c.unit_id)
+    return select(*columns).group_by(source.c.idx, source.c.target, source.c.grp)
 
 
 def _over_units(
-    per_unit: Any, groups: Any, aggregation: Aggregation, changed_since: datetime | None
+    per_unit: Any, aggregation: Aggregation, changed_since: datetime | None
 ) -> Select[Any]:
     """Per (bucket, group): the units' values combined. ``last`` takes the value of the unit with
     the latest period; ties go to the unit whose values arrived last, then the newer unit."""
-    grouped = (
-        select(per_unit, groups.c.column2.label("grp"))
-        .join(groups, groups.c.column1 == per_unit.c.unit_id)
-        .subquery("grouped")
-    )
-    source, rank = grouped, None
+    source, rank = per_unit, None
     if aggregation is Aggregation.LAST:
-        source = select(
-            grouped,
-            func.row_number()
-            .over(
-                partition_by=(grouped.c.idx, grouped.c.grp),
-                order_by=(
-                    grouped.c.last_start.desc(),
-                    grouped.c.received_at.desc(),
-                    grouped.c.unit_id.desc(),
-                ),
-            )
-            .label("rank"),
-        ).subquery("ranked_units")
+        source = _ranked(
+            per_unit,
+            (per_unit.c.idx, per_unit.c.grp),
+            (
+                per_unit.c.last_start.desc(),
+                per_unit.c.received_at.desc(),
+                per_unit.c.target.desc(),
+            ),
+            "ranked_units",
+        )
         rank = source.c.rank
     statement = select(
         source.c.idx,
         source.c.grp,
         _aggregate(aggregation, source.c.value, rank).label("value"),
         func.sum(source.c.n).label("reported"),
+        func.max(source.c.approximate).label("approximate"),
     ).group_by(source.c.idx, source.c.grp)
     if changed_since is not None:
         statement = statement.having(func.max(source.c.received_at) >= changed_since)
     return statement
+
+
+async def change_days(
+    session: AsyncSession, first: date, last: date
+) -> tuple[list[date], list[date]]:
+    """The days after ``first`` up to ``last`` on which the tree may change (a unit starts or
+    ends, a version begins or ends), and those on which obligations may (one begins or ends),
+    each sorted."""
+    tree = union(
+        *(
+            select(day.label("day")).where(day > first, day <= last)
+            for day in (
+                Unit.valid_from,
+                Unit.valid_to,
+                UnitVersion.valid_from,
+                UnitVersion.valid_to,
+            )
+        )
+    )
+    obligations = union(
+        *(
+            select(day.label("day")).where(day > first, day <= last)
+            for day in (Obligation.valid_from, Obligation.valid_to)
+        )
+    )
+    return (
+        sorted(await session.scalars(select(tree.subquery().c.day))),
+        sorted(await session.scalars(select(obligations.subquery().c.day))),
+    )

@@ -7,6 +7,8 @@ from ioc_hub.aggregates.endpoints import (
     ROWS_RESPONSES,
     Accept,
     AggregatePageDep,
+    BoundariesOn,
+    BoundariesQuery,
     Bucket,
     ChangedSince,
     Format,
@@ -15,7 +17,7 @@ from ioc_hub.aggregates.endpoints import (
     PeriodTo,
     to_response,
 )
-from ioc_hub.aggregates.rules import Level
+from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
@@ -81,6 +83,8 @@ async def get_open_data(
         Query(description="province or district (commune and unit are never published)"),
     ] = None,
     changed_since: ChangedSince = None,
+    boundaries: BoundariesQuery = Boundaries.CURRENT,
+    boundaries_on: BoundariesOn = None,
     output_format: Format = None,
     if_none_match: IfNoneMatch = None,
     accept: Accept = None,
@@ -94,6 +98,8 @@ async def get_open_data(
         area=area,
         level=level,
         changed_since=changed_since,
+        boundaries=boundaries,
+        boundaries_on=boundaries_on,
         indicator_field="path.indicator",
     )
     rows = await service.open_data(session, settings, now, query, page)
