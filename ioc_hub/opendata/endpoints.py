@@ -25,6 +25,7 @@ from ioc_hub.kit.pagination import Page
 from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.opendata import service
 from ioc_hub.opendata.schemas import Catalog
+from ioc_hub.registry.timeline import local_day
 
 router = APIRouter(prefix="/open/v1", tags=["open data"])
 
@@ -35,7 +36,9 @@ router = APIRouter(prefix="/open/v1", tags=["open data"])
     operation_id="get_open_catalog",
     responses={404: problem_doc("The registry has no province yet")},
 )
-async def get_open_catalog(request: Request, response: Response, session: SessionDep) -> Catalog:
+async def get_open_catalog(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Catalog:
     """Every open indicator (DCAT field names) with its download links; no key needed."""
 
     def link(code: str, fmt: OutputFormat, level: Level) -> str:
@@ -43,7 +46,7 @@ async def get_open_catalog(request: Request, response: Response, session: Sessio
         return str(url.include_query_params(format=fmt.value, level=level.value))
 
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return await service.catalog(session, link)
+    return await service.catalog(session, link, local_day(now, settings.tz))
 
 
 @router.get(
