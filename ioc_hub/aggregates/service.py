@@ -11,15 +11,19 @@ Definitions (the ones :class:`AggregateRow` documents):
   unit whose values arrived last). A unit with no data in the bucket contributes nothing; a
   group with none at all has ``value`` null. Values are rounded to 12 significant digits.
 - groups: which units count in which area at which level is :mod:`ioc_hub.aggregates.rules`
-  (departments, agencies and ministries count at province level only).
+  (departments, agencies and ministries count at province level only), on the answer's map:
+  under ``boundaries=current`` the tree of the chosen day, values of other units reaching it
+  through lineage (:mod:`ioc_hub.aggregates.lineage`); under ``as_reported`` the tree of each
+  period's first day (docs/design.md §8).
 - ``reported``: the observations — (unit, period) pairs — of the indicator in the bucket and
-  group, every one of them whichever the aggregation.
-- ``expected``: the active units of the group obliged to report the indicator (today's
-  obligations, as :func:`obligated_series` expands them; an inactive indicator expects nothing)
-  × the periods of its cadence in the bucket that are not in the future (a period is in the
-  future once it starts after the current one, as for pushes). Data from a unit without an
-  obligation still counts in ``value`` and ``reported``, so ``reported`` may exceed
-  ``expected``.
+  group that the value rests on, whichever the aggregation.
+- ``expected``: for each period of the indicator's cadence in the bucket that is not in the
+  future (a period is in the future once it starts after the current one, as for pushes), the
+  active units obliged to report it on its last day (the obligations of that day over the tree
+  of that day, as :func:`obligated_series` expands them; an inactive indicator expects nothing)
+  whose values reach the group. Data from a unit without an obligation still counts in
+  ``value`` and ``reported``, so ``reported`` may exceed ``expected``.
+- ``approximate``: the value rests on a share that is unknown (§8).
 
 A row is answered for every (bucket, group) with data or with something expected; with
 ``changed_since`` only for those with an observation received (created or changed) at or after
