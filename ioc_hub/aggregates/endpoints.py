@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -12,7 +11,7 @@ from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
-from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDateTime
+from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDate, IsoDateTime
 from ioc_hub.kit.periods import PERIOD_PATTERN, Cadence
 from ioc_hub.models import Scope
 
@@ -80,7 +79,7 @@ BoundariesQuery = Annotated[
     ),
 ]
 BoundariesOn = Annotated[
-    date | None,
+    IsoDate | None,
     Query(
         description="With boundaries=current, the day whose tree the answer uses; default: "
         "today in the province's zone",

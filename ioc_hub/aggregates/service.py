@@ -295,6 +295,7 @@ async def _layout(
         when = f"on {day.isoformat()}" + ("" if query.boundaries_on else " (today)")
         lineage = Lineage(in_force, {u.id for u in tree})
     code = _area_code(query, principal)
+    found = False
     members: list[Mapping[int, int]] = []
     codes: dict[int, str] = {}
     for tree in trees:
@@ -304,8 +305,10 @@ async def _layout(
             continue
         level = _level(query.level, area, principal is None)
         members.append(groups(tree, area, level))
-        codes |= {u.id: u.code for u in tree}
-    if not codes:
+        named = set(members[-1].values())
+        codes |= {u.id: u.code for u in tree if u.id in named}
+        found = True
+    if not found:
         await _absent(session, query, principal, when)
     return _Layout(
         starts=starts,

@@ -63,34 +63,29 @@ async def rows(client: httpx.AsyncClient, auth: dict[str, str], **params: Any) -
     ]
 
 
-async def test_current_boundaries_fold_predecessors_into_the_new_ward(
-    client: httpx.AsyncClient, reformed: dict[str, str]
-) -> None:
-    # Q2: old Tân Bình whole (100) + Tân Đông Hiệp, divided with an unknown share, whole to its
-    # primary successor (40, approximate); Thái Hòa's share here is unknown and 25945 is not its
-    # primary: nothing. Expected: the two communes whose values reach 25945. Q3: the new ward.
-    assert await rows(client, reformed, indicator="T-SUM", area="25945") == [
-        ("2025-Q2", "25945", 140.0, 2, 2, True),
-        ("2025-Q3", "25945", 150.0, 1, 1, False),
-    ]
-    # avg: each predecessor weighs its share (1 for both: whole, and the whole of an unknown).
-    assert await rows(client, reformed, indicator="T-AVG", area="25945") == [
-        ("2025-Q2", "25945", 70.0, 2, 2, True),
-        ("2025-Q3", "25945", 150.0, 1, 1, False),
-    ]
+# 25945 under current: in Q2 old Tân Bình whole (100) plus Tân Đông Hiệp, divided with an unknown
+# share, whole to its primary successor (40, approximate); Thái Hòa's share here is unknown and
+# 25945 is not its primary: nothing. Expected: the two communes whose values reach 25945. Under
+# avg each predecessor weighs its share (1 for both: whole, and the whole of an unknown split).
+# Under as_reported, on 2025-04-01 25945 is Phường Tân Bình alone. Q3 is the new ward's own.
+NEW_WARD_Q3 = ("2025-Q3", "25945", 150.0, 1, 1, False)
+TAN_BINH_Q2 = ("2025-Q2", "25945", 100.0, 1, 1, False)
+NEW_WARD = {
+    ("T-SUM", "current"): [("2025-Q2", "25945", 140.0, 2, 2, True), NEW_WARD_Q3],
+    ("T-AVG", "current"): [("2025-Q2", "25945", 70.0, 2, 2, True), NEW_WARD_Q3],
+    ("T-SUM", "as_reported"): [TAN_BINH_Q2, NEW_WARD_Q3],
+    ("T-AVG", "as_reported"): [TAN_BINH_Q2, NEW_WARD_Q3],
+}
 
 
-async def test_as_reported_boundaries_keep_each_quarter_on_its_own_map(
-    client: httpx.AsyncClient, reformed: dict[str, str]
+@pytest.mark.parametrize(("indicator", "boundaries"), list(NEW_WARD))
+async def test_the_new_ward_25945_on_each_map(
+    client: httpx.AsyncClient, reformed: dict[str, str], indicator: str, boundaries: str
 ) -> None:
-    # On 2025-04-01, 25945 is Phường Tân Bình alone; on 2025-07-01, the new ward.
-    for indicator in ("T-SUM", "T-AVG"):
-        assert await rows(
-            client, reformed, indicator=indicator, area="25945", boundaries="as_reported"
-        ) == [
-            ("2025-Q2", "25945", 100.0, 1, 1, False),
-            ("2025-Q3", "25945", 150.0, 1, 1, False),
-        ]
+    assert (
+        await rows(client, reformed, indicator=indicator, area="25945", boundaries=boundaries)
+        == NEW_WARD[(indicator, boundaries)]
+    )
 
 
 async def test_a_non_primary_successor_of_an_unknown_share_gets_nothing_and_stays_exact(
