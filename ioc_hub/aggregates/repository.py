@@ -32,7 +32,6 @@ from sqlalchemy import (
     Integer,
     Select,
     SQLColumnExpression,
-    and_,
     bindparam,
     case,
     column,
@@ -99,7 +98,7 @@ async def cells(
     observations = (
         select(
             _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
-            _index_of(o.period_start, cuts).label("seg"),
+            _route_key(o.unit_id.expression, o.period_start, cuts).label("route"),
             o.unit_id,
             o.value,
             o.period_start,
@@ -116,8 +115,13 @@ async def cells(
         .subquery("obs")
     )
     weighted = any(r.weight != 1 for r in routes)
-    merged = len({(r.segment, r.target) for r in routes}) < len(routes)
-    routed = _routed(observations, _routes(routes), area_aggregation, weighted, merged)
+    # Values meeting in one unit and period combine first, unless the same aggregation over
+    # time would combine them anyway (sum of sums, min of mins, max of maxes).
+    merged = len({(r.segment, r.target) for r in routes}) < len(routes) and not (
+        time_aggregation is area_aggregation
+        and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
+    )
+    routed = _routed(observations, _routes(routes, len(cuts)), area_aggregation, weighted, merged)
     per_unit = _over_time(routed, time_aggregation, area_aggregation).subquery("per_unit")
     rows = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
     return [
@@ -133,20 +137,32 @@ async def cells(
 
 
 # The columns of :func:`_routes`, in order.
-_ROUTE_COLUMNS = ("seg", "unit", "target", "grp", "weight", "approximate", "counts")
+_ROUTE_COLUMNS = ("route", "target", "grp", "weight", "approximate", "counts")
 
 
-def _routes(routes: Sequence[Route]) -> Any:
+def _route_key(
+    unit: ColumnElement[int], period_start: SQLColumnExpression[date], cuts: Sequence[date]
+) -> ColumnElement[int]:
+    """The key of the route an observation takes: its unit and the segment its period starts
+    in, as one number (:func:`_routes` numbers them alike), so that the join is on one column
+    and PostgreSQL estimates it well (on two, it guessed a handful of rows and looped over the
+    routes)."""
+    if not cuts:
+        return unit
+    return unit * (len(cuts) + 1) + _index_of(period_start, cuts)
+
+
+def _routes(routes: Sequence[Route], cuts: int) -> Any:
     """The routes as a ``VALUES`` list (its columns are ``column1``… on both engines). Text with
     the figures inline, because SQLAlchemy cannot cache a statement holding its ``values()``
     construct and compiling it afresh cost more than running it; ``int()`` and ``float()`` keep
     the inline text to numbers."""
     rows = ", ".join(
-        f"({int(r.segment)}, {int(r.unit)}, {int(r.target)}, {int(r.group)}, "
+        f"({int(r.unit) * (cuts + 1) + int(r.segment)}, {int(r.target)}, {int(r.group)}, "
         f"CAST({float(r.weight)!r} AS DOUBLE PRECISION), {int(r.approximate)}, {int(r.counts)})"
         for r in sorted(routes, key=lambda r: (r.segment, r.unit, r.target))
     )
-    types = (Integer, Integer, Integer, Integer, Float, Integer, Integer)
+    types = (Integer, Integer, Integer, Float, Integer, Integer)
     return (
         text(f"VALUES {rows}")
         .columns(*(column(f"column{i + 1}", t) for i, t in enumerate(types)))
@@ -216,7 +232,7 @@ def _routed(obs: Any, routes: Any, aggregation: Aggregation, weighted: bool, mer
             r["counts"].label("n"),
         )
         .select_from(obs)
-        .join(routes, and_(r["unit"] == obs.c.unit_id, r["seg"] == obs.c.seg))
+        .join(routes, r["route"] == obs.c.route)
         .subquery("routed")
     )
     if not merged:
