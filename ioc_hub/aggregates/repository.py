@@ -44,7 +44,14 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.aggregates.rules import Bucket
-from ioc_hub.models import Aggregation, Obligation, Observation, Unit, UnitVersion
+from ioc_hub.models import (
+    Aggregation,
+    LineageEdge,
+    Obligation,
+    Observation,
+    Unit,
+    UnitVersion,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,30 +330,38 @@ def _over_units(
     return statement
 
 
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The days on which an answer's map may change, each list sorted."""
+
+    tree: list[date]  # a unit starts or ends, a version begins or ends
+    obligations: list[date]  # an obligation begins or ends
+    edges: list[date]  # a reorganisation's lineage edges take effect
+
+
 async def change_days(
-    session: AsyncSession, first: date, last: date
-) -> tuple[list[date], list[date]]:
-    """The days after ``first`` up to ``last`` on which the tree may change (a unit starts or
-    ends, a version begins or ends), and those on which obligations may (one begins or ends),
-    each sorted."""
-    tree = union(
+    session: AsyncSession, first: date, last: date, edges_until: date | None
+) -> Changes:
+    """The days after ``first`` up to ``last`` on which the tree or the obligations change, and
+    those after ``first`` up to ``edges_until`` (none: no edge) on which edges took effect; in
+    one query, since most answers find none."""
+    sources = [
+        ("tree", Unit.valid_from, last),
+        ("tree", Unit.valid_to, last),
+        ("tree", UnitVersion.valid_from, last),
+        ("tree", UnitVersion.valid_to, last),
+        ("obligations", Obligation.valid_from, last),
+        ("obligations", Obligation.valid_to, last),
+    ]
+    if edges_until is not None:
+        sources.append(("edges", LineageEdge.effective, edges_until))
+    days = union(
         *(
-            select(day.label("day")).where(day > first, day <= last)
-            for day in (
-                Unit.valid_from,
-                Unit.valid_to,
-                UnitVersion.valid_from,
-                UnitVersion.valid_to,
-            )
+            select(literal(name).label("kind"), day.label("day")).where(day > first, day <= until)
+            for name, day, until in sources
         )
-    )
-    obligations = union(
-        *(
-            select(day.label("day")).where(day > first, day <= last)
-            for day in (Obligation.valid_from, Obligation.valid_to)
-        )
-    )
-    return (
-        sorted(await session.scalars(select(tree.subquery().c.day))),
-        sorted(await session.scalars(select(obligations.subquery().c.day))),
-    )
+    ).subquery()
+    found: dict[str, list[date]] = {"tree": [], "obligations": [], "edges": []}
+    for kind, day in await session.execute(select(days.c.kind, days.c.day)):
+        found[kind].append(day)
+    return Changes(**{kind: sorted(days) for kind, days in found.items()})

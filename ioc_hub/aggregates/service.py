@@ -271,26 +271,26 @@ async def _layout(
 ) -> _Layout:
     """The map of the answer for periods from ``span[0]`` to ``span[1]``: the chosen day's tree
     and the lineage edges in force on it, or each segment's own tree."""
-    tree_days, obligation_days = await repository.change_days(session, *span)
+    day = query.boundaries_on or today
+    current = query.boundaries is Boundaries.CURRENT
+    changes = await repository.change_days(session, *span, edges_until=day if current else None)
     lineage = None
-    if query.boundaries is Boundaries.AS_REPORTED:
+    if not current:
         if query.boundaries_on is not None:
             raise Invalid(
                 "boundaries_on chooses the map of boundaries=current; boundaries=as_reported "
                 "uses the map of each period's first day",
                 field="query.boundaries_on",
             )
-        starts = [span[0], *tree_days]
-        trees = [await _tree(session, day) for day in starts]
+        starts = [span[0], *changes.tree]
+        trees = [await _tree(session, start) for start in starts]
         when = f"in the periods from {span[0].isoformat()} to {span[1].isoformat()}"
     else:
-        day = query.boundaries_on or today
         tree = await _tree(session, day)
-        in_force = await timeline.edges(session, LineageEdge.effective <= day)
-        starts = [
-            span[0],
-            *sorted({e.effective for e in in_force if span[0] < e.effective <= span[1]}),
-        ]
+        in_force = []
+        if changes.edges:  # edges that took effect before every period apply to none
+            in_force = await timeline.edges(session, LineageEdge.effective <= day)
+        starts = [span[0], *(d for d in changes.edges if d <= span[1])]
         trees = [tree] * len(starts)
         when = f"on {day.isoformat()}" + ("" if query.boundaries_on else " (today)")
         lineage = Lineage(in_force, {u.id for u in tree})
@@ -314,7 +314,7 @@ async def _layout(
         starts=starts,
         members=members,
         codes=codes,
-        obligation_cuts=sorted({*tree_days, *obligation_days}),
+        obligation_cuts=sorted({*changes.tree, *changes.obligations}),
         lineage=lineage,
     )
 
