@@ -110,6 +110,8 @@ async def cells(
             o.value,
             o.period_start,
             o.received_at,
+            literal(1, Integer).label("n"),
+            literal(0, Integer).label("approximate"),
         )
         .where(
             o.indicator_id == indicator_id,
@@ -122,14 +124,27 @@ async def cells(
         .subquery("obs")
     )
     weighted = any(r.weight != 1 for r in routes)
-    # Values meeting in one unit and period combine first, unless the same aggregation over
-    # time would combine them anyway (sum of sums, min of mins, max of maxes).
-    merged = len({(r.segment, r.target) for r in routes}) < len(routes) and not (
-        time_aggregation is area_aggregation
-        and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
-    )
-    routed = _routed(observations, _routes(routes, len(cuts)), area_aggregation, weighted, merged)
-    per_unit = _over_time(routed, time_aggregation, area_aggregation).subquery("per_unit")
+    table = _routes(routes, len(cuts))
+    per_unit: Any
+    if len({(r.target, r.group) for r in routes}) == len(routes):
+        # Each unit of the map has one source: over time per source first, then along the
+        # routes, so only the per-unit rows are joined (as cheap as a map that never changed).
+        per_source = _over_time(
+            observations, ("idx", "route"), time_aggregation, area_aggregation
+        ).subquery("per_source")
+        per_unit = _routed(per_source, table, area_aggregation, weighted).subquery("per_unit")
+    else:
+        routed = _routed(observations, table, area_aggregation, weighted).subquery("routed")
+        # Values meeting in one unit and period combine first, unless the same aggregation
+        # over time would combine them anyway (sum of sums, min of mins, max of maxes).
+        if len({(r.segment, r.target) for r in routes}) < len(routes) and not (
+            time_aggregation is area_aggregation
+            and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
+        ):
+            routed = _merged(routed, area_aggregation, weighted)
+        per_unit = _over_time(
+            routed, ("idx", "target", "grp"), time_aggregation, area_aggregation
+        ).subquery("per_unit")
     rows = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
     return [
         Cell(
@@ -216,46 +231,46 @@ def _ranked(source: Any, partition: Sequence[Any], order: Sequence[Any], name: s
     ).subquery(name)
 
 
-def _routed(obs: Any, routes: Any, aggregation: Aggregation, weighted: bool, merged: bool) -> Any:
-    """Per (bucket, target unit, group, period): the value the target has for the period, its
-    observation count, when it last changed and whether it is approximate. Values of several
-    units reaching one target in one period combine by the area ``aggregation``: ``sum`` takes
-    share × value, ``avg`` weighs by share, ``last`` takes the value that arrived last."""
+def _routed(source: Any, routes: Any, aggregation: Aggregation, weighted: bool) -> Select[Any]:
+    """``source`` (observations, or per-source rows) along its routes: each row once per unit of
+    the map it reaches, with that unit, its group, the share (``sum`` takes share × value), and
+    its count only where the route counts."""
     r = dict(zip(_ROUTE_COLUMNS, routes.c, strict=True))
-    value: ColumnElement[Any] = obs.c.value
+    value: ColumnElement[Any] = source.c.value
     if weighted and aggregation is Aggregation.SUM:
-        value = obs.c.value * r["weight"]
-    joined = (
+        value = source.c.value * r["weight"]
+    carried = [c for c in source.c if c.key in ("period_start", "unit_id", "last_start")]
+    return (
         select(
-            obs.c.idx,
-            obs.c.period_start,
-            obs.c.received_at,
-            obs.c.unit_id,
+            source.c.idx,
             r["target"].label("target"),
             r["grp"].label("grp"),
             value.label("value"),
-            r["weight"].label("weight"),
+            (source.c.n * r["counts"]).label("n"),
+            source.c.received_at,
             r["approximate"].label("approximate"),
-            r["counts"].label("n"),
+            r["weight"].label("weight"),
+            *carried,
         )
-        .select_from(obs)
-        .join(routes, r["route"] == obs.c.route)
-        .subquery("routed")
+        .select_from(source)
+        .join(routes, r["route"] == source.c.route)
     )
-    if not merged:
-        return joined
-    key = (joined.c.idx, joined.c.target, joined.c.grp, joined.c.period_start)
-    source, rank = joined, None
+
+
+def _merged(routed: Any, aggregation: Aggregation, weighted: bool) -> Any:
+    """Per (bucket, unit of the map, group, period): the values of the units reaching it
+    combined by the area ``aggregation``: ``avg`` weighs by share, ``last`` takes the value that
+    arrived last."""
+    key = (routed.c.idx, routed.c.target, routed.c.grp, routed.c.period_start)
+    source, rank = routed, None
     combined: ColumnElement[Any]
     if aggregation is Aggregation.AVG and weighted:
-        combined = func.sum(joined.c.value * joined.c.weight) / func.sum(joined.c.weight)
-    elif aggregation is Aggregation.LAST:
-        source = _ranked(
-            joined, key, (joined.c.received_at.desc(), joined.c.unit_id.desc()), "ranked_routed"
-        )
-        rank = source.c.rank
-        combined = _aggregate(aggregation, source.c.value, rank)
+        combined = func.sum(routed.c.value * routed.c.weight) / func.sum(routed.c.weight)
     else:
+        if aggregation is Aggregation.LAST:
+            order = (routed.c.received_at.desc(), routed.c.unit_id.desc())
+            source = _ranked(routed, key, order, "ranked_routed")
+            rank = source.c.rank
         combined = _aggregate(aggregation, source.c.value, rank)
     return (
         select(
@@ -273,23 +288,21 @@ def _routed(obs: Any, routes: Any, aggregation: Aggregation, weighted: bool, mer
     )
 
 
-def _over_time(routed: Any, aggregation: Aggregation, then: Aggregation) -> Select[Any]:
-    """Per (bucket, target unit, group): the unit's value, its observation count, when it last
-    changed and whether it is approximate; for a ``last`` over units next, also its latest
-    period in the bucket. ``last`` over time takes the value of the unit's latest period."""
-    source, rank = routed, None
+def _over_time(
+    rows: Any, keys: Sequence[str], aggregation: Aggregation, then: Aggregation
+) -> Select[Any]:
+    """Per ``keys`` (a bucket and a source, or a bucket, a unit of the map and its group): the
+    value over time, the observation count, when it last changed and whether it is
+    approximate; for a ``last`` over units next, also the latest period in the bucket. ``last``
+    over time takes the value of the latest period."""
+    source, rank = rows, None
     if aggregation is Aggregation.LAST:
-        source = _ranked(
-            routed,
-            (routed.c.idx, routed.c.target, routed.c.grp),
-            (routed.c.period_start.desc(),),
-            "ranked_obs",
-        )
+        partition = [rows.c[k] for k in keys]
+        source = _ranked(rows, partition, (rows.c.period_start.desc(),), "ranked_obs")
         rank = source.c.rank
+    grouping = [source.c[k] for k in keys]
     columns = [
-        source.c.idx,
-        source.c.target,
-        source.c.grp,
+        *grouping,
         _aggregate(aggregation, source.c.value, rank).label("value"),
         func.sum(source.c.n).label("n"),
         func.max(source.c.received_at).label("received_at"),
@@ -297,7 +310,7 @@ def _over_time(routed: Any, aggregation: Aggregation, then: Aggregation) -> Sele
     ]
     if then is Aggregation.LAST:
         columns.append(func.max(source.c.period_start).label("last_start"))
-    return select(*columns).group_by(source.c.idx, source.c.target, source.c.grp)
+    return select(*columns).group_by(*grouping)
 
 
 def _over_units(
