@@ -164,7 +164,7 @@ async def test_an_earlier_boundaries_day_uses_that_days_tree(
     [
         ({"boundaries": "today"}, "query.boundaries", "current"),
         ({"boundaries_on": "2025-13-01"}, "query.boundaries_on", "date"),
-        ({"boundaries_on": "0"}, "query.boundaries_on", "expected an ISO 8601 date"),
+        ({"boundaries_on": "0"}, "query.boundaries_on", "expected an ISO 8601 day"),
         (
             {"boundaries": "as_reported", "boundaries_on": "2025-07-01"},
             "query.boundaries_on",
