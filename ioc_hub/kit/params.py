@@ -48,19 +48,6 @@ def _date_time_text(value: object) -> object:
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 """An instant given as ISO 8601 text with its UTC offset."""
 
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _date_text(value: object) -> object:
-    # As for instants: pydantic also reads a number of seconds since 1970 as a day.
-    if not isinstance(value, date) and not (isinstance(value, str) and _DATE.fullmatch(value)):
-        raise ValueError("expected an ISO 8601 date, e.g. 2025-07-01")
-    return value
-
-
-IsoDate = Annotated[date, BeforeValidator(_date_text)]
-"""A day given as ISO 8601 text (YYYY-MM-DD)."""
-
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
