@@ -6,12 +6,12 @@ from pydantic import StringConstraints
 from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates import service
-from ioc_hub.aggregates.rules import Level
+from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
-from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDateTime
+from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDate, IsoDateTime
 from ioc_hub.kit.periods import PERIOD_PATTERN, Cadence
 from ioc_hub.models import Scope
 
@@ -70,6 +70,22 @@ IfNoneMatch = Annotated[
     Header(alias="If-None-Match", description="ETag of a copy you hold: 304 when it is current"),
 ]
 Accept = Annotated[str | None, Header(alias="Accept", include_in_schema=False)]
+BoundariesQuery = Annotated[
+    Boundaries,
+    Query(
+        description="The map across reorganisations: `current` carries values of units that no "
+        "longer exist to the units of `boundaries_on` through lineage (by share); `as_reported` "
+        "rolls each period up the tree of its own first day",
+    ),
+]
+BoundariesOn = Annotated[
+    IsoDate | None,
+    Query(
+        description="With boundaries=current, the day whose tree the answer uses; default: "
+        "today in the province's zone",
+        examples=["2025-07-01"],
+    ),
+]
 
 ROWS_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -128,6 +144,8 @@ async def get_aggregates(
         Query(description="Group rows by province, district, commune or unit; default: the area"),
     ] = None,
     changed_since: ChangedSince = None,
+    boundaries: BoundariesQuery = Boundaries.CURRENT,
+    boundaries_on: BoundariesOn = None,
     output_format: Format = None,
     if_none_match: IfNoneMatch = None,
     accept: Accept = None,
@@ -141,6 +159,8 @@ async def get_aggregates(
         area=area,
         level=level,
         changed_since=changed_since,
+        boundaries=boundaries,
+        boundaries_on=boundaries_on,
     )
     rows = await service.aggregate(session, settings, now, query, page, principal=principal)
     fmt = service.choose_format(output_format, accept)

@@ -4,25 +4,31 @@
 Time bucketing needs no date functions, so nothing here depends on the engine: the buckets come
 from :mod:`ioc_hub.kit.periods` (which alone knows that a week belongs to the month of its
 Thursday) as the first ``period_start`` of each, and a row finds its bucket through a balanced
-tree of ``CASE`` comparisons. The unit → group mapping of the level (:func:`rules.groups`) comes
-in as a ``VALUES`` list. Observations are read through
+tree of ``CASE`` comparisons. Observations are read through
 ``ix_observations_indicator_id_period_start_covering``, which holds every column used here, so
 PostgreSQL answers with an index-only scan whose cost follows the size of the answer, not of the
 table.
 
-Two stages, as docs/design.md §5 defines them: over time per (bucket, unit) by the indicator's
-``time_aggregation``, then over units per (bucket, group) by its ``area_aggregation``. The
-group mapping joins the per-unit rows, not the observations: joined to the observations, SQLite
-would loop over the (index-less) mapping and search the observations once per unit.
+Where each observation goes is a list of :class:`Route` rows, inlined as a ``VALUES`` list: the
+unit it reaches on the answer's map (itself, or through lineage under ``boundaries=current``,
+docs/design.md §8), with a weight, in which group. Routes depend on the segment of days the
+period starts in (segments are cut where the map changes), found by the same kind of ``CASE``
+tree as buckets.
+
+Three stages, as docs/design.md §5 and §8 define them: when several units reach one unit in one
+period (predecessors merged into their successor), their values combine first by the indicator's
+``area_aggregation``, weighted by share; then over time per (bucket, unit) by its
+``time_aggregation``; then over units per (bucket, group) by its ``area_aggregation``.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Integer,
     Select,
     SQLColumnExpression,
@@ -33,22 +39,47 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.aggregates.rules import Bucket
-from ioc_hub.models import Aggregation, Observation
+from ioc_hub.models import (
+    Aggregation,
+    LineageEdge,
+    Obligation,
+    Observation,
+    Unit,
+    UnitVersion,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Observations of ``unit`` whose periods start in segment ``segment`` reach ``target`` (a
+    unit of the answer's map, in group ``group``) with ``weight``. ``counts`` is true on one
+    route per (segment, unit, group), so an observation counts once in a group's ``reported``
+    even when it reaches several of its units."""
+
+    segment: int
+    unit: int
+    target: int
+    group: int
+    weight: float
+    approximate: bool
+    counts: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One (bucket, group) that has data: its combined value and how many observations it rests
-    on."""
+    """One (bucket, group) that has data: its combined value, how many observations it rests
+    on, and whether a share it rests on was unknown."""
 
     bucket: int
     group: int
     value: float
     reported: int
+    approximate: bool
 
 
 async def cells(
@@ -58,73 +89,120 @@ async def cells(
     time_aggregation: Aggregation,
     area_aggregation: Aggregation,
     buckets: Sequence[Bucket],
-    members: Mapping[int, int],
+    cuts: Sequence[date],
+    routes: Sequence[Route],
     changed_since: datetime | None = None,
 ) -> list[Cell]:
     """The (bucket, group) cells of one indicator that have at least one observation.
 
-    ``buckets`` are consecutive; ``members`` maps the unit ids that count to their group id;
+    ``buckets`` are consecutive; ``cuts`` are the days that begin segments 1, 2, … (sorted);
     ``changed_since`` keeps only the cells with an observation received (created or changed) at
     or after it.
     """
-    if not buckets or not members:
+    if not buckets or not routes:
         return []
     o = Observation
     observations = (
         select(
-            _bucket_of(o.period_start, buckets).label("idx"),
+            _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
+            _route_key(o.unit_id.expression, o.period_start, cuts).label("route"),
             o.unit_id,
             o.value,
             o.period_start,
             o.received_at,
+            literal(1, Integer).label("n"),
+            literal(0, Integer).label("approximate"),
         )
         .where(
             o.indicator_id == indicator_id,
             o.period_start >= buckets[0].first.start,
             o.period_start <= buckets[-1].last.start,
-            o.unit_id.in_(bindparam("units", sorted(members), literal_execute=True)),
+            o.unit_id.in_(
+                bindparam("units", sorted({r.unit for r in routes}), literal_execute=True)
+            ),
         )
         .subquery("obs")
     )
-    per_unit = _over_time(observations, time_aggregation, area_aggregation).subquery("per_unit")
-    rows = await session.execute(
-        _over_units(per_unit, _groups(members), area_aggregation, changed_since)
-    )
+    weighted = any(r.weight != 1 for r in routes)
+    table = _routes(routes, len(cuts))
+    per_unit: Any
+    if len({(r.target, r.group) for r in routes}) == len(routes):
+        # Each unit of the map has one source: over time per source first, then along the
+        # routes, so only the per-unit rows are joined (as cheap as a map that never changed).
+        per_source = _over_time(
+            observations, ("idx", "route"), time_aggregation, area_aggregation
+        ).subquery("per_source")
+        per_unit = _routed(per_source, table, area_aggregation, weighted).subquery("per_unit")
+    else:
+        routed = _routed(observations, table, area_aggregation, weighted).subquery("routed")
+        # Values meeting in one unit and period combine first, unless the same aggregation
+        # over time would combine them anyway (sum of sums, min of mins, max of maxes).
+        if len({(r.segment, r.target) for r in routes}) < len(routes) and not (
+            time_aggregation is area_aggregation
+            and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
+        ):
+            routed = _merged(routed, area_aggregation, weighted)
+        per_unit = _over_time(
+            routed, ("idx", "target", "grp"), time_aggregation, area_aggregation
+        ).subquery("per_unit")
+    rows = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
     return [
-        Cell(bucket=row.idx, group=row.grp, value=float(row.value), reported=int(row.reported))
+        Cell(
+            bucket=row.idx,
+            group=row.grp,
+            value=float(row.value),
+            reported=int(row.reported),
+            approximate=bool(row.approximate),
+        )
         for row in rows
     ]
 
 
-def _groups(members: Mapping[int, int]) -> Any:
-    """The unit → group mapping as a ``VALUES`` list (its columns are ``column1`` and
-    ``column2`` on both engines). Text with the ids inline, because SQLAlchemy cannot cache a
-    statement holding its ``values()`` construct and compiling it afresh cost more than running
-    it; ``int()`` keeps the inline text to numbers."""
-    rows = ", ".join(f"({int(unit)}, {int(group)})" for unit, group in sorted(members.items()))
+# The columns of :func:`_routes`, in order.
+_ROUTE_COLUMNS = ("route", "target", "grp", "weight", "approximate", "counts")
+
+
+def _route_key(
+    unit: ColumnElement[int], period_start: SQLColumnExpression[date], cuts: Sequence[date]
+) -> ColumnElement[int]:
+    """The key of the route an observation takes: its unit and the segment its period starts
+    in, as one number (:func:`_routes` numbers them alike), so that the join is on one column
+    and PostgreSQL estimates it well (on two, it guessed a handful of rows and looped over the
+    routes)."""
+    if not cuts:
+        return unit
+    return unit * (len(cuts) + 1) + _index_of(period_start, cuts)
+
+
+def _routes(routes: Sequence[Route], cuts: int) -> Any:
+    """The routes as a ``VALUES`` list (its columns are ``column1``… on both engines). Text with
+    the figures inline, because SQLAlchemy cannot cache a statement holding its ``values()``
+    construct and compiling it afresh cost more than running it; ``int()`` and ``float()`` keep
+    the inline text to numbers."""
+    rows = ", ".join(
+        f"({int(r.unit) * (cuts + 1) + int(r.segment)}, {int(r.target)}, {int(r.group)}, "
+        f"CAST({float(r.weight)!r} AS DOUBLE PRECISION), {int(r.approximate)}, {int(r.counts)})"
+        for r in sorted(routes, key=lambda r: (r.segment, r.unit, r.target))
+    )
+    types = (Integer, Integer, Integer, Float, Integer, Integer)
     return (
         text(f"VALUES {rows}")
-        .columns(column("column1", Integer), column("column2", Integer))
-        .cte("groups")
+        .columns(*(column(f"column{i + 1}", t) for i, t in enumerate(types)))
+        .cte("routes")
     )
 
 
-def _bucket_of(
-    period_start: SQLColumnExpression[date], buckets: Sequence[Bucket]
-) -> ColumnElement[int]:
-    """The index of the bucket holding a period start within the buckets' range: a balanced tree
-    of CASEs over the buckets' first starts, so a row costs log2(buckets) comparisons."""
+def _index_of(day: SQLColumnExpression[date], cuts: Sequence[date]) -> ColumnElement[int]:
+    """How many of the sorted ``cuts`` are on or before ``day``: a balanced tree of CASEs, so a
+    row costs log2(cuts) comparisons."""
 
     def tree(low: int, high: int) -> ColumnElement[int]:
         if low == high:
-            return literal(buckets[low].index, Integer)
+            return literal(low, Integer)
         middle = (low + high + 1) // 2
-        return case(
-            (period_start < buckets[middle].first.start, tree(low, middle - 1)),
-            else_=tree(middle, high),
-        )
+        return case((day < cuts[middle - 1], tree(low, middle - 1)), else_=tree(middle, high))
 
-    return tree(0, len(buckets) - 1)
+    return tree(0, len(cuts))
 
 
 def _aggregate(
@@ -145,63 +223,158 @@ def _aggregate(
             return func.max(case((rank == 1, value)))
 
 
-def _over_time(obs: Any, aggregation: Aggregation, then: Aggregation) -> Select[Any]:
-    """Per (bucket, unit): the unit's value, its observation count and when it last changed;
-    for a ``last`` over units next, also its latest period in the bucket. ``last`` over time
-    takes the value of the unit's latest period."""
-    source, rank = obs, None
+def _ranked(source: Any, partition: Sequence[Any], order: Sequence[Any], name: str) -> Any:
+    """``source`` with a ``rank`` column: 1 on the row that comes first in ``order`` within each
+    ``partition``."""
+    return select(
+        source, func.row_number().over(partition_by=partition, order_by=order).label("rank")
+    ).subquery(name)
+
+
+def _routed(source: Any, routes: Any, aggregation: Aggregation, weighted: bool) -> Select[Any]:
+    """``source`` (observations, or per-source rows) along its routes: each row once per unit of
+    the map it reaches, with that unit, its group, the share (``sum`` takes share × value), and
+    its count only where the route counts."""
+    r = dict(zip(_ROUTE_COLUMNS, routes.c, strict=True))
+    value: ColumnElement[Any] = source.c.value
+    if weighted and aggregation is Aggregation.SUM:
+        value = source.c.value * r["weight"]
+    carried = [c for c in source.c if c.key in ("period_start", "unit_id", "last_start")]
+    return (
+        select(
+            source.c.idx,
+            r["target"].label("target"),
+            r["grp"].label("grp"),
+            value.label("value"),
+            (source.c.n * r["counts"]).label("n"),
+            source.c.received_at,
+            r["approximate"].label("approximate"),
+            r["weight"].label("weight"),
+            *carried,
+        )
+        .select_from(source)
+        .join(routes, r["route"] == source.c.route)
+    )
+
+
+def _merged(routed: Any, aggregation: Aggregation, weighted: bool) -> Any:
+    """Per (bucket, unit of the map, group, period): the values of the units reaching it
+    combined by the area ``aggregation``: ``avg`` weighs by share, ``last`` takes the value that
+    arrived last."""
+    key = (routed.c.idx, routed.c.target, routed.c.grp, routed.c.period_start)
+    source, rank = routed, None
+    combined: ColumnElement[Any]
+    if aggregation is Aggregation.AVG and weighted:
+        combined = func.sum(routed.c.value * routed.c.weight) / func.sum(routed.c.weight)
+    else:
+        if aggregation is Aggregation.LAST:
+            order = (routed.c.received_at.desc(), routed.c.unit_id.desc())
+            source = _ranked(routed, key, order, "ranked_routed")
+            rank = source.c.rank
+        combined = _aggregate(aggregation, source.c.value, rank)
+    return (
+        select(
+            source.c.idx,
+            source.c.target,
+            source.c.grp,
+            source.c.period_start,
+            combined.label("value"),
+            func.sum(source.c.n).label("n"),
+            func.max(source.c.received_at).label("received_at"),
+            func.max(source.c.approximate).label("approximate"),
+        )
+        .group_by(source.c.idx, source.c.target, source.c.grp, source.c.period_start)
+        .subquery("merged")
+    )
+
+
+def _over_time(
+    rows: Any, keys: Sequence[str], aggregation: Aggregation, then: Aggregation
+) -> Select[Any]:
+    """Per ``keys`` (a bucket and a source, or a bucket, a unit of the map and its group): the
+    value over time, the observation count, when it last changed and whether it is
+    approximate; for a ``last`` over units next, also the latest period in the bucket. ``last``
+    over time takes the value of the latest period."""
+    source, rank = rows, None
     if aggregation is Aggregation.LAST:
-        source = select(
-            obs,
-            func.row_number()
-            .over(partition_by=(obs.c.idx, obs.c.unit_id), order_by=obs.c.period_start.desc())
-            .label("rank"),
-        ).subquery("ranked_obs")
+        partition = [rows.c[k] for k in keys]
+        source = _ranked(rows, partition, (rows.c.period_start.desc(),), "ranked_obs")
         rank = source.c.rank
+    grouping = [source.c[k] for k in keys]
     columns = [
-        source.c.idx,
-        source.c.unit_id,
+        *grouping,
         _aggregate(aggregation, source.c.value, rank).label("value"),
-        func.count().label("n"),
+        func.sum(source.c.n).label("n"),
         func.max(source.c.received_at).label("received_at"),
+        func.max(source.c.approximate).label("approximate"),
     ]
     if then is Aggregation.LAST:
         columns.append(func.max(source.c.period_start).label("last_start"))
-    return select(*columns).group_by(source.c.idx, source.c.unit_id)
+    return select(*columns).group_by(*grouping)
 
 
 def _over_units(
-    per_unit: Any, groups: Any, aggregation: Aggregation, changed_since: datetime | None
+    per_unit: Any, aggregation: Aggregation, changed_since: datetime | None
 ) -> Select[Any]:
     """Per (bucket, group): the units' values combined. ``last`` takes the value of the unit with
     the latest period; ties go to the unit whose values arrived last, then the newer unit."""
-    grouped = (
-        select(per_unit, groups.c.column2.label("grp"))
-        .join(groups, groups.c.column1 == per_unit.c.unit_id)
-        .subquery("grouped")
-    )
-    source, rank = grouped, None
+    source, rank = per_unit, None
     if aggregation is Aggregation.LAST:
-        source = select(
-            grouped,
-            func.row_number()
-            .over(
-                partition_by=(grouped.c.idx, grouped.c.grp),
-                order_by=(
-                    grouped.c.last_start.desc(),
-                    grouped.c.received_at.desc(),
-                    grouped.c.unit_id.desc(),
-                ),
-            )
-            .label("rank"),
-        ).subquery("ranked_units")
+        source = _ranked(
+            per_unit,
+            (per_unit.c.idx, per_unit.c.grp),
+            (
+                per_unit.c.last_start.desc(),
+                per_unit.c.received_at.desc(),
+                per_unit.c.target.desc(),
+            ),
+            "ranked_units",
+        )
         rank = source.c.rank
     statement = select(
         source.c.idx,
         source.c.grp,
         _aggregate(aggregation, source.c.value, rank).label("value"),
         func.sum(source.c.n).label("reported"),
+        func.max(source.c.approximate).label("approximate"),
     ).group_by(source.c.idx, source.c.grp)
     if changed_since is not None:
         statement = statement.having(func.max(source.c.received_at) >= changed_since)
     return statement
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The days on which an answer's map may change, each list sorted."""
+
+    tree: list[date]  # a unit starts or ends, a version begins or ends
+    obligations: list[date]  # an obligation begins or ends
+    edges: list[date]  # a reorganisation's lineage edges take effect
+
+
+async def change_days(
+    session: AsyncSession, first: date, last: date, edges_until: date | None
+) -> Changes:
+    """The days after ``first`` up to ``last`` on which the tree or the obligations change, and
+    those after ``first`` up to ``edges_until`` (none: no edge) on which edges took effect; in
+    one query, since most answers find none."""
+    sources = [
+        ("tree", Unit.valid_from, last),
+        ("tree", Unit.valid_to, last),
+        ("tree", UnitVersion.valid_from, last),
+        ("tree", UnitVersion.valid_to, last),
+        ("obligations", Obligation.valid_from, last),
+        ("obligations", Obligation.valid_to, last),
+    ]
+    if edges_until is not None:
+        sources.append(("edges", LineageEdge.effective, edges_until))
+    days = union(
+        *(
+            select(literal(name).label("kind"), day.label("day")).where(day > first, day <= until)
+            for name, day, until in sources
+        )
+    ).subquery()
+    found: dict[str, list[date]] = {"tree": [], "obligations": [], "edges": []}
+    for kind, day in await session.execute(select(days.c.kind, days.c.day)):
+        found[kind].append(day)
+    return Changes(**{kind: sorted(days) for kind, days in found.items()})

@@ -8,14 +8,15 @@ Definitions the rest of the feature relies on:
   indicator's period belongs to the bucket that holds its anchor (``Period.within``): a week
   belongs to the month, quarter and year of its Thursday.
 - A unit's **area** is itself for districts, communes and the province, and the province for every
-  other kind (docs/design.md §2). At a **level**, a unit counts in the group of that level holding
-  its area: at ``district`` a commune counts in its district, a district in itself, and units whose
-  area is the province (departments, agencies, ministries) in no district, so they count at
-  ``province`` level only. At ``unit`` level each unit is its own group.
+  other kind (docs/design.md §2). At a **level**, a unit counts in the nearest area of that level
+  among itself and its ancestors in the tree of the day (docs/design.md §8): at ``district`` a
+  commune counts in its district, a district in itself, and units with no district above them
+  (departments, agencies, ministries, and communes of a two-tier map) in no district, so they
+  count at ``province`` level only. At ``unit`` level each unit is its own group.
 """
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ioc_hub.kit.periods import Cadence, Period
@@ -25,6 +26,13 @@ from ioc_hub.models import UnitKind
 MAX_BUCKETS = 3_700
 # Default window when ``from`` is not given: this many buckets, ending with ``to``.
 DEFAULT_SPAN = 12
+
+
+class Boundaries(enum.StrEnum):
+    """Which map an answer uses when the registry changed (docs/design.md §8)."""
+
+    CURRENT = "current"
+    AS_REPORTED = "as_reported"
 
 
 class Level(enum.StrEnum):
@@ -122,47 +130,32 @@ def plan_buckets(cadence: Cadence, first: Period, last: Period, current: Period)
 # Areas and levels --------------------------------------------------------------------------------
 
 
-def in_area(unit: AreaUnit, area: AreaUnit) -> bool:
-    """Whether ``unit`` lies in the territory of ``area`` (a province, district or commune)."""
-    if area.kind is UnitKind.PROVINCE:
-        return True
-    return unit.id == area.id or unit.parent_id == area.id
+def _lineage(unit: AreaUnit, by_id: Mapping[int, AreaUnit]) -> list[AreaUnit]:
+    """``unit`` and its ancestors in its tree, nearest first."""
+    chain = [unit]
+    while (parent := by_id.get(chain[-1].parent_id or 0)) is not None and len(chain) <= len(by_id):
+        chain.append(parent)
+    return chain
 
 
-def group_of(unit: AreaUnit, level: Level, province_id: int) -> int | None:
-    """The id of the group ``unit`` counts in at ``level``, or None when it counts in none."""
-    match level:
-        case Level.PROVINCE:
-            return province_id
-        case Level.DISTRICT:
-            if unit.kind is UnitKind.DISTRICT:
-                return unit.id
-            return unit.parent_id if unit.kind is UnitKind.COMMUNE else None
-        case Level.COMMUNE:
-            return unit.id if unit.kind is UnitKind.COMMUNE else None
-        case Level.UNIT:
-            return unit.id
+def group_of(chain: Sequence[AreaUnit], level: Level) -> int | None:
+    """The id of the group a unit (``chain``: it, then its ancestors) counts in at ``level``:
+    itself at ``unit`` level, else its nearest area of that level, if any."""
+    if level is Level.UNIT:
+        return chain[0].id
+    return next((u.id for u in chain if AREA_LEVELS.get(u.kind) is level), None)
 
 
-def groups(
-    units: Iterable[AreaUnit], area: AreaUnit, level: Level, province_id: int
-) -> dict[int, int]:
-    """unit id → group id for the units of ``area`` that count at ``level``."""
+def groups(units: Iterable[AreaUnit], area: AreaUnit, level: Level) -> dict[int, int]:
+    """unit id → group id for the units of one tree (any depth: a commune may hang under a
+    district or straight under its province) lying in ``area`` and counting at ``level``."""
+    by_id = {u.id: u for u in units}
     mapping = {}
-    for unit in units:
-        if in_area(unit, area) and (group := group_of(unit, level, province_id)) is not None:
+    for unit in by_id.values():
+        chain = _lineage(unit, by_id)
+        if any(u.id == area.id for u in chain) and (group := group_of(chain, level)) is not None:
             mapping[unit.id] = group
     return mapping
-
-
-def expected_units(obligated: Iterable[int], members: Mapping[int, int]) -> dict[int, int]:
-    """group id → how many of the ``obligated`` unit ids count in it."""
-    counts: dict[int, int] = {}
-    for unit_id in obligated:
-        group = members.get(unit_id)
-        if group is not None:
-            counts[group] = counts.get(group, 0) + 1
-    return counts
 
 
 # Values ------------------------------------------------------------------------------------------

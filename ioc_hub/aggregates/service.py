@@ -11,15 +11,19 @@ Definitions (the ones :class:`AggregateRow` documents):
   unit whose values arrived last). A unit with no data in the bucket contributes nothing; a
   group with none at all has ``value`` null. Values are rounded to 12 significant digits.
 - groups: which units count in which area at which level is :mod:`ioc_hub.aggregates.rules`
-  (departments, agencies and ministries count at province level only).
+  (departments, agencies and ministries count at province level only), on the answer's map:
+  under ``boundaries=current`` the tree of the chosen day, values of other units reaching it
+  through lineage (:mod:`ioc_hub.aggregates.lineage`); under ``as_reported`` the tree of each
+  period's first day (docs/design.md §8).
 - ``reported``: the observations — (unit, period) pairs — of the indicator in the bucket and
-  group, every one of them whichever the aggregation.
-- ``expected``: the active units of the group obliged to report the indicator (today's
-  obligations, as :func:`obligated_series` expands them; an inactive indicator expects nothing)
-  × the periods of its cadence in the bucket that are not in the future (a period is in the
-  future once it starts after the current one, as for pushes). Data from a unit without an
-  obligation still counts in ``value`` and ``reported``, so ``reported`` may exceed
-  ``expected``.
+  group that the value rests on, whichever the aggregation.
+- ``expected``: for each period of the indicator's cadence in the bucket that is not in the
+  future (a period is in the future once it starts after the current one, as for pushes), the
+  active units obliged to report it on its last day (the obligations of that day over the tree
+  of that day, as :func:`obligated_series` expands them; an inactive indicator expects nothing)
+  whose values reach the group. Data from a unit without an obligation still counts in
+  ``value`` and ``reported``, so ``reported`` may exceed ``expected``.
+- ``approximate``: the value rests on a share that is unknown (§8).
 
 A row is answered for every (bucket, group) with data or with something expected; with
 ``changed_since`` only for those with an observation received (created or changed) at or after
@@ -30,9 +34,12 @@ and area code.
 import csv
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
+from typing import NoReturn
 
 import orjson
 from sqlalchemy import select
@@ -40,14 +47,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.aggregates import repository
+from ioc_hub.aggregates.lineage import Lineage, Share
 from ioc_hub.aggregates.rules import (
     AREA_LEVELS,
     DEFAULT_SPAN,
     MAX_BUCKETS,
     AreaUnit,
+    Boundaries,
     Bucket,
     Level,
-    expected_units,
     groups,
     plan_buckets,
     tidy,
@@ -59,8 +67,10 @@ from ioc_hub.config import Settings
 from ioc_hub.errors import Forbidden, Invalid, NotFound
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
-from ioc_hub.models import Aggregation, Indicator, Unit, UnitKind
+from ioc_hub.models import Aggregation, Indicator, LineageEdge, Unit, UnitKind
 from ioc_hub.registry import service as registry
+from ioc_hub.registry import timeline
+from ioc_hub.registry.timeline import local_day
 
 MAX_INDICATORS = 20
 # Rows one request may compute (buckets × groups × indicators), whatever page it asks for.
@@ -80,6 +90,8 @@ class AggregateQuery:
     area: str | None = None
     level: Level | None = None
     changed_since: datetime | None = None
+    boundaries: Boundaries = Boundaries.CURRENT
+    boundaries_on: date | None = None
     indicator_field: str = "query.indicator"
 
 
@@ -94,51 +106,49 @@ async def aggregate(
 ) -> Page[AggregateRow]:
     """The rows of ``query`` for ``principal``, or for the public (open data) when it is None:
     then only open indicators, at province and district level."""
-    public = principal is None
-    units = await _units(session)
-    province = _province(units)
-    area = _area(units, province, query.area, principal)
-    indicators = await _indicators(session, query, public)
+    _require_area_key(principal)
+    indicators = await _indicators(session, query, principal is None)
     bucket = _bucket(query.bucket, indicators)
-    level = _level(query.level, area, public)
     first, last = _range(query, bucket, now, settings.tz)
-    members = groups(units, area, level, province.id)
-    n_groups = len(set(members.values()))
-    size = (last.ordinal - first.ordinal + 1) * n_groups * len(indicators)
+    plans: dict[int, list[Bucket]] = {}
+    for indicator in indicators:
+        cadence = Cadence(indicator.cadence)
+        try:
+            current = Period.containing(now, cadence, settings.tz)
+            plans[indicator.id] = plan_buckets(cadence, first, last, current)
+        except PeriodError as exc:  # only at the very end of year 9999
+            raise Invalid(str(exc), field="query.to") from None
+    span = (
+        min(plan[0].first.start for plan in plans.values()),
+        max(plan[-1].last.last_day for plan in plans.values()),
+    )
+    layout = await _layout(session, query, principal, local_day(now, settings.tz), span)
+    size = (last.ordinal - first.ordinal + 1) * len(layout.codes) * len(indicators)
     if size > MAX_ROWS:
         raise Invalid(
             f"the answer would have up to {size} rows (buckets × areas × indicators); at most "
             f"{MAX_ROWS}: narrow from/to, the area or the level",
             field="query.from",
         )
-    # Filtered here rather than by unit in SQL: a long IN list costs more than the few extra rows.
-    obligated = [
-        (unit_id, indicator_id)
-        for unit_id, indicator_id in await obligated_series(
-            session, indicator_ids=[i.id for i in indicators]
-        )
-        if unit_id in members
-    ]
-    codes = {u.id: u.code for u in units}
+    obligations = _Obligations(session, [i.id for i in indicators], layout.obligation_cuts)
     pending: list[_Pending] = []
     for indicator in indicators:
-        cadence = Cadence(indicator.cadence)
-        try:
-            plan = plan_buckets(cadence, first, last, Period.containing(now, cadence, settings.tz))
-        except PeriodError as exc:  # only at the very end of year 9999
-            raise Invalid(str(exc), field="query.to") from None
+        plan = plans[indicator.id]
+        area_aggregation = Aggregation(indicator.area_aggregation)
+        routes = layout.routes(by_share=area_aggregation in (Aggregation.SUM, Aggregation.AVG))
         found = await repository.cells(
             session,
             indicator_id=indicator.id,
             time_aggregation=Aggregation(indicator.time_aggregation),
-            area_aggregation=Aggregation(indicator.area_aggregation),
+            area_aggregation=area_aggregation,
             buckets=plan,
-            members=members,
+            cuts=layout.cuts,
+            routes=routes,
             changed_since=query.changed_since,
         )
-        per_group = expected_units((u for u, i in obligated if i == indicator.id), members)
+        expected = await obligations.expected(indicator.id, plan, layout.cuts, routes)
         pending += _pending(
-            indicator.code, plan, found, per_group, codes, gaps=query.changed_since is None
+            indicator.code, plan, found, expected, layout.codes, gaps=query.changed_since is None
         )
     # Only the page is formatted: a long answer is sorted whole but built row by row once.
     items = [
@@ -149,6 +159,7 @@ async def aggregate(
             value=None if p.cell is None else tidy(p.cell.value),
             reported=0 if p.cell is None else p.cell.reported,
             expected=p.expected,
+            approximate=p.cell is not None and p.cell.approximate,
         )
         for p in pending[page.offset : page.offset + page.limit]
     ]
@@ -170,7 +181,7 @@ def _pending(
     indicator: str,
     plan: Sequence[Bucket],
     found: Sequence[repository.Cell],
-    per_group: Mapping[int, int],
+    expected: Mapping[tuple[int, int], int],
     codes: Mapping[int, str],
     *,
     gaps: bool,
@@ -179,38 +190,144 @@ def _pending(
     ``gaps``, every (bucket, group) with something expected but no data."""
     cells: dict[tuple[int, int], repository.Cell | None] = {(c.bucket, c.group): c for c in found}
     if gaps:
-        for bucket in plan:
-            if bucket.due:
-                for group in per_group:
-                    cells.setdefault((bucket.index, group), None)
+        for key in expected:
+            cells.setdefault(key, None)
     return [
         _Pending(
             indicator=indicator,
             bucket=plan[index],
             area=codes[group],
             cell=cells[(index, group)],
-            expected=per_group.get(group, 0) * plan[index].due,
+            expected=expected.get((index, group), 0),
         )
         for index, group in sorted(cells, key=lambda key: (key[0], codes[key[1]]))
     ]
 
 
-async def _units(session: AsyncSession) -> list[AreaUnit]:
-    """Every unit, active or not: an inactive unit's history still counts in its area."""
-    rows = await session.execute(select(Unit.id, Unit.code, Unit.kind, Unit.parent_id))
+# The map of an answer ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Which units an answer's values reach and in which groups they count, per segment of
+    period starts: segment k holds the periods starting on or after ``starts[k]`` and before
+    ``starts[k + 1]``; the map changes only between segments.
+
+    Under ``current`` the chosen day's tree holds every group in every segment, and ``lineage``
+    carries the values of other units to it; under ``as_reported`` each segment has the tree of
+    its first day and values stay with their unit. ``obligation_cuts`` are the days obligations
+    may change on; ``codes`` names every group."""
+
+    starts: Sequence[date]
+    members: Sequence[Mapping[int, int]]
+    codes: Mapping[int, str]
+    obligation_cuts: Sequence[date]
+    lineage: Lineage | None
+
+    @property
+    def cuts(self) -> Sequence[date]:
+        """The days that begin segments 1, 2, …"""
+        return self.starts[1:]
+
+    def routes(self, *, by_share: bool) -> list[repository.Route]:
+        """Where each unit's values go in each segment (docs/design.md §8)."""
+        routes = []
+        for index, (start, members) in enumerate(zip(self.starts, self.members, strict=True)):
+            shares: Iterable[tuple[int, Share]]
+            if self.lineage is None:
+                shares = ((unit, Share(unit, 1.0, False)) for unit in members)
+            else:
+                shares = (
+                    (unit, share)
+                    for unit in sorted(self.lineage.sources)
+                    for share in self.lineage.shares(unit, start, by_share=by_share)
+                )
+            counted: set[tuple[int, int]] = set()
+            for unit, share in shares:
+                group = members.get(share.target)
+                if group is None:
+                    continue
+                routes.append(
+                    repository.Route(
+                        segment=index,
+                        unit=unit,
+                        target=share.target,
+                        group=group,
+                        weight=share.weight,
+                        approximate=share.approximate,
+                        counts=(unit, group) not in counted,
+                    )
+                )
+                counted.add((unit, group))
+        return routes
+
+
+async def _layout(
+    session: AsyncSession,
+    query: AggregateQuery,
+    principal: Principal | None,
+    today: date,
+    span: tuple[date, date],
+) -> _Layout:
+    """The map of the answer for periods from ``span[0]`` to ``span[1]``: the chosen day's tree
+    and the lineage edges in force on it, or each segment's own tree."""
+    day = query.boundaries_on or today
+    current = query.boundaries is Boundaries.CURRENT
+    changes = await repository.change_days(session, *span, edges_until=day if current else None)
+    lineage = None
+    if not current:
+        if query.boundaries_on is not None:
+            raise Invalid(
+                "boundaries_on chooses the map of boundaries=current; boundaries=as_reported "
+                "uses the map of each period's first day",
+                field="query.boundaries_on",
+            )
+        starts = [span[0], *changes.tree]
+        trees = [await _tree(session, start) for start in starts]
+        when = f"in the periods from {span[0].isoformat()} to {span[1].isoformat()}"
+    else:
+        tree = await _tree(session, day)
+        in_force = []
+        if changes.edges:  # edges that took effect before every period apply to none
+            in_force = await timeline.edges(session, LineageEdge.effective <= day)
+        starts = [span[0], *(d for d in changes.edges if d <= span[1])]
+        trees = [tree] * len(starts)
+        when = f"on {day.isoformat()}" + ("" if query.boundaries_on else " (today)")
+        lineage = Lineage(in_force, {u.id for u in tree})
+    code = _area_code(query, principal)
+    found = False
+    members: list[Mapping[int, int]] = []
+    codes: dict[int, str] = {}
+    for tree in trees:
+        area = _area(tree, code, principal)
+        if area is None:
+            members.append({})
+            continue
+        level = _level(query.level, area, principal is None)
+        members.append(groups(tree, area, level))
+        named = set(members[-1].values())
+        codes |= {u.id: u.code for u in tree if u.id in named}
+        found = True
+    if not found:
+        await _absent(session, query, principal, when)
+    return _Layout(
+        starts=starts,
+        members=members,
+        codes=codes,
+        obligation_cuts=sorted({*changes.tree, *changes.obligations}),
+        lineage=lineage,
+    )
+
+
+async def _tree(session: AsyncSession, day: date) -> list[AreaUnit]:
+    """The tree as of ``day``, active units or not: an inactive unit's history still counts in
+    its area."""
+    tree = timeline.tree_on(day)
+    rows = await session.execute(select(tree.c.id, tree.c.code, tree.c.kind, tree.c.parent_id))
     return [AreaUnit(r.id, r.code, UnitKind(r.kind), r.parent_id) for r in rows]
 
 
-def _province(units: Sequence[AreaUnit]) -> AreaUnit:
-    for unit in units:
-        if unit.kind is UnitKind.PROVINCE:
-            return unit
-    raise NotFound("the registry has no province yet; run `ioc-hub seed`")
-
-
-def _area(
-    units: Sequence[AreaUnit], province: AreaUnit, code: str | None, principal: Principal | None
-) -> AreaUnit:
+def _require_area_key(principal: Principal | None) -> None:
     if principal is not None and principal.unit.kind not in AREA_LEVELS:
         unit = principal.unit
         raise Forbidden(
@@ -218,26 +335,129 @@ def _area(
             "with a province, district or commune key",
             field="query.area",
         )
+
+
+def _area_code(query: AggregateQuery, principal: Principal | None) -> str | None:
+    """The area asked for; by default a district or commune key's own, else the province
+    (None)."""
+    if query.area is None and principal is not None and not principal.is_province:
+        return principal.unit.code
+    return query.area
+
+
+def _area(
+    tree: Sequence[AreaUnit], code: str | None, principal: Principal | None
+) -> AreaUnit | None:
+    """Area ``code`` (the province when None) in ``tree``, checked; None when it is not in that
+    tree."""
     if code is None:
-        code = principal.unit.code if principal is not None else province.code
-    area = next((u for u in units if u.code == code), None)
+        area = next((u for u in tree if u.kind is UnitKind.PROVINCE), None)
+    else:
+        area = next((u for u in tree if u.code == code), None)
     if area is None:
-        raise NotFound(f"unit {code!r} does not exist", field="query.area")
+        return None
     if area.kind not in AREA_LEVELS:
         raise Invalid(
-            f"area must be the province, a district or a commune; {code!r} is a {area.kind.value}",
+            f"area must be the province, a district or a commune; {area.code!r} is a "
+            f"{area.kind.value}",
             field="query.area",
         )
     if principal is None and AREA_LEVELS[area.kind] not in PUBLIC_LEVELS:
         raise Invalid(
-            f"open data is published for the province and its districts only; {code!r} is a "
-            f"{area.kind.value}",
+            f"open data is published for the province and its districts only; {area.code!r} "
+            f"is a {area.kind.value}",
             field="query.area",
         )
     if principal is not None:
         target = UnitRef(id=area.id, code=area.code, kind=area.kind, parent_id=area.parent_id)
         registry.require_covered(principal, target, "query.area")
     return area
+
+
+async def _absent(
+    session: AsyncSession, query: AggregateQuery, principal: Principal | None, when: str
+) -> NoReturn:
+    """Refuse an answer whose area is in none of its trees, saying why."""
+    code = _area_code(query, principal)
+    if code is None:
+        if await session.scalar(select(Unit.id).where(Unit.kind == UnitKind.PROVINCE).limit(1)):
+            field = "query.boundaries_on" if query.boundaries_on else "query.from"
+            raise Invalid(f"the registry has no province {when}", field=field)
+        raise NotFound("the registry has no province yet; run `ioc-hub seed`")
+    if await session.scalar(select(Unit.id).where(Unit.code == code)) is None:
+        raise NotFound(f"unit {code!r} does not exist", field="query.area")
+    hint = (
+        "ask for boundaries=as_reported or an earlier boundaries_on"
+        if query.boundaries is Boundaries.CURRENT
+        else "choose from/to within its life"
+    )
+    raise Invalid(f"unit {code!r} does not exist {when}: {hint}", field="query.area")
+
+
+class _Obligations:
+    """How many reports were expected per (bucket, group): for each due period of the bucket,
+    the units obliged on its last day (the obligations of that day over the tree of that day,
+    docs/design.md §8), each counted in the groups its values reach. Obligations are read once
+    per stretch of days in which they cannot change (``cuts`` begin the stretches)."""
+
+    def __init__(
+        self, session: AsyncSession, indicator_ids: Sequence[int], cuts: Sequence[date]
+    ) -> None:
+        self._session = session
+        self._indicator_ids = indicator_ids
+        self._cuts = cuts
+        self._obliged: dict[int, list[tuple[int, int]]] = {}
+
+    def _stretch(self, day: date) -> int:
+        return bisect_right(self._cuts, day)
+
+    async def _on(self, day: date) -> list[tuple[int, int]]:
+        stretch = self._stretch(day)
+        if stretch not in self._obliged:
+            self._obliged[stretch] = await obligated_series(
+                self._session, indicator_ids=self._indicator_ids, day=day
+            )
+        return self._obliged[stretch]
+
+    async def expected(
+        self,
+        indicator_id: int,
+        plan: Sequence[Bucket],
+        cuts: Sequence[date],
+        routes: Sequence[repository.Route],
+    ) -> dict[tuple[int, int], int]:
+        """(bucket index, group) → expected reports of one indicator, for the groups expecting
+        any; ``cuts`` and ``routes`` are the answer's segments and routes."""
+        reach: dict[tuple[int, int], set[int]] = {}
+        for route in routes:
+            reach.setdefault((route.segment, route.unit), set()).add(route.group)
+        per_key: dict[tuple[int, int], Counter[int]] = {}
+
+        async def per_group(period: Period) -> Counter[int]:
+            key = (self._stretch(period.last_day), bisect_right(cuts, period.start))
+            if key not in per_key:
+                obliged = await self._on(period.last_day)
+                per_key[key] = Counter(
+                    group
+                    for unit, indicator in obliged
+                    if indicator == indicator_id
+                    for group in reach.get((key[1], unit), ())
+                )
+            return per_key[key]
+
+        expected: Counter[tuple[int, int]] = Counter()
+        for bucket in plan:
+            if not bucket.due:
+                continue
+            # Keys only grow period by period: the same one at both ends holds for the whole.
+            ends = (bucket.first, bucket.first.shift(bucket.due - 1))
+            runs = [(bucket.first, bucket.due)]
+            if await per_group(ends[0]) is not await per_group(ends[1]):
+                runs = [(bucket.first.shift(n), 1) for n in range(bucket.due)]
+            for period, times in runs:
+                for group, n in (await per_group(period)).items():
+                    expected[(bucket.index, group)] += n * times
+        return {key: n for key, n in expected.items() if n}
 
 
 async def _indicators(
@@ -374,7 +594,8 @@ def _csv(rows: Sequence[AggregateRow]) -> bytes:
     writer.writerow(CSV_COLUMNS)
     for r in rows:
         value = "" if r.value is None else repr(r.value)
-        writer.writerow((r.indicator, r.period, r.area, value, r.reported, r.expected))
+        approximate = "true" if r.approximate else "false"
+        writer.writerow((r.indicator, r.period, r.area, value, r.reported, r.expected, approximate))
     return buffer.getvalue().encode()
 
 

@@ -7,6 +7,8 @@ from ioc_hub.aggregates.endpoints import (
     ROWS_RESPONSES,
     Accept,
     AggregatePageDep,
+    BoundariesOn,
+    BoundariesQuery,
     Bucket,
     ChangedSince,
     Format,
@@ -15,7 +17,7 @@ from ioc_hub.aggregates.endpoints import (
     PeriodTo,
     to_response,
 )
-from ioc_hub.aggregates.rules import Level
+from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
 from ioc_hub.deps import NowDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
@@ -23,6 +25,7 @@ from ioc_hub.kit.pagination import Page
 from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.opendata import service
 from ioc_hub.opendata.schemas import Catalog
+from ioc_hub.registry.timeline import local_day
 
 router = APIRouter(prefix="/open/v1", tags=["open data"])
 
@@ -33,7 +36,9 @@ router = APIRouter(prefix="/open/v1", tags=["open data"])
     operation_id="get_open_catalog",
     responses={404: problem_doc("The registry has no province yet")},
 )
-async def get_open_catalog(request: Request, response: Response, session: SessionDep) -> Catalog:
+async def get_open_catalog(
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Catalog:
     """Every open indicator (DCAT field names) with its download links; no key needed."""
 
     def link(code: str, fmt: OutputFormat, level: Level) -> str:
@@ -41,7 +46,7 @@ async def get_open_catalog(request: Request, response: Response, session: Sessio
         return str(url.include_query_params(format=fmt.value, level=level.value))
 
     response.headers["Access-Control-Allow-Origin"] = "*"
-    return await service.catalog(session, link)
+    return await service.catalog(session, link, local_day(now, settings.tz))
 
 
 @router.get(
@@ -81,6 +86,8 @@ async def get_open_data(
         Query(description="province or district (commune and unit are never published)"),
     ] = None,
     changed_since: ChangedSince = None,
+    boundaries: BoundariesQuery = Boundaries.CURRENT,
+    boundaries_on: BoundariesOn = None,
     output_format: Format = None,
     if_none_match: IfNoneMatch = None,
     accept: Accept = None,
@@ -94,6 +101,8 @@ async def get_open_data(
         area=area,
         level=level,
         changed_since=changed_since,
+        boundaries=boundaries,
+        boundaries_on=boundaries_on,
         indicator_field="path.indicator",
     )
     rows = await service.open_data(session, settings, now, query, page)

@@ -3,7 +3,7 @@ published without a key, at province and district level only, through the aggreg
 never a commune's or a single unit's figures, never an indicator that is not open."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +15,7 @@ from ioc_hub.config import Settings
 from ioc_hub.errors import NotFound
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence
-from ioc_hub.models import Indicator, IndicatorGroup, SeriesState, Unit, UnitKind
+from ioc_hub.models import Indicator, IndicatorGroup, SeriesState, UnitKind
 from ioc_hub.opendata.schemas import (
     ACCRUAL_PERIODICITY,
     CONFORMS_TO,
@@ -24,6 +24,7 @@ from ioc_hub.opendata.schemas import (
     Distribution,
     Publisher,
 )
+from ioc_hub.registry import timeline
 
 # Builds the absolute download URL of an indicator's data in a format at a level.
 LinkBuilder = Callable[[str, OutputFormat, Level], str]
@@ -32,12 +33,16 @@ _LEVEL_TITLES = {Level.PROVINCE: "Toàn tỉnh", Level.DISTRICT: "Theo huyện, 
 _MEDIA = {OutputFormat.JSON: "application/json", OutputFormat.CSV: "text/csv"}
 
 
-async def catalog(session: AsyncSession, link: LinkBuilder) -> Catalog:
-    """Every open indicator, ordered by code, with a download per level and format."""
-    province = await session.scalar(select(Unit).where(Unit.kind == UnitKind.PROVINCE))
-    if province is None:
+async def catalog(session: AsyncSession, link: LinkBuilder, today: date) -> Catalog:
+    """Every open indicator, ordered by code, with a download per level and format; published
+    by the province of ``today``'s tree (docs/design.md §8)."""
+    tree = timeline.tree_on(today)
+    name = await session.scalar(
+        select(tree.c.name).where(tree.c.kind == UnitKind.PROVINCE).order_by(tree.c.code).limit(1)
+    )
+    if name is None:
         raise NotFound("the registry has no province yet; run `ioc-hub seed`")
-    publisher = Publisher(name=province.name)
+    publisher = Publisher(name=name)
     rows = (
         await session.execute(
             select(Indicator, IndicatorGroup)
@@ -66,7 +71,7 @@ async def catalog(session: AsyncSession, link: LinkBuilder) -> Catalog:
             cadence=Cadence(indicator.cadence),
             measurementUnit=indicator.measurement_unit,
             modified=received.get(indicator.id),
-            spatial=province.name,
+            spatial=name,
             publisher=publisher,
             distribution=[
                 Distribution(
@@ -83,7 +88,7 @@ async def catalog(session: AsyncSession, link: LinkBuilder) -> Catalog:
     ]
     return Catalog(
         conformsTo=CONFORMS_TO,
-        title=f"Dữ liệu mở – {province.name}",
+        title=f"Dữ liệu mở – {name}",
         description=(
             "Các chỉ số mở của Trung tâm Điều hành thông minh (IOC) tỉnh: số liệu tổng hợp "
             "toàn tỉnh và theo huyện, thành phố."

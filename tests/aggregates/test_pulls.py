@@ -102,9 +102,9 @@ async def test_csv_on_request_by_accept_or_format(
     assert by_accept.headers["content-type"] == "text/csv; charset=utf-8"
     assert by_accept.headers["x-total-count"] == "7"
     lines = by_accept.text.split("\r\n")
-    assert lines[0] == "indicator,period,area,value,reported,expected"
-    assert lines[1] == f"T-DAY,2026-10,{A},5.5,1,31"
-    assert lines[2] == f"T-DAY,2026-10,{B},,0,31", "a gap has an empty value"
+    assert lines[0] == "indicator,period,area,value,reported,expected,approximate"
+    assert lines[1] == f"T-DAY,2026-10,{A},5.5,1,31,false"
+    assert lines[2] == f"T-DAY,2026-10,{B},,0,31,false", "a gap has an empty value"
     assert lines[-1] == ""
     parsed = list(csv.DictReader(io.StringIO(by_accept.text)))
     assert len(parsed) == 7

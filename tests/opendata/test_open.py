@@ -106,8 +106,8 @@ async def test_open_data_in_csv_with_etag(client: httpx.AsyncClient, admin: dict
     assert response.headers["content-disposition"] == f'inline; filename="{OPEN}.csv"'
     assert response.headers["cache-control"] == "public, no-cache"
     lines = response.text.strip().split("\r\n")
-    assert lines[0] == "indicator,period,area,value,reported,expected"
-    assert f"{OPEN},2026-10,{DISTRICT},60.0,1,8" in lines
+    assert lines[0] == "indicator,period,area,value,reported,expected,approximate"
+    assert f"{OPEN},2026-10,{DISTRICT},60.0,1,8,false" in lines
     assert len(lines) == 1 + 9
     cached = await client.get(
         f"/open/v1/data/{OPEN}",
