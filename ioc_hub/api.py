@@ -13,6 +13,7 @@ from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.stream.endpoints import router as stream
+from ioc_hub.webhooks.endpoints import router as webhooks
 
 __all__ = ["api_router", "root_router"]
 
@@ -31,3 +32,4 @@ api_router.include_router(aggregates)
 api_router.include_router(opendata)
 api_router.include_router(coverage)
 api_router.include_router(stream)
+api_router.include_router(webhooks)

@@ -1,4 +1,4 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi, simulate."""
+"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi, simulate, webhook-receiver."""
 
 import asyncio
 import json
@@ -315,3 +315,35 @@ def simulate(
         typer.echo(json.dumps(summary.as_json(), ensure_ascii=False, indent=2))
     else:
         render(summary, Console())
+
+
+@app.command("webhook-receiver")
+def webhook_receiver(
+    secret: Annotated[
+        str,
+        typer.Option(
+            envvar="IOC_HUB_WEBHOOK_SECRET",
+            help="The webhook's signing secret (whsec_…), shown when it was registered",
+            show_default=False,
+        ),
+    ],
+    port: Annotated[int, typer.Option(help="TCP port")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    fail_first: Annotated[
+        int, typer.Option(min=0, help="Answer 500 to this many attempts of each notification")
+    ] = 0,
+    status: Annotated[
+        int, typer.Option(min=200, max=599, help="The answer to a verified notification")
+    ] = 204,
+    delay: Annotated[float, typer.Option(min=0.0, help="Seconds to wait before answering")] = 0.0,
+) -> None:
+    """Receive webhooks: verify each signature (Standard Webhooks) and print every verified
+    notification as a JSON line on stdout."""
+    from ioc_hub.webhooks.receiver import Receiver, run
+
+    try:
+        receiver = Receiver(secret, fail_first=fail_first, status=status, delay=delay)
+    except Exception as exc:  # the library's own errors for an empty or undecodable secret
+        raise typer.BadParameter(f"not a signing secret: {exc}", param_hint="--secret") from exc
+    err.print(f"verifying webhooks on http://{host}:{port}/")
+    run(receiver, host, port)

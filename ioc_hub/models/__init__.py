@@ -14,11 +14,21 @@ from ioc_hub.models.observation import (
 )
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.unit import Unit, UnitKind
+from ioc_hub.models.webhook import (
+    DeliveryStatus,
+    DisabledReason,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "AccessKey",
     "Aggregation",
     "Base",
+    "DeliveryStatus",
+    "DisabledReason",
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
@@ -32,4 +42,8 @@ __all__ = [
     "Unit",
     "UnitContact",
     "UnitKind",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

@@ -14,6 +14,7 @@ class Scope(StrEnum):
     COVERAGE_READ = "coverage:read"
     REGISTRY_WRITE = "registry:write"
     KEYS_ADMIN = "keys:admin"
+    ALERTS_ADMIN = "alerts:admin"
 
 
 class AccessKey(Base):
