@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ioc_hub.coverage.rules import SeriesStatus
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import UnitKind
+from ioc_hub.webhooks.schemas import EndpointDisabled
 
 Via = Literal["push", "import", "heartbeat"]
 
@@ -19,6 +20,7 @@ class EventType(StrEnum):
     SERIES = "series"
     CONNECTION = "connection"
     RESET = "reset"
+    ENDPOINT_DISABLED = "endpoint.disabled"
 
 
 class UnitFields(BaseModel):
@@ -90,4 +92,5 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     EventType.SERIES: SeriesEvent,
     EventType.CONNECTION: ConnectionEvent,
     EventType.RESET: ResetEvent,
+    EventType.ENDPOINT_DISABLED: EndpointDisabled,
 }

@@ -38,7 +38,7 @@ from ioc_hub.models import (
 )
 from ioc_hub.models.base import UTCDateTime
 from ioc_hub.webhooks import addresses, outbox
-from ioc_hub.webhooks.schemas import EventType
+from ioc_hub.webhooks.schemas import EndpointDisabled, EventType
 
 log = logging.getLogger(__name__)
 
@@ -377,13 +377,13 @@ class Dispatcher:
         ).first()
         if row is None:
             return None
-        data: dict[str, object] = {
-            "endpoint_id": endpoint_id,
-            "host": httpx.URL(row.url).host,
-            "reason": reason.value,
-            "failing_since": row.failing_since,
-            "disabled_at": now,
-        }
+        data = EndpointDisabled(
+            endpoint_id=endpoint_id,
+            host=httpx.URL(row.url).host,
+            reason=reason,
+            failing_since=row.failing_since,
+            disabled_at=now,
+        ).model_dump(mode="json")
         log.warning("webhook endpoint %d disabled: %s", endpoint_id, reason.value)
         await outbox.publish(session, EventType.ENDPOINT_DISABLED, data)
         return data

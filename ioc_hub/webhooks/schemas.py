@@ -104,6 +104,21 @@ class WebhookCreated(WebhookOut):
     )
 
 
+class EndpointDisabled(BaseModel):
+    """`endpoint.disabled`: the hub stopped sending to a webhook by itself — it answered 410, or
+    every attempt failed for five days. Sent to the other webhooks that want it and to the live
+    stream; an operator enables it again with `PATCH /api/v1/webhooks/{id}`."""
+
+    endpoint_id: int = Field(examples=[3], description="The webhook's id")
+    host: str = Field(
+        examples=["ioc.binhduong.gov.vn"],
+        description="Its URL's host (a URL's path may hold a token, so it is not repeated)",
+    )
+    reason: DisabledReason = Field(examples=["gone"])
+    failing_since: datetime | None = Field(description="Its first failure since it last answered")
+    disabled_at: datetime
+
+
 class AttemptOut(BaseModel):
     attempted_at: datetime
     duration_ms: int = Field(examples=[42])
