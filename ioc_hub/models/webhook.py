@@ -62,9 +62,8 @@ class WebhookEndpoint(Base):
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     """The first failed attempt since the last success; ``None`` while the endpoint answers."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, server_default=func.now(), onupdate=func.now()
-    )
+    # Set by every change the API makes (with the request's clock), never by the database.
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=func.now())
 
     @property
     def event_type_set(self) -> frozenset[str]:

@@ -160,6 +160,37 @@ async def delete_obligation(ctx: Ctx) -> Request:
     return "DELETE", f"/api/v1/obligations/{created['id']}", {}
 
 
+WEBHOOK = {"url": "https://ioc.example.org/hooks/ioc-hub", "event_types": ["alert.firing"]}
+
+
+async def create_webhook(ctx: Ctx) -> Request:
+    return "POST", "/api/v1/webhooks", {"json": WEBHOOK}
+
+
+async def new_webhook(ctx: Ctx) -> str:
+    return f"/api/v1/webhooks/{(await ctx.admin('POST', '/api/v1/webhooks', WEBHOOK))['id']}"
+
+
+async def get_webhook(ctx: Ctx) -> Request:
+    return "GET", await new_webhook(ctx), {}
+
+
+async def patch_webhook(ctx: Ctx) -> Request:
+    return "PATCH", await new_webhook(ctx), {"json": {"enabled": False}}
+
+
+async def delete_webhook(ctx: Ctx) -> Request:
+    return "DELETE", await new_webhook(ctx), {}
+
+
+async def webhook_deliveries(ctx: Ctx) -> Request:
+    return "GET", f"{await new_webhook(ctx)}/deliveries", {}
+
+
+async def retry_delivery(ctx: Ctx) -> Request:
+    return "POST", f"{await new_webhook(ctx)}/deliveries/1/retry", {}
+
+
 @dataclass(frozen=True)
 class Row:
     build: Build
@@ -189,6 +220,10 @@ PUSH = statuses(   401, 401,    401,    200,    422,  200,     403,     200)
 HEARTBEAT = statuses(401, 401,  401,    200,    403,  200,     403,     200)
 # Backfill imports are for province-level keys with observations:import only.
 IMPORT = statuses( 401, 401,    401,    403,    403,  403,     403,     200)
+DELETED = statuses(401, 401,    401,    403,    403,  403,     403,     204)
+# No delivery exists to send again: past the access check the admin gets 404 (a real one is
+# sent again in tests/webhooks).
+RETRY = statuses(  401, 401,    401,    403,    403,  403,     403,     404)
 # fmt: on
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -260,6 +295,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     # Server-Sent Events: the stream never ends, so the probe opens it and reads the status only.
     ("GET", "/api/v1/stream"): Row(fixed("GET", "/api/v1/stream"), ANY_KEY),
+    ("POST", "/api/v1/webhooks"): Row(create_webhook, CREATE),
+    ("GET", "/api/v1/webhooks"): Row(fixed("GET", "/api/v1/webhooks"), ADMIN),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Row(get_webhook, ADMIN),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): Row(patch_webhook, ADMIN),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Row(delete_webhook, DELETED),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Row(webhook_deliveries, ADMIN),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): Row(
+        retry_delivery, RETRY
+    ),
 }
 
 

@@ -4,6 +4,8 @@ served in the test's event loop, and ways to publish and wait."""
 import asyncio
 import contextlib
 import io
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,3 +89,44 @@ async def deliveries(client: httpx.AsyncClient, token: str, webhook_id: int) -> 
     assert answer.status_code == 200, answer.text
     items: list[Any] = answer.json()["items"]
     return items
+
+
+@dataclass
+class ReceiverProcess:
+    """``ioc-hub webhook-receiver`` in a process of its own; ``lines`` fill from its stdout."""
+
+    process: asyncio.subprocess.Process
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    async def read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            self.lines.append(orjson.loads(raw))
+
+    def ids(self) -> set[str]:
+        return {line["webhook_id"] for line in self.lines if 200 <= line["answered"] < 300}
+
+
+@contextlib.asynccontextmanager
+async def receiver_process(port: int, secret: str, *options: str) -> AsyncIterator[ReceiverProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "ioc_hub", "webhook-receiver", "--port", str(port), *options),
+        env={**os.environ, "IOC_HUB_WEBHOOK_SECRET": secret},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    receiving = ReceiverProcess(process)
+    reader = asyncio.create_task(receiving.read())
+    try:
+        async with asyncio.timeout(WAIT), httpx.AsyncClient() as http:
+            while True:  # up once it answers (405 to a GET)
+                with contextlib.suppress(httpx.TransportError):
+                    await http.get(f"http://127.0.0.1:{port}/")
+                    break
+                await asyncio.sleep(0.05)
+        yield receiving
+    finally:
+        process.terminate()
+        await process.wait()
+        await reader
