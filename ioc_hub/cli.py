@@ -320,13 +320,21 @@ def simulate(
 @app.command("webhook-receiver")
 def webhook_receiver(
     secret: Annotated[
-        str,
+        str | None,
         typer.Option(
             envvar="IOC_HUB_WEBHOOK_SECRET",
             help="The webhook's signing secret (whsec_…), shown when it was registered",
             show_default=False,
         ),
-    ],
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Or a file holding it, read once it exists: start the receiver, then register "
+            "the webhook and write its secret there (503 until then)",
+            show_default=False,
+        ),
+    ] = None,
     port: Annotated[int, typer.Option(help="TCP port")] = 9000,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
     fail_first: Annotated[
@@ -341,8 +349,17 @@ def webhook_receiver(
     notification as a JSON line on stdout."""
     from ioc_hub.webhooks.receiver import Receiver, run
 
+    source: str | Path
+    if secret is not None and secret_file is None:
+        source = secret
+    elif secret_file is not None and secret is None:
+        source = secret_file
+    else:
+        raise typer.BadParameter(
+            "give --secret or --secret-file, one of them", param_hint="--secret"
+        )
     try:
-        receiver = Receiver(secret, fail_first=fail_first, status=status, delay=delay)
+        receiver = Receiver(source, fail_first=fail_first, status=status, delay=delay)
     except Exception as exc:  # the library's own errors for an empty or undecodable secret
         raise typer.BadParameter(f"not a signing secret: {exc}", param_hint="--secret") from exc
     err.print(f"verifying webhooks on http://{host}:{port}/")

@@ -6,6 +6,7 @@ on stdout. For trying webhooks out and for rehearsing failures (``--fail-first``
 import asyncio
 import sys
 from collections import Counter
+from pathlib import Path
 from typing import TextIO
 
 import orjson
@@ -17,20 +18,23 @@ from starlette.types import Receive, Scope, Send
 class Receiver:
     """An ASGI app: ``POST`` any path with a notification.
 
-    Answers 400 to one whose signature does not verify; otherwise waits ``delay`` seconds,
-    answers 500 to the first ``fail_first`` attempts of each ``webhook-id`` and ``status`` to
-    the rest, and prints ``{webhook_id, attempt, answered, type, timestamp, data}``."""
+    ``secret`` is the signing secret, or a file that will hold it: the receiver can start
+    before the webhook is registered, and answers 503 until the file is there. Answers 400 to a
+    notification whose signature does not verify; otherwise waits ``delay`` seconds, answers 500
+    to the first ``fail_first`` attempts of each ``webhook-id`` and ``status`` to the rest, and
+    prints ``{webhook_id, attempt, answered, type, timestamp, data}``."""
 
     def __init__(
         self,
-        secret: str,
+        secret: str | Path,
         *,
         fail_first: int = 0,
         status: int = 204,
         delay: float = 0.0,
         out: TextIO = sys.stdout,
     ) -> None:
-        self._webhook = Webhook(secret)
+        self._secret_file = secret if isinstance(secret, Path) else None
+        self._webhook = Webhook(secret) if isinstance(secret, str) else None
         self._fail_first = fail_first
         self._status = status
         self._delay = delay
@@ -50,8 +54,12 @@ class Receiver:
             if not message.get("more_body"):
                 break
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        webhook = self._verifier()
+        if webhook is None:
+            await _answer(send, 503, b"no signing secret yet\n")
+            return
         try:
-            payload = self._webhook.verify(bytes(body), headers)
+            payload = webhook.verify(bytes(body), headers)
         except (WebhookVerificationError, ValueError) as exc:
             print(f"refused a notification: {exc}", file=sys.stderr, flush=True)
             await _answer(send, 400, f"signature does not verify: {exc}\n".encode())
@@ -66,6 +74,13 @@ class Receiver:
         self._out.write(orjson.dumps(line).decode() + "\n")
         self._out.flush()
         await _answer(send, status, b"")
+
+    def _verifier(self) -> Webhook | None:
+        if self._webhook is None and self._secret_file is not None:
+            secret = self._secret_file.read_text().strip() if self._secret_file.exists() else ""
+            if secret:
+                self._webhook = Webhook(secret)
+        return self._webhook
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:

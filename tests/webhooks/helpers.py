@@ -108,11 +108,15 @@ class ReceiverProcess:
 
 
 @contextlib.asynccontextmanager
-async def receiver_process(port: int, secret: str, *options: str) -> AsyncIterator[ReceiverProcess]:
+async def receiver_process(
+    port: int, *options: str, secret: str | None = None
+) -> AsyncIterator[ReceiverProcess]:
+    """The receiver on ``port``, with ``secret`` (or ``options`` saying where to find it)."""
+    env = {**os.environ, **({"IOC_HUB_WEBHOOK_SECRET": secret} if secret else {})}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "ioc_hub", "webhook-receiver", "--port", str(port), *options),
-        env={**os.environ, "IOC_HUB_WEBHOOK_SECRET": secret},
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -85,7 +85,7 @@ async def test_a_hub_killed_mid_delivery_loses_no_notification(
         assert created.status_code == 201, created.text
         secret = created.json()["secret"]
         # A slow receiver: deliveries are still pending when the hub dies.
-        async with receiver_process(port, secret, "--delay", "0.05") as receiver:
+        async with receiver_process(port, "--delay", "0.05", secret=secret) as receiver:
             await publish_many(scratch_url, NOTIFICATIONS)
             await until(lambda: len(receiver.ids()) >= 30, within=60)
             await hub.kill()
@@ -112,18 +112,24 @@ async def _none_pending(database_url: str) -> bool:
 
 
 @pytest.mark.slow
-async def test_the_receiver_command_refuses_a_bad_signature(tmp_path: Path) -> None:
+async def test_the_receiver_command_waits_for_its_secret_and_refuses_a_bad_signature(
+    tmp_path: Path,
+) -> None:
     port = free_port()
-    secret = "whsec_" + "A" * 43 + "="
-    async with receiver_process(port, secret) as receiver, httpx.AsyncClient() as http:
-        forged = await http.post(
-            f"http://127.0.0.1:{port}/",
-            content=b'{"type":"alert.firing","timestamp":"2026-12-03T00:00:00Z","data":{}}',
-            headers={
-                "webhook-id": "msg_forged",
-                "webhook-timestamp": str(int(time.time())),
-                "webhook-signature": "v1,bm90IGEgc2lnbmF0dXJl",
-            },
-        )
+    secret_file = tmp_path / "hook.secret"
+    body = b'{"type":"alert.firing","timestamp":"2026-12-03T00:00:00Z","data":{}}'
+    headers = {
+        "webhook-id": "msg_forged",
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": "v1,bm90IGEgc2lnbmF0dXJl",
+    }
+    async with (
+        receiver_process(port, "--secret-file", str(secret_file)) as receiver,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        early = await http.post("/", content=body, headers=headers)
+        secret_file.write_text("whsec_" + "A" * 43 + "=\n")
+        forged = await http.post("/", content=body, headers=headers)
+    assert early.status_code == 503
     assert forged.status_code == 400
     assert receiver.lines == []
