@@ -61,8 +61,9 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(
     argv: Sequence[str], port: int, env: dict[str, str], cwd: Path | None = None
-) -> Iterator[None]:
-    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers."""
+) -> Iterator["subprocess.Popen[bytes]"]:
+    """Run an HTTP server process (in ``cwd``) until the block ends; waits until it answers.
+    Yields the process."""
     process = subprocess.Popen(
         [sys.executable, *argv],
         env={**os.environ, **env},
@@ -80,7 +81,7 @@ def server(
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start in 60 s")
             time.sleep(0.1)
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -121,6 +122,12 @@ class HttpConnection:
             self._writer.close()
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, from ``/proc`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:

@@ -10,10 +10,11 @@ import asyncio
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bench.common import free_port, server, table, throwaway_database
+from bench.common import cpu_seconds, free_port, server, table, throwaway_database
 from ioc_hub.db import create_session_factory
 from ioc_hub.models import WebhookEndpoint
 from ioc_hub.webhooks.outbox import publish
@@ -47,8 +48,18 @@ async def fill_outbox(url: str, receiver_port: int, count: int) -> str:
     return secret
 
 
-async def receive(port: int, secret: str, count: int, hub_port: int, url: str) -> float:
-    """Start the receiver, then the hub; notifications/s from the first received to the last."""
+@dataclass
+class Measured:
+    rate: float
+    """Notifications/s from the first received to the last."""
+    hub_cpu_ms: float
+    """CPU the hub process spent per notification meanwhile."""
+    receiver_cpu_ms: float
+
+
+async def receive(port: int, secret: str, count: int, hub_port: int, url: str) -> Measured:
+    """Start the receiver, then the hub; measure from the first notification received to the
+    last."""
     receiver = await asyncio.create_subprocess_exec(
         sys.executable,
         *("-m", "ioc_hub", "webhook-receiver", "--port", str(port)),
@@ -60,20 +71,24 @@ async def receive(port: int, secret: str, count: int, hub_port: int, url: str) -
     env = {"IOC_HUB_DATABASE_URL": url, "IOC_HUB_WEBHOOKS_ALLOW_PRIVATE": "true"}
     argv = ["-m", "ioc_hub", "serve", "--no-migrate", "--port", str(hub_port)]
     try:
-        with server(argv, hub_port, env):
-            first = last = 0.0
+        with server(argv, hub_port, env) as hub:
             seen = 0
-            async with asyncio.timeout(300):
+            async with asyncio.timeout(600):
                 async for _ in receiver.stdout:
-                    last = time.perf_counter()
-                    first = first or last
                     seen += 1
+                    if seen == 1:
+                        first = time.perf_counter()
+                        cpu = cpu_seconds(hub.pid), cpu_seconds(receiver.pid)
                     if seen == count:
                         break
+            elapsed = time.perf_counter() - first
+            hub_cpu = cpu_seconds(hub.pid) - cpu[0]
+            receiver_cpu = cpu_seconds(receiver.pid) - cpu[1]
     finally:
         receiver.terminate()
         await receiver.wait()
-    return (count - 1) / (last - first)
+    per = 1000 / (count - 1)
+    return Measured((count - 1) / elapsed, hub_cpu * per, receiver_cpu * per)
 
 
 async def main(quick: bool) -> int:
@@ -81,8 +96,14 @@ async def main(quick: bool) -> int:
     async with throwaway_database("bench_webhooks") as url:
         port, hub_port = free_port(), free_port()
         secret = await fill_outbox(url, port, count)
-        rate = await receive(port, secret, count, hub_port, url)
+        measured = await receive(port, secret, count, hub_port, url)
+    rate = measured.rate
     verdict = "pass" if rate >= GOAL else "FAIL"
+    print(
+        f"{count} notifications; CPU per notification: hub {measured.hub_cpu_ms:.2f} ms, "
+        f"receiver {measured.receiver_cpu_ms:.2f} ms (with a core each: "
+        f"{1000 / max(measured.hub_cpu_ms, measured.receiver_cpu_ms):.0f}/s)"
+    )
     print(
         table(
             [("webhook notifications/s, one receiver", f"{rate:.0f}", f">= {GOAL:g}", verdict)],

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ class Dispatcher:
         self._task: asyncio.Task[None] | None = None
         self._unhook: Callable[[], None] | None = None
         timeout = settings.webhooks_timeout_seconds
+        # Loading the certificate authorities takes a tenth of a second: once per process.
+        self._tls = ssl.create_default_context()
         # An attempt ends within the timeout; the rest is for recording it.
         self._lease = timedelta(seconds=2 * timeout + 5)
 
@@ -168,10 +171,21 @@ class Dispatcher:
         """Deliver what is due to one endpoint until nothing is."""
         worked = False
         try:
-            limits = httpx.Limits(max_connections=self._settings.webhooks_concurrency)
-            async with httpx.AsyncClient(
-                follow_redirects=False, trust_env=False, limits=limits
-            ) as http:
+            async with contextlib.AsyncExitStack() as stack:
+                # A client of one connection for each attempt in flight: httpx's pool looks
+                # at every connection it holds for each request, which costs more than the
+                # request itself once it holds a dozen.
+                clients = [
+                    await stack.enter_async_context(
+                        httpx.AsyncClient(
+                            follow_redirects=False,
+                            trust_env=False,
+                            limits=httpx.Limits(max_connections=1),
+                            verify=self._tls,
+                        )
+                    )
+                    for _ in range(self._settings.webhooks_concurrency)
+                ]
                 while True:
                     claim = await self._claim(endpoint_id)
                     if claim is None:
@@ -179,7 +193,10 @@ class Dispatcher:
                     url, signer, batch = claim
                     worked = True
                     outcomes = await asyncio.gather(
-                        *(self._attempt(http, url, signer, c) for c in batch)
+                        *(
+                            self._attempt(http, url, signer, c)
+                            for http, c in zip(clients, batch, strict=False)
+                        )
                     )
                     await self._record(endpoint_id, batch, outcomes)
         except asyncio.CancelledError:
