@@ -91,6 +91,13 @@ async def deliveries(client: httpx.AsyncClient, token: str, webhook_id: int) -> 
     return items
 
 
+async def settled(client: httpx.AsyncClient, token: str, webhook_id: int, status: str) -> list[Any]:
+    """The webhook's deliveries once there are some and every one is in ``status``; else
+    none (for :func:`until`)."""
+    found = await deliveries(client, token, webhook_id)
+    return found if found and all(d["status"] == status for d in found) else []
+
+
 @dataclass
 class ReceiverProcess:
     """``ioc-hub webhook-receiver`` in a process of its own; ``lines`` fill from its stdout."""

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.models import WebhookEndpoint
 from ioc_hub.stream.schemas import EVENT_MODELS
 from tests.conftest import bearer
-from tests.webhooks.helpers import deliveries, publish_now, receiver, until
+from tests.webhooks.helpers import deliveries, publish_now, receiver, settled, until
 
 
 async def test_a_notification_arrives_signed_with_the_standard_shape(
@@ -26,17 +26,14 @@ async def test_a_notification_arrives_signed_with_the_standard_shape(
     assert line["data"] == {"rule": 7, "subject": "25741"}
     assert line["webhook_id"].startswith("msg_")
     assert datetime.fromisoformat(line["timestamp"]).tzinfo is not None
-    [delivery] = await until(lambda: _delivered(client, hooks_admin, hook.webhook["id"]), within=10)
+    [delivery] = await until(
+        lambda: settled(client, hooks_admin, hook.webhook["id"], "delivered"), within=10
+    )
     assert delivery["webhook_id"] == line["webhook_id"]
     [attempt] = delivery["attempts"]
     assert attempt["status_code"] == 204
     assert attempt["error"] is None
     assert attempt["duration_ms"] >= 0
-
-
-async def _delivered(client: httpx.AsyncClient, token: str, webhook_id: int) -> list[object]:
-    found = await deliveries(client, token, webhook_id)
-    return found if found and all(d["status"] == "delivered" for d in found) else []
 
 
 async def test_only_endpoints_wanting_the_type_get_it(
@@ -63,7 +60,9 @@ async def test_a_receiver_failing_three_times_gets_it_under_the_same_webhook_id(
     async with receiver(client, hooks_admin, fail_first=3) as hook:
         await publish_now(session_factory, "alert.firing", {"rule": 1})
         await until(hook.delivered)
-        [delivery] = await until(lambda: _delivered(client, hooks_admin, hook.webhook["id"]))
+        [delivery] = await until(
+            lambda: settled(client, hooks_admin, hook.webhook["id"], "delivered")
+        )
     lines = hook.lines
     assert [line["answered"] for line in lines] == [500, 500, 500, 204]
     assert len({line["webhook_id"] for line in lines}) == 1
@@ -172,7 +171,9 @@ async def test_failures_for_less_than_the_limit_leave_it_enabled(
 ) -> None:
     async with receiver(client, hooks_admin, ["alert.firing"], status=503) as failing:
         await publish_now(session_factory, "alert.firing", {"rule": 5})
-        [delivery] = await until(lambda: _gave_up(client, hooks_admin, failing.webhook["id"]))
+        [delivery] = await until(
+            lambda: settled(client, hooks_admin, failing.webhook["id"], "failed")
+        )
     webhook = await client.get(
         f"/api/v1/webhooks/{failing.webhook['id']}", headers=bearer(hooks_admin)
     )
@@ -188,11 +189,6 @@ async def _disabled(client: httpx.AsyncClient, token: str, webhook_id: int) -> o
     return None if webhook["enabled"] else webhook
 
 
-async def _gave_up(client: httpx.AsyncClient, token: str, webhook_id: int) -> list[object]:
-    found = await deliveries(client, token, webhook_id)
-    return found if found and all(d["status"] == "failed" for d in found) else []
-
-
 async def test_a_redirect_is_a_failure_and_is_not_followed(
     client: httpx.AsyncClient,
     hooks_admin: str,
@@ -200,7 +196,9 @@ async def test_a_redirect_is_a_failure_and_is_not_followed(
 ) -> None:
     async with receiver(client, hooks_admin, ["alert.firing"], status=307) as moved:
         await publish_now(session_factory, "alert.firing", {"rule": 6})
-        [delivery] = await until(lambda: _gave_up(client, hooks_admin, moved.webhook["id"]))
+        [delivery] = await until(
+            lambda: settled(client, hooks_admin, moved.webhook["id"], "failed")
+        )
     assert {a["error"] for a in delivery["attempts"]} == {"HTTP 307: redirects are not followed"}
     assert len(moved.lines) == len(delivery["attempts"])
 
@@ -213,14 +211,16 @@ async def test_a_failed_delivery_is_sent_again_by_hand(
     # Five attempts answered 500 (the whole schedule), then the receiver takes it.
     async with receiver(client, hooks_admin, ["alert.firing"], fail_first=5) as hook:
         await publish_now(session_factory, "alert.firing", {"rule": 8})
-        [failed] = await until(lambda: _gave_up(client, hooks_admin, hook.webhook["id"]))
+        [failed] = await until(lambda: settled(client, hooks_admin, hook.webhook["id"], "failed"))
         retried = await client.post(
             f"/api/v1/webhooks/{hook.webhook['id']}/deliveries/{failed['id']}/retry",
             headers=bearer(hooks_admin),
         )
         assert retried.status_code == 202, retried.text
         assert retried.json()["status"] == "pending"
-        [delivered] = await until(lambda: _delivered(client, hooks_admin, hook.webhook["id"]))
+        [delivered] = await until(
+            lambda: settled(client, hooks_admin, hook.webhook["id"], "delivered")
+        )
     assert [a["manual"] for a in delivered["attempts"]] == [False] * 5 + [True]
     assert delivered["attempts"][-1]["status_code"] == 204
     assert {line["webhook_id"] for line in hook.lines} == {failed["webhook_id"]}
@@ -236,7 +236,9 @@ async def test_retrying_by_hand_needs_an_enabled_webhook_and_its_own_delivery(
         receiver(client, hooks_admin, ["outlier.flagged"]) as other,
     ):
         await publish_now(session_factory, "alert.firing", {"rule": 9})
-        [delivery] = await until(lambda: _delivered(client, hooks_admin, hook.webhook["id"]))
+        [delivery] = await until(
+            lambda: settled(client, hooks_admin, hook.webhook["id"], "delivered")
+        )
     base = f"/api/v1/webhooks/{other.webhook['id']}/deliveries"
     elsewhere = await client.post(f"{base}/{delivery['id']}/retry", headers=bearer(hooks_admin))
     assert elsewhere.status_code == 404
