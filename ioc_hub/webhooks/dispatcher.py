@@ -192,12 +192,20 @@ class Dispatcher:
                         return
                     url, signer, batch = claim
                     worked = True
-                    outcomes = await asyncio.gather(
-                        *(
-                            self._attempt(http, url, signer, c)
-                            for http, c in zip(clients, batch, strict=False)
-                        )
+                    # The attempts of a batch start together: one look-up and check of the
+                    # address serves them all.
+                    target = asyncio.ensure_future(
+                        addresses.pin(url, self._settings.webhooks_allow_private)
                     )
+                    try:
+                        outcomes = await asyncio.gather(
+                            *(
+                                self._attempt(http, target, signer, c)
+                                for http, c in zip(clients, batch, strict=False)
+                            )
+                        )
+                    finally:
+                        target.cancel()
                     await self._record(endpoint_id, batch, outcomes)
         except asyncio.CancelledError:
             raise
@@ -263,7 +271,11 @@ class Dispatcher:
         return endpoint.url, Webhook(endpoint.secret), batch
 
     async def _attempt(
-        self, http: httpx.AsyncClient, url: str, signer: Webhook, claimed: Claimed
+        self,
+        http: httpx.AsyncClient,
+        pinned: "asyncio.Future[addresses.Target]",
+        signer: Webhook,
+        claimed: Claimed,
     ) -> Outcome:
         timeout = self._settings.webhooks_timeout_seconds
         attempted_at = datetime.now(UTC)
@@ -272,7 +284,7 @@ class Dispatcher:
         error: str | None = None
         try:
             async with asyncio.timeout(timeout):
-                target = await addresses.pin(url, self._settings.webhooks_allow_private)
+                target = await asyncio.shield(pinned)
                 signed_at = datetime.now(UTC)
                 headers = {
                     **target.headers,
