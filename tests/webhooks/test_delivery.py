@@ -3,6 +3,7 @@ library (issue 19): signed notifications, retries under one ``webhook-id``, a ha
 that delays no other, a 410 that disables, and the delivery log."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -86,17 +87,25 @@ async def test_a_hanging_receiver_delays_no_other(
         receiver(client, hooks_admin) as prompt,
     ):
         await publish_now(session_factory, "alert.firing", {"rule": 2})
-        await until(prompt.delivered)
-        # The hanging receiver has the notification and has not answered: its attempt is
-        # still running, and the other endpoint was served meanwhile.
-        assert await deliveries(client, hooks_admin, hanging.webhook["id"]) != []
-        [pending] = await deliveries(client, hooks_admin, hanging.webhook["id"])
-        assert pending["attempts"] == []
         [first, *_] = await until(
             lambda: _attempts(client, hooks_admin, hanging.webhook["id"]), within=timeout + 10
         )
+        assert prompt.delivered()
+        [delivered] = await until(
+            lambda: settled(client, hooks_admin, prompt.webhook["id"], "delivered")
+        )
     assert first["status_code"] is None
     assert first["error"] == f"no answer within {timeout:g} s"
+    assert first["duration_ms"] >= timeout * 1000
+    # The other endpoint was served while the hanging attempt still waited for its answer.
+    [served] = delivered["attempts"]
+    assert _ended(served) < _ended(first)
+
+
+def _ended(attempt: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(attempt["attempted_at"]) + timedelta(
+        milliseconds=attempt["duration_ms"]
+    )
 
 
 async def _attempts(client: httpx.AsyncClient, token: str, webhook_id: int) -> list[object]:
