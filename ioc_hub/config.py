@@ -73,7 +73,8 @@ class Settings(BaseSettings):
         default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000), min_length=1
     )
     """Seconds to wait before each attempt after the one before: immediately, 5 s, 5 min,
-    30 min, 2 h, 5 h, 10 h, 10 h. Each wait gets up to a tenth more or less (jitter)."""
+    30 min, 2 h, 5 h, 10 h, 10 h. The first is 0 (a notification goes out as soon as it is
+    committed); each other wait gets up to a tenth more or less (jitter)."""
 
     webhooks_disable_after: timedelta = timedelta(days=5)
     """An endpoint whose every attempt failed for this long is disabled."""
@@ -97,6 +98,8 @@ class Settings(BaseSettings):
     @field_validator("webhooks_retry_schedule")
     @classmethod
     def _waits_not_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if value[0] != 0:
+            raise ValueError("the first attempt is made at once: the schedule starts with 0")
         if any(wait < 0 for wait in value):
             raise ValueError("a wait between webhook attempts cannot be negative")
         return value
