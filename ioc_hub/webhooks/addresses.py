@@ -6,9 +6,10 @@ link-local, shared, multicast and reserved addresses are refused unless the sett
 
 - at registration (and on a URL change) on an address literal, and on the addresses a host
   name resolves to then — a name that does not resolve yet is accepted;
-- before every attempt, on the addresses the name resolves to at that moment; the attempt then
-  connects to the address it checked, so a name that changes its answer between the check and
-  the connection (DNS rebinding) cannot slip through.
+- at delivery (once for the attempts to an endpoint that start together), on the addresses the
+  name resolves to at that moment; the attempts then connect to the address checked, so a name
+  that changes its answer between the check and the connection (DNS rebinding) cannot slip
+  through.
 """
 
 import asyncio
@@ -92,7 +93,7 @@ async def check_registration(url: str, allow_private: bool) -> None:
         async with asyncio.timeout(REGISTRATION_LOOKUP_SECONDS):
             addresses = await resolve(parsed.host, parsed.port or _default_port(parsed))
     except (OSError, TimeoutError, UnicodeError):
-        return  # checked again, and refused if need be, before every attempt
+        return  # checked again, and refused if need be, at delivery
     _check(addresses, parsed.host)
 
 

@@ -151,7 +151,7 @@ async def test_private_addresses_are_refused_unless_allowed(
 async def test_a_public_address_and_an_unresolved_name_are_taken(
     strict_client: httpx.AsyncClient, hooks_admin: str
 ) -> None:
-    # A name that does not resolve yet is taken: it is checked before every attempt.
+    # A name that does not resolve yet is taken: it is checked again at delivery.
     for url in ("https://93.184.215.14/x", "http://8.8.8.8/hook", "https://hooks.invalid/x"):
         created = await strict_client.post(
             "/api/v1/webhooks", json={**HOOK, "url": url}, headers=bearer(hooks_admin)
