@@ -1,10 +1,10 @@
 """Every benchmark in one command: ``python -m bench [--quick]`` (or ``bench/run``).
 
-Runs bench.ingest, bench.coverage, bench.aggregates, bench.alerts and bench.burst one after
-another, each as its own process (so each gets a fresh interpreter and its own throwaway
-database), shows their output as it comes, then reads the figures each printed and ends with
-one table: figure, measured, goal, pass/fail. Exits 1 if any goal is missed or any benchmark
-failed.
+Runs bench.ingest, bench.coverage, bench.aggregates, bench.alerts, bench.burst and
+bench.webhooks one after another, each as its own process (so each gets a fresh interpreter and
+its own throwaway database), shows their output as it comes, then reads the figures each printed
+and ends with one table: figure, measured, goal, pass/fail. Exits 1 if any goal is missed or any
+benchmark failed.
 """
 
 import argparse
@@ -106,6 +106,15 @@ FIGURES = [
         operator.le,
         0,
         "=",
+        ".0f",
+    ),
+    Figure(
+        "bench.webhooks",
+        "webhook notifications/s, one receiver",
+        rf"^webhook notifications/s, one receiver\s+{RATIO}\s+>= 500\s+(?:pass|FAIL)\s*$",
+        operator.ge,
+        500,
+        ">=",
         ".0f",
     ),
 ]

@@ -139,6 +139,12 @@ class HttpConnection:
                 await self._writer.wait_closed()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, from ``/proc`` (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
     cells = [list(map(str, header)), *[list(map(str, r)) for r in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]

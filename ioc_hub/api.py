@@ -16,6 +16,7 @@ from ioc_hub.registry.endpoints import reorganisations
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.sheets.endpoints import router as sheets
 from ioc_hub.stream.endpoints import router as stream
+from ioc_hub.webhooks.endpoints import router as webhooks
 
 __all__ = ["api_router", "root_router"]
 
@@ -37,3 +38,4 @@ api_router.include_router(coverage)
 api_router.include_router(stream)
 api_router.include_router(sheets)
 api_router.include_router(alerts)
+api_router.include_router(webhooks)

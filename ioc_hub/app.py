@@ -20,6 +20,7 @@ from ioc_hub.kit.limits import BodySizeLimit
 from ioc_hub.metrics.middleware import PushMetrics
 from ioc_hub.metrics.service import HubMetrics
 from ioc_hub.stream.service import Stream
+from ioc_hub.webhooks.dispatcher import Dispatcher
 
 DESCRIPTION = """\
 The data hub of a provincial Intelligent Operations Center (IOC).
@@ -63,9 +64,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alerts = alerts
         if settings.alert_evaluator:
             await alerts.start()
+        dispatcher = Dispatcher(
+            settings, sessions, app.state.transaction_queue, announce=stream.announce
+        )
+        await dispatcher.start()
         try:
             yield
         finally:
+            await dispatcher.stop()
             await alerts.stop()
             await stream.stop()
             await engine.dispose()

@@ -1,4 +1,5 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, openapi, simulate."""
+"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, openapi, simulate,
+upload, webhook-receiver."""
 
 import asyncio
 import json
@@ -417,3 +418,52 @@ def upload(
     if response.status_code != 200:
         err.print(f"[red]HTTP {response.status_code}: {answer.get('detail', '')}[/red]")
         raise typer.Exit(1)
+
+
+@app.command("webhook-receiver")
+def webhook_receiver(
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IOC_HUB_WEBHOOK_SECRET",
+            help="The webhook's signing secret (whsec_…), shown when it was registered",
+            show_default=False,
+        ),
+    ] = None,
+    secret_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Or a file holding it, read once it exists: start the receiver, then register "
+            "the webhook and write its secret there (503 until then)",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="TCP port")] = 9000,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    fail_first: Annotated[
+        int, typer.Option(min=0, help="Answer 500 to this many attempts of each notification")
+    ] = 0,
+    status: Annotated[
+        int, typer.Option(min=200, max=599, help="The answer to a verified notification")
+    ] = 204,
+    delay: Annotated[float, typer.Option(min=0.0, help="Seconds to wait before answering")] = 0.0,
+) -> None:
+    """Receive webhooks: verify each signature (Standard Webhooks) and print every verified
+    notification as a JSON line on stdout."""
+    from ioc_hub.webhooks.receiver import Receiver, run
+
+    source: str | Path
+    if secret is not None and secret_file is None:
+        source = secret
+    elif secret_file is not None and secret is None:
+        source = secret_file
+    else:
+        raise typer.BadParameter(
+            "give --secret or --secret-file, one of them", param_hint="--secret"
+        )
+    try:
+        receiver = Receiver(source, fail_first=fail_first, status=status, delay=delay)
+    except Exception as exc:  # the library's own errors for an empty or undecodable secret
+        raise typer.BadParameter(f"not a signing secret: {exc}", param_hint="--secret") from exc
+    err.print(f"verifying webhooks on http://{host}:{port}/")
+    run(receiver, host, port)

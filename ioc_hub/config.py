@@ -91,6 +91,30 @@ class Settings(BaseSettings):
     alert_interval_seconds: float = Field(default=60.0, gt=0)
     """How often the evaluating process runs every alert rule, and how often the others try to
     take over from it: the longest a dead evaluator goes unreplaced."""
+    # --- webhooks (docs/design.md §9, Webhooks) ---
+    webhooks_allow_private: bool = False
+    """Let webhook URLs reach loopback, private, link-local and reserved addresses. Off: such
+    URLs are refused when registered, and checked again before every delivery."""
+
+    webhooks_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    """How long one delivery attempt may take, name lookup and answer included."""
+
+    webhooks_retry_schedule: tuple[float, ...] = Field(
+        default=(0, 5, 300, 1800, 7200, 18000, 36000, 36000), min_length=1
+    )
+    """Seconds to wait before each attempt after the one before: immediately, 5 s, 5 min,
+    30 min, 2 h, 5 h, 10 h, 10 h. The first is 0 (a notification goes out as soon as it is
+    committed); each other wait gets up to a tenth more or less (jitter)."""
+
+    webhooks_disable_after: timedelta = timedelta(days=5)
+    """An endpoint whose every attempt failed for this long is disabled."""
+
+    webhooks_concurrency: int = Field(default=16, ge=1, le=256)
+    """Deliveries in flight at once to one endpoint (each endpoint has its own)."""
+
+    webhooks_poll_seconds: float = Field(default=1.0, gt=0)
+    """How often the dispatcher looks for deliveries that other processes wrote or that fell
+    due; what this process writes it delivers at once."""
 
     log_level: str = "info"
     """Log level of the server."""
@@ -100,6 +124,15 @@ class Settings(BaseSettings):
     set up in the process (say by ``opentelemetry-instrument``). Off unless asked for: the hub's
     metrics are Prometheus (``/metrics``), and when on, FastAPI looks the providers up on every
     request."""
+
+    @field_validator("webhooks_retry_schedule")
+    @classmethod
+    def _waits_not_negative(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if value[0] != 0:
+            raise ValueError("the first attempt is made at once: the schedule starts with 0")
+        if any(wait < 0 for wait in value):
+            raise ValueError("a wait between webhook attempts cannot be negative")
+        return value
 
     @field_validator("timezone")
     @classmethod

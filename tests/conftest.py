@@ -27,6 +27,14 @@ from tests.fixtures.live import serve
 
 ROOMY_MAX_BATCH = 10_000
 
+# Test receivers listen on loopback; retries come fast, and an attempt gives up soon.
+WEBHOOKS = {
+    "webhooks_allow_private": True,
+    "webhooks_retry_schedule": (0, 0.2, 0.2, 0.2, 0.2),
+    "webhooks_timeout_seconds": 2.0,
+    "webhooks_poll_seconds": 0.2,
+}
+
 
 @pytest.fixture(scope="session", params=ENGINES)
 async def database_url(
@@ -40,7 +48,11 @@ async def database_url(
 async def hub_app(database_url: str) -> AsyncIterator[FastAPI]:
     # Tests run alert passes themselves (tests/alerts), at the instants they choose.
     settings = Settings(
-        database_url=database_url, max_batch=500, max_body_bytes=256_000, alert_evaluator=False
+        database_url=database_url,
+        max_batch=500,
+        max_body_bytes=256_000,
+        alert_evaluator=False,
+        **WEBHOOKS,
     )
     app = create_app(settings)
     async with LifespanManager(app):
@@ -147,7 +159,12 @@ async def roomy_app(database_url: str) -> AsyncIterator[FastAPI]:
     """The session's database behind the shipped limits (10,000 rows, 16 MB), which the
     ``client`` app lowers to keep ordinary tests small."""
     app = create_app(
-        Settings(database_url=database_url, max_batch=ROOMY_MAX_BATCH, alert_evaluator=False)
+        Settings(
+            database_url=database_url,
+            max_batch=ROOMY_MAX_BATCH,
+            alert_evaluator=False,
+            **WEBHOOKS,
+        )
     )
     async with LifespanManager(app):
         yield app

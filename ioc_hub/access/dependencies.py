@@ -45,3 +45,4 @@ def scoped(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
 
 RegistryWriter = Annotated[Principal, Depends(scoped(Scope.REGISTRY_WRITE))]
 KeysAdmin = Annotated[Principal, Depends(scoped(Scope.KEYS_ADMIN))]
+AlertsAdmin = Annotated[Principal, Depends(scoped(Scope.ALERTS_ADMIN))]

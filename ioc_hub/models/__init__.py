@@ -16,6 +16,14 @@ from ioc_hub.models.observation import (
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
 from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
+from ioc_hub.models.webhook import (
+    DeliveryStatus,
+    DisabledReason,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookMessage,
+)
 
 __all__ = [
     "AccessKey",
@@ -25,6 +33,8 @@ __all__ = [
     "AlertRuleKind",
     "AlertState",
     "Base",
+    "DeliveryStatus",
+    "DisabledReason",
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
@@ -41,4 +51,8 @@ __all__ = [
     "UnitContact",
     "UnitKind",
     "UnitVersion",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookMessage",
 ]

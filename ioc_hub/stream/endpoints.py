@@ -28,9 +28,9 @@ class EventStreamResponse(StreamingResponse):
         200: event_stream(
             EVENT_MODELS,
             "An endless `text/event-stream`: `observations`, `series` and `connection` events "
-            "of units in the key's area, and `alert.firing` / `alert.resolved` of alerts about "
-            "them, each with an `id`; `reset` (no id) when events may have been missed; a "
-            "comment line while idle",
+            "of units in the key's area, `alert.firing` / `alert.resolved` of alerts about "
+            "them, and `endpoint.disabled` (a webhook the hub stopped sending to), each with an "
+            "`id`; `reset` (no id) when events may have been missed; a comment line while idle",
         ),
     },
 )

@@ -11,6 +11,7 @@ from ioc_hub.alerts.schemas import AlertEvent
 from ioc_hub.coverage.rules import SeriesStatus
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import UnitKind
+from ioc_hub.webhooks.schemas import EndpointDisabled
 
 Via = Literal["push", "import", "heartbeat"]
 
@@ -22,6 +23,7 @@ class EventType(StrEnum):
     RESET = "reset"
     ALERT_FIRING = "alert.firing"
     ALERT_RESOLVED = "alert.resolved"
+    ENDPOINT_DISABLED = "endpoint.disabled"
 
 
 class UnitFields(BaseModel):
@@ -95,4 +97,5 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     EventType.RESET: ResetEvent,
     EventType.ALERT_FIRING: AlertEvent,
     EventType.ALERT_RESOLVED: AlertEvent,
+    EventType.ENDPOINT_DISABLED: EndpointDisabled,
 }

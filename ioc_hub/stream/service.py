@@ -388,6 +388,11 @@ class Stream:
         await self.bus.start()
         await self.publisher.start()
 
+    def announce(self, event_type: str, data: dict[str, object]) -> None:
+        """Publish an event for every key that reads the stream, whatever its area (the
+        webhook dispatcher's ``endpoint.disabled``)."""
+        self.bus.publish([Draft(event_type, None, _json(data))])
+
     async def stop(self) -> None:
         await self.publisher.stop()
         await self.bus.stop()

@@ -10,7 +10,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 
-BOUNDED = {"fastapi", "starlette", "sqlalchemy", "pydantic"}
+BOUNDED = {"fastapi", "starlette", "sqlalchemy", "pydantic", "standardwebhooks"}
 """Libraries bounded on both sides, each with its floor tested."""
 
 

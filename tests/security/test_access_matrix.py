@@ -192,6 +192,37 @@ def on_new_rule(method: str, body: dict[str, Any] | None = None) -> Build:
     return build
 
 
+WEBHOOK = {"url": "https://ioc.example.org/hooks/ioc-hub", "event_types": ["alert.firing"]}
+
+
+async def create_webhook(ctx: Ctx) -> Request:
+    return "POST", "/api/v1/webhooks", {"json": WEBHOOK}
+
+
+async def new_webhook(ctx: Ctx) -> str:
+    return f"/api/v1/webhooks/{(await ctx.admin('POST', '/api/v1/webhooks', WEBHOOK))['id']}"
+
+
+async def get_webhook(ctx: Ctx) -> Request:
+    return "GET", await new_webhook(ctx), {}
+
+
+async def patch_webhook(ctx: Ctx) -> Request:
+    return "PATCH", await new_webhook(ctx), {"json": {"enabled": False}}
+
+
+async def delete_webhook(ctx: Ctx) -> Request:
+    return "DELETE", await new_webhook(ctx), {}
+
+
+async def webhook_deliveries(ctx: Ctx) -> Request:
+    return "GET", f"{await new_webhook(ctx)}/deliveries", {}
+
+
+async def retry_delivery(ctx: Ctx) -> Request:
+    return "POST", f"{await new_webhook(ctx)}/deliveries/1/retry", {}
+
+
 @dataclass(frozen=True)
 class Row:
     build: Build
@@ -223,6 +254,10 @@ HEARTBEAT = statuses(401, 401,  401,    200,    403,  200,     403,     200)
 FORM = statuses(   401, 401,    401,    200,    403,  200,     403,     200)
 # Backfill imports are for province-level keys with observations:import only.
 IMPORT = statuses( 401, 401,    401,    403,    403,  403,     403,     200)
+DELETED = statuses(401, 401,    401,    403,    403,  403,     403,     204)
+# No delivery exists to send again: past the access check the admin gets 404 (a real one is
+# sent again in tests/webhooks).
+RETRY = statuses(  401, 401,    401,    403,    403,  403,     403,     404)
 # fmt: on
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -322,6 +357,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/alerts"): Row(fixed("GET", "/api/v1/alerts"), ANY_KEY),
     # Server-Sent Events: the stream never ends, so the probe opens it and reads the status only.
     ("GET", "/api/v1/stream"): Row(fixed("GET", "/api/v1/stream"), ANY_KEY),
+    ("POST", "/api/v1/webhooks"): Row(create_webhook, CREATE),
+    ("GET", "/api/v1/webhooks"): Row(fixed("GET", "/api/v1/webhooks"), ADMIN),
+    ("GET", "/api/v1/webhooks/{webhook_id}"): Row(get_webhook, ADMIN),
+    ("PATCH", "/api/v1/webhooks/{webhook_id}"): Row(patch_webhook, ADMIN),
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): Row(delete_webhook, DELETED),
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): Row(webhook_deliveries, ADMIN),
+    ("POST", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"): Row(
+        retry_delivery, RETRY
+    ),
 }
 
 
