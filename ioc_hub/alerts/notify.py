@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.access.principal import UnitRef
 from ioc_hub.models import Unit, UnitKind
 from ioc_hub.stream.service import publish_after_commit
+from ioc_hub.webhooks import outbox
 
 _UNITS = "ioc_hub.alerts.units"
 
@@ -14,10 +15,12 @@ async def announce(session: AsyncSession, event_type: str, data: dict[str, objec
     """Send the notification ``event_type`` (``alert.firing``, ``alert.resolved``) with ``data``
     (an :class:`ioc_hub.alerts.schemas.AlertEvent`, as JSON) as part of the caller's
     transaction: to the live stream once it commits, shown to keys whose area holds
-    ``data["unit"]``."""
+    ``data["unit"]``, and to the webhooks that want it through the outbox, written in the same
+    transaction."""
     unit = data.get("unit")
     ref = (await _unit_refs(session)).get(unit) if isinstance(unit, str) else None
     publish_after_commit(session, event_type, ref, data)
+    await outbox.publish(session, event_type, data)
 
 
 async def _unit_refs(session: AsyncSession) -> dict[str, UnitRef]:
