@@ -11,6 +11,7 @@ from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
+from ioc_hub.quality.endpoints import router as quality
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.stream.endpoints import router as stream
 
@@ -31,3 +32,4 @@ api_router.include_router(aggregates)
 api_router.include_router(opendata)
 api_router.include_router(coverage)
 api_router.include_router(stream)
+api_router.include_router(quality)

@@ -12,6 +12,7 @@ from ioc_hub.models.observation import (
     SeriesState,
     UnitContact,
 )
+from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.unit import Unit, UnitKind
 
@@ -19,12 +20,15 @@ __all__ = [
     "AccessKey",
     "Aggregation",
     "Base",
+    "FollowUp",
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
     "Obligation",
     "Observation",
     "ObservationRevision",
+    "OutlierBaseline",
+    "OutlierFlag",
     "RegistryGeneration",
     "Rejection",
     "Scope",
