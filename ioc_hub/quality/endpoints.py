@@ -27,7 +27,7 @@ from ioc_hub.quality.stats import Algorithm
 Operator = Annotated[Principal, Depends(scoped(Scope.COVERAGE_READ))]
 
 Indicators = Annotated[
-    list[Annotated[str, StringConstraints(pattern=CODE_LIST_PATTERN, max_length=1400)]],
+    list[Annotated[str, StringConstraints(pattern=CODE_LIST_PATTERN)]],
     Query(
         alias="indicator",
         description="Indicator code; repeat it or separate codes with commas; default: all",
@@ -173,7 +173,12 @@ async def set_follow_up(
     return await service.set_follow_up(session, principal, (unit, indicator, period), body, now)
 
 
-@router.get("/follow-ups", summary="List follow-ups", operation_id="list_follow_ups")
+@router.get(
+    "/follow-ups",
+    summary="List follow-ups",
+    operation_id="list_follow_ups",
+    responses={404: problem_doc("Unknown indicator or area")},
+)
 async def list_follow_ups(
     session: SessionDep,
     principal: Operator,

@@ -176,15 +176,10 @@ async def _indicators(session: AsyncSession, texts: Sequence[str]) -> list[Colum
             f"{len(codes)} indicators asked for; at most {MAX_INDICATORS} per request",
             field="query.indicator",
         )
-    found = dict(
-        (
-            await session.execute(
-                select(Indicator.code, Indicator.id).where(Indicator.code.in_(codes))
-            )
-        )
-        .tuples()
-        .all()
+    rows = await session.execute(
+        select(Indicator.code, Indicator.id).where(Indicator.code.in_(codes))
     )
+    found = {r.code: r.id for r in rows}
     for code in codes:
         if code not in found:
             raise NotFound(f"unknown indicator {code!r}", field="query.indicator")
