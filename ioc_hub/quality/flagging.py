@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.quality import repository
-from ioc_hub.quality.stats import EMPTY, Algorithm, judge, month_of, months_before
+from ioc_hub.quality.stats import EMPTY, Algorithm, flag, month_of, months_before
 
 
 class NewValue(NamedTuple):
@@ -80,8 +80,8 @@ async def flag_new_values(
     flags = []
     for v in values:
         baseline = known[(v.unit_id, v.indicator_id, month_of(v.period_start))]
-        judgement = judge(v.value, baseline, algorithm, threshold, settings.outlier_min_points)
-        if judgement is None or not judgement.flagged(threshold):
+        judgement = flag(v.value, baseline, algorithm, threshold, settings.outlier_min_points)
+        if judgement is None:
             continue
         flags.append(
             Flag(

@@ -35,7 +35,7 @@ from ioc_hub.quality.schemas import (
     OutlierRow,
     OutliersOut,
 )
-from ioc_hub.quality.stats import Algorithm, judge, judge_range, month_of, months_before
+from ioc_hub.quality.stats import Algorithm, flag, judge_range, month_of, months_before
 from ioc_hub.registry import service as registry
 
 DEFAULT_DAYS = 90
@@ -216,8 +216,8 @@ async def _scored(
         baseline = found.get(w)
         if baseline is None:
             continue
-        judgement = judge(v.value, baseline, query.algorithm, query.threshold, min_points)
-        if judgement is None or not judgement.flagged(query.threshold):
+        judgement = flag(v.value, baseline, query.algorithm, query.threshold, min_points)
+        if judgement is None:
             continue
         rows.append(
             OutlierRow(

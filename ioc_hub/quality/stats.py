@@ -94,6 +94,14 @@ def judge(
     )
 
 
+def flag(
+    value: float, baseline: Baseline, algorithm: Algorithm, threshold: float, min_points: int
+) -> Judgement | None:
+    """The judgement of ``value`` when it is flagged (scores above ``threshold``), else None."""
+    judgement = judge(value, baseline, algorithm, threshold, min_points)
+    return judgement if judgement is not None and judgement.flagged(threshold) else None
+
+
 def _finite(x: float) -> float:
     """``x`` held within the doubles JSON can carry: values near 1e300 overflow to infinity."""
     return max(-sys.float_info.max, min(sys.float_info.max, x))

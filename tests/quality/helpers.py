@@ -4,6 +4,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 NOW = "2026-11-28T10:00:00+00:00"  # 17:00 in the province
 DAILY = "DVC-HS-TIEP-NHAN"  # daily, range 0..20000; communes report it
@@ -17,6 +18,19 @@ BASELINE_VALUES = [(10.0, 12.0, 14.0)[i % 3] for i in range(60)]
 # What a November value of 30 scores against it.
 MODIFIED_Z_30 = 0.6745 * 18 / 2
 BOUNDS = (12 - 3 * 2 / 0.6745, 12 + 3 * 2 / 0.6745)
+# The commune's November 2 value of 30 as an outlier row (and in its stream event).
+ROW_30 = {
+    "unit": COMMUNE,
+    "indicator": DAILY,
+    "period": "2026-11-02",
+    "value": 30.0,
+    "centre": 12.0,
+    "spread": 2.0,
+    "score": pytest.approx(MODIFIED_Z_30),
+    "lower": pytest.approx(BOUNDS[0]),
+    "upper": pytest.approx(BOUNDS[1]),
+    "n": 60,
+}
 
 
 def rows(unit: str, days: list[date], values: list[float]) -> list[dict[str, Any]]:

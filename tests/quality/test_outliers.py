@@ -13,12 +13,11 @@ import pytest
 from ioc_hub.models import Scope
 from tests.conftest import Clock, MintKey, bearer
 from tests.quality.helpers import (
-    BOUNDS,
     COMMUNE,
     DAILY,
-    MODIFIED_Z_30,
     NEIGHBOUR,
     NOW,
+    ROW_30,
     push,
     push_baseline,
     rows,
@@ -73,18 +72,7 @@ async def test_outliers_worst_first_with_hand_computed_figures(
     worst, second = body["items"]
     assert worst["unit"] == NEIGHBOUR
     assert worst["score"] == pytest.approx(0.6745 * 88 / 2)
-    assert second == {
-        "unit": COMMUNE,
-        "indicator": DAILY,
-        "period": "2026-11-02",
-        "value": 30.0,
-        "centre": 12.0,
-        "spread": 2.0,
-        "score": pytest.approx(MODIFIED_Z_30),
-        "lower": pytest.approx(BOUNDS[0]),
-        "upper": pytest.approx(BOUNDS[1]),
-        "n": 60,
-    }
+    assert second == ROW_30
     assert response.headers["X-Total-Count"] == "2"
     first = await outliers(client, keys["operator"], max_results=1, **NOVEMBER)
     assert [r["unit"] for r in first.json()["items"]] == [NEIGHBOUR]
@@ -237,15 +225,7 @@ async def test_a_value_flagged_at_ingest_is_an_outlier_event(
         "kind": "commune",
         "parent": "718",
         "at": "2026-11-28T10:00:00Z",
-        "indicator": DAILY,
-        "period": "2026-11-02",
-        "value": 30.0,
-        "centre": 12.0,
-        "spread": 2.0,
-        "score": pytest.approx(MODIFIED_Z_30),
-        "lower": pytest.approx(BOUNDS[0]),
-        "upper": pytest.approx(BOUNDS[1]),
-        "n": 60,
+        **{k: v for k, v in ROW_30.items() if k != "unit"},
         "algorithm": "modified_z",
         "threshold": 3.0,
     }
