@@ -68,6 +68,11 @@ async def flag_new_values(
     known = await repository.cached_baselines(session, keys, months)
     missing = [k for k in keys if k not in known]
     if missing:
+        # Another batch may be computing them: wait for it, then take what it stored.
+        await repository.lock_series(session, sorted({(u, i) for u, i, _ in missing}))
+        known.update(await repository.cached_baselines(session, missing, months))
+        missing = [k for k in missing if k not in known]
+    if missing:
         windows = {
             k: repository.Window(k[0], k[1], months_before(k[2], months), k[2]) for k in missing
         }

@@ -26,27 +26,29 @@ class Window(NamedTuple):
     end: date
 
 
+# The median by percentile_cont; the MAD by percentile_cont again over each window's values,
+# kept in an array so that each window sorts its own few hundred deviations in memory (a second
+# pass joining the values back costs a sort of them all, and twice the time).
 _BASELINES = text("""
 WITH w AS (
     SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
         CAST(:starts AS date[]), CAST(:ends AS date[])) AS w(unit_id, indicator_id, lo, hi)
 ),
-v AS (
-    SELECT w.unit_id, w.indicator_id, w.lo, w.hi, o.value
+g AS (
+    SELECT w.unit_id, w.indicator_id, w.lo, w.hi, count(*) AS n, avg(o.value) AS mean,
+        stddev_samp(o.value) AS sd,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY o.value) AS median,
+        array_agg(o.value) AS vals
     FROM w JOIN observations o
         ON o.unit_id = w.unit_id AND o.indicator_id = w.indicator_id
         AND o.period_start >= w.lo AND o.period_start < w.hi
     WHERE abs(o.value) <= :magnitude
-),
-m AS (
-    SELECT unit_id, indicator_id, lo, hi, count(*) AS n, avg(value) AS mean,
-        stddev_samp(value) AS sd, percentile_cont(0.5) WITHIN GROUP (ORDER BY value) AS median
-    FROM v GROUP BY unit_id, indicator_id, lo, hi
+    GROUP BY w.unit_id, w.indicator_id, w.lo, w.hi
 )
-SELECT m.unit_id, m.indicator_id, m.lo, m.hi, m.n, m.mean, m.sd, m.median,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(v.value - m.median)) AS mad
-FROM m JOIN v USING (unit_id, indicator_id, lo, hi)
-GROUP BY m.unit_id, m.indicator_id, m.lo, m.hi, m.n, m.mean, m.sd, m.median
+SELECT unit_id, indicator_id, lo, hi, n, mean, sd, median,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x - g.median))
+        FROM unnest(g.vals) AS x) AS mad
+FROM g
 """)
 
 
@@ -122,6 +124,24 @@ async def forget_baselines(
                 ),
                 OutlierBaseline.month > after,
             )
+        )
+
+
+_LOCK_SERIES = text("""
+SELECT count(pg_advisory_xact_lock(u, i))
+FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS t(u, i)
+""")
+
+
+async def lock_series(session: AsyncSession, series: Sequence[tuple[int, int]]) -> None:
+    """Wait until no other transaction is computing baselines of ``series`` (PostgreSQL's
+    transaction-level advisory locks, two-integer form, taken in order; SQLite has one writer
+    at a time already). Concurrent batches of one series then compute its baseline once."""
+    if series and is_postgresql(session):
+        ordered = sorted(series)
+        await session.execute(
+            _LOCK_SERIES,
+            {"units": [u for u, _ in ordered], "indicators": [i for _, i in ordered]},
         )
 
 
