@@ -111,11 +111,33 @@ async def _summarised(session: AsyncSession, windows: Sequence[Window]) -> dict[
 # --- the baseline cache of ingest -------------------------------------------------------------
 
 
+# On PostgreSQL the keys come as arrays joined through unnest: a row-value IN list of a few
+# hundred keys is a filter every row of the table is held against.
+_FORGET = text("""
+DELETE FROM outlier_baselines b
+USING unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS k(u, i)
+WHERE b.unit_id = k.u AND b.indicator_id = k.i AND b.month > :after
+""")
+
+_CACHED = text("""
+SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+FROM outlier_baselines b
+JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:months AS date[]))
+    AS k(u, i, m) ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
+WHERE b.months = :length
+""")
+
+
 async def forget_baselines(
     session: AsyncSession, series: Sequence[tuple[int, int]], after: date
 ) -> None:
     """Drop the cached baselines of ``series`` for months after ``after``: a value written on
     or after ``after`` may lie in their windows."""
+    if is_postgresql(session):
+        units, indicators = zip(*series, strict=True) if series else ((), ())
+        params = {"units": list(units), "indicators": list(indicators), "after": after}
+        await session.execute(_FORGET, params)
+        return
     for offset in range(0, len(series), _CHUNK):
         await session.execute(
             delete(OutlierBaseline).where(
@@ -145,24 +167,38 @@ async def lock_series(session: AsyncSession, series: Sequence[tuple[int, int]]) 
         )
 
 
+_Key = tuple[int, int, date]
+
+
 async def cached_baselines(
-    session: AsyncSession, keys: Sequence[tuple[int, int, date]], months: int
-) -> dict[tuple[int, int, date], Baseline]:
+    session: AsyncSession, keys: Sequence[_Key], months: int
+) -> dict[_Key, Baseline]:
     """The cached baselines of (unit, indicator, month) keys over ``months`` months."""
-    found: dict[tuple[int, int, date], Baseline] = {}
     b = OutlierBaseline
-    for offset in range(0, len(keys), _CHUNK):
-        rows = await session.execute(
-            select(b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad).where(
-                tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
-                b.months == months,
+    if is_postgresql(session):
+        units, indicators, firsts = zip(*keys, strict=True) if keys else ((), (), ())
+        params = {
+            "units": list(units),
+            "indicators": list(indicators),
+            "months": list(firsts),
+            "length": months,
+        }
+        rows = list(await session.execute(_CACHED, params))
+    else:
+        rows = []
+        for offset in range(0, len(keys), _CHUNK):
+            rows += await session.execute(
+                select(
+                    b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+                ).where(
+                    tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
+                    b.months == months,
+                )
             )
-        )
-        for r in rows:
-            found[(r.unit_id, r.indicator_id, r.month)] = Baseline(
-                r.n, r.mean, r.sd, r.median, r.mad
-            )
-    return found
+    return {
+        (r.unit_id, r.indicator_id, r.month): Baseline(r.n, r.mean, r.sd, r.median, r.mad)
+        for r in rows
+    }
 
 
 async def cache_baselines(
