@@ -59,13 +59,13 @@ async def flag_new_values(
     the flags; return them. Keeps the baseline cache true even with flagging off."""
     if not values:
         return []
-    series = sorted({(v.unit_id, v.indicator_id) for v in values})
-    await repository.forget_baselines(session, series, min(v.period_start for v in values))
-    if not settings.outlier_flagging:
-        return []
     months = settings.outlier_baseline_months
     keys = sorted({(v.unit_id, v.indicator_id, month_of(v.period_start)) for v in values})
-    known = await repository.cached_baselines(session, keys, months)
+    after = min(v.period_start for v in values)
+    read = settings.outlier_flagging
+    known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
+    if not read:
+        return []
     missing = [k for k in keys if k not in known]
     if missing:
         # Another batch may be computing them: wait for it, then take what it stored.

@@ -119,6 +119,22 @@ USING unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS k(u, 
 WHERE b.unit_id = k.u AND b.indicator_id = k.i AND b.month > :after
 """)
 
+# Both in one statement: the SELECT reads the table as it was before the DELETE, so it leaves
+# out the months the DELETE drops (those after :after) itself.
+_FORGET_AND_READ = text("""
+WITH k AS (
+    SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+        CAST(:months AS date[])) AS k(u, i, m)
+),
+gone AS (
+    DELETE FROM outlier_baselines b USING (SELECT DISTINCT u, i FROM k) s
+    WHERE b.unit_id = s.u AND b.indicator_id = s.i AND b.month > :after
+)
+SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+FROM outlier_baselines b JOIN k ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
+WHERE b.months = :length AND b.month <= :after
+""")
+
 _CACHED = text("""
 SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
 FROM outlier_baselines b
@@ -127,17 +143,39 @@ JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:mon
 WHERE b.months = :length
 """)
 
+_Key = tuple[int, int, date]
 
-async def forget_baselines(
-    session: AsyncSession, series: Sequence[tuple[int, int]], after: date
-) -> None:
-    """Drop the cached baselines of ``series`` for months after ``after``: a value written on
-    or after ``after`` may lie in their windows."""
+
+def _arrays(keys: Sequence[_Key], months: int) -> dict[str, Any]:
+    units, indicators, firsts = zip(*keys, strict=True) if keys else ((), (), ())
+    return {
+        "units": list(units),
+        "indicators": list(indicators),
+        "months": list(firsts),
+        "length": months,
+    }
+
+
+def _baselines_of(rows: Iterable[Any]) -> dict[_Key, Baseline]:
+    return {
+        (r.unit_id, r.indicator_id, r.month): Baseline(r.n, r.mean, r.sd, r.median, r.mad)
+        for r in rows
+    }
+
+
+async def forget_and_read_baselines(
+    session: AsyncSession, keys: Sequence[_Key], after: date, months: int, *, read: bool
+) -> dict[_Key, Baseline]:
+    """Drop the cached baselines of the keys' series for months after ``after`` (a value
+    written on or after ``after`` may lie in their windows); then, with ``read``, return the
+    cached baselines of ``keys`` over ``months`` months that remain."""
     if is_postgresql(session):
-        units, indicators = zip(*series, strict=True) if series else ((), ())
-        params = {"units": list(units), "indicators": list(indicators), "after": after}
-        await session.execute(_FORGET, params)
-        return
+        params = {**_arrays(keys, months), "after": after}
+        if not read:
+            await session.execute(_FORGET, params)
+            return {}
+        return _baselines_of(await session.execute(_FORGET_AND_READ, params))
+    series = sorted({(u, i) for u, i, _ in keys})
     for offset in range(0, len(series), _CHUNK):
         await session.execute(
             delete(OutlierBaseline).where(
@@ -147,6 +185,25 @@ async def forget_baselines(
                 OutlierBaseline.month > after,
             )
         )
+    return await cached_baselines(session, keys, months) if read else {}
+
+
+async def cached_baselines(
+    session: AsyncSession, keys: Sequence[_Key], months: int
+) -> dict[_Key, Baseline]:
+    """The cached baselines of (unit, indicator, month) keys over ``months`` months."""
+    if is_postgresql(session):
+        return _baselines_of(await session.execute(_CACHED, _arrays(keys, months)))
+    b = OutlierBaseline
+    rows: list[Any] = []
+    for offset in range(0, len(keys), _CHUNK):
+        rows += await session.execute(
+            select(b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad).where(
+                tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
+                b.months == months,
+            )
+        )
+    return _baselines_of(rows)
 
 
 _LOCK_SERIES = text("""
@@ -165,40 +222,6 @@ async def lock_series(session: AsyncSession, series: Sequence[tuple[int, int]]) 
             _LOCK_SERIES,
             {"units": [u for u, _ in ordered], "indicators": [i for _, i in ordered]},
         )
-
-
-_Key = tuple[int, int, date]
-
-
-async def cached_baselines(
-    session: AsyncSession, keys: Sequence[_Key], months: int
-) -> dict[_Key, Baseline]:
-    """The cached baselines of (unit, indicator, month) keys over ``months`` months."""
-    b = OutlierBaseline
-    if is_postgresql(session):
-        units, indicators, firsts = zip(*keys, strict=True) if keys else ((), (), ())
-        params = {
-            "units": list(units),
-            "indicators": list(indicators),
-            "months": list(firsts),
-            "length": months,
-        }
-        rows = list(await session.execute(_CACHED, params))
-    else:
-        rows = []
-        for offset in range(0, len(keys), _CHUNK):
-            rows += await session.execute(
-                select(
-                    b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
-                ).where(
-                    tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
-                    b.months == months,
-                )
-            )
-    return {
-        (r.unit_id, r.indicator_id, r.month): Baseline(r.n, r.mean, r.sd, r.median, r.mad)
-        for r in rows
-    }
 
 
 async def cache_baselines(

@@ -133,11 +133,15 @@ async def test_a_correction_inside_a_cached_baseline_is_seen_by_the_next_value(
     # October corrected to 0, 30, 60 (each ten times): median 30, MAD 30 → 30 is unremarkable,
     # and even September's 10, 12, 14 leave the MAD large.
     october = BASELINE_DAYS[30:]
-    await push(
-        client, writer, rows(COMMUNE, october, [(0.0, 30.0, 60.0)[i % 3] for i in range(30)])
-    )
-    second = await push(client, writer, rows(COMMUNE, [date(2026, 11, 3)], [30.0]))
-    assert second["flagged"] == 0
+    corrected = rows(COMMUNE, october, [(0.0, 30.0, 60.0)[i % 3] for i in range(30)])
+    # The correction and a new November value in one batch: the value sees the correction.
+    second = await push(client, writer, [*corrected, *rows(COMMUNE, [date(2026, 11, 3)], [30.0])])
+    # The corrections themselves are outliers against September; November 3 is not.
+    assert (second["updated"], second["flagged"]) == (30, 30)
+    async with session_factory() as session:
+        periods = set(await session.scalars(select(OutlierFlag.period)))
+    assert "2026-11-03" not in periods
+    assert "2026-10-30" in periods
 
 
 async def test_ingest_follows_its_settings(
