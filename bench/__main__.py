@@ -41,6 +41,14 @@ FIGURES = [
         ">=",
     ),
     Figure(
+        "bench.ingest",
+        "ingest: outlier flagging on / off (rows/s)",
+        rf"^ingest rows/s, outlier flagging on / off\s.*?\s{RATIO}\s+>= 0\.80\s*$",
+        operator.ge,
+        0.80,
+        ">=",
+    ),
+    Figure(
         "bench.coverage",
         "coverage latency: large / small registry",
         rf"^coverage latency ratio, .*?: {RATIO} \(goal",

@@ -6,9 +6,14 @@
 2. Single-row pushes, shown against a bare FastAPI endpoint returning a constant and one asyncpg
    insert per request, in the same uvicorn setup: where a push's time goes, no goal. Whether a
    change makes pushes faster or slower is ``bench.compare``'s question.
+3. Outlier flagging on against off (docs/design.md §9): two hubs on the same database, one
+   with ``IOC_HUB_OUTLIER_FLAGGING=false``, each in turn pushing the same 1,000-row batches of
+   new days onto a year of stored history, so that every value is judged against a full
+   baseline and the run crosses month boundaries as the field does. Goal: on ≥ 0.8 × off.
 
-Run: ``python -m bench.ingest`` (``--quick`` for a smoke run). Database from
-``IOC_HUB_BENCH_DATABASE_URL`` (default: the local ``test`` database's server).
+Run: ``python -m bench.ingest`` (``--quick`` for a smoke run; ``--only-flagging`` for part 3
+alone). Database from ``IOC_HUB_BENCH_DATABASE_URL`` (default: the local ``test`` database's
+server).
 """
 
 import argparse
@@ -52,7 +57,12 @@ FROM unnest($1::integer[], $2::integer[], $3::varchar[], $4::date[], $5::float8[
 ON CONFLICT (unit_id, indicator_id, period) DO UPDATE SET value = excluded.value
 """
 
-RESET = "TRUNCATE observations, observation_revisions, series_state, unit_contacts, rejections"
+RESET = (
+    "TRUNCATE observations, observation_revisions, series_state, unit_contacts, rejections, "
+    "outlier_flags, outlier_baselines, follow_ups"
+)
+HISTORY_DAYS = 365
+"""Stored history under the flagging run: a year, the default baseline."""
 
 
 @dataclass
@@ -119,8 +129,63 @@ def batches(series: list[Series], total_rows: int) -> list[list[tuple[Series, da
     return [flat[i : i + BATCH] for i in range(0, len(flat), BATCH)]
 
 
+def flagging_work(
+    series: list[Series], new_days: int
+) -> tuple[list[tuple[Series, date]], list[list[tuple[Series, date]]]]:
+    """A year of history, then ``new_days`` days up to yesterday cut into 1,000-row batches,
+    oldest day first as units send them."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    first_new = yesterday - timedelta(days=new_days - 1)
+    history = [
+        (s, first_new - timedelta(days=back)) for back in range(1, HISTORY_DAYS + 1) for s in series
+    ]
+    flat = [(s, first_new + timedelta(days=d)) for d in range(new_days) for s in series]
+    return history, [flat[i : i + BATCH] for i in range(0, len(flat), BATCH)]
+
+
+async def upsert(connection: asyncpg.Connection, rows: list[tuple[Series, date]]) -> None:
+    """Rows stored straight through asyncpg: the raw ceiling, and history under a benchmark."""
+    await connection.execute(
+        RAW_UPSERT,
+        [s.unit_id for s, _ in rows],
+        [s.indicator_id for s, _ in rows],
+        [d.isoformat() for _, d in rows],
+        [d for _, d in rows],
+        [float(value_of(s, d)) for s, d in rows],
+    )
+
+
+async def run_flagging(
+    url: str, token: str, series: list[Series], quick: bool
+) -> tuple[float, float, int]:
+    """Best rows/s of the hub with outlier flagging on and off, alternating; and the batches."""
+    history, work = flagging_work(series, 10 if quick else 60)
+    env = {"IOC_HUB_DATABASE_URL": url, "IOC_HUB_LOG_LEVEL": "warning"}
+    on_port, off_port = free_port(), free_port()
+    off_env = {**env, "IOC_HUB_OUTLIER_FLAGGING": "false"}
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    rates: dict[int, list[float]] = {on_port: [], off_port: []}
+    try:
+        with server(hub_cmd(on_port), on_port, env), server(hub_cmd(off_port), off_port, off_env):
+            for order in ([on_port, off_port], [off_port, on_port]) * (1 if quick else 2):
+                for port in order:
+                    await connection.execute(RESET)
+                    for i in range(0, len(history), 20 * BATCH):
+                        await upsert(connection, history[i : i + 20 * BATCH])
+                    await connection.execute("ANALYZE observations")
+                    rates[port].append(await run_hub(port, token, work))
+    finally:
+        await connection.close()
+    return max(rates[on_port]), max(rates[off_port]), len(work)
+
+
 def value_of(s: Series, day: date) -> int:
-    return (s.unit_id * 31 + s.indicator_id * 7 + day.toordinal()) % 900
+    """A series' own level with day-to-day noise and, one day in about a thousand, a spike:
+    what outlier flagging meets in the field (values stay below 1,000, every indicator's max)."""
+    mix = (s.unit_id * 7919 + s.indicator_id * 104_729 + day.toordinal() * 15_485_863) % 1_000_003
+    level = 100 + (s.unit_id * 31 + s.indicator_id * 7) % 400
+    spike = level * 4 // 5 if mix % 997 == 0 else 0
+    return level + mix % 41 - 20 + spike
 
 
 async def run_raw(dsn: str, work: list[list[tuple[Series, date]]]) -> float:
@@ -131,15 +196,7 @@ async def run_raw(dsn: str, work: list[list[tuple[Series, date]]]) -> float:
 
     async def worker(connection: asyncpg.Connection) -> None:
         while not queue.empty():
-            batch = queue.get_nowait()
-            await connection.execute(
-                RAW_UPSERT,
-                [s.unit_id for s, _ in batch],
-                [s.indicator_id for s, _ in batch],
-                [d.isoformat() for _, d in batch],
-                [d for _, d in batch],
-                [float(value_of(s, d)) for s, d in batch],
-            )
+            await upsert(connection, queue.get_nowait())
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in connections))
@@ -222,6 +279,34 @@ def single_row_senders(work: list[list[tuple[Series, date]]], count: int) -> lis
     return [rows[:per_sender][::-1] for rows in list(by_unit.values())[:SENDERS]]
 
 
+async def flagging_only(quick: bool) -> None:
+    async with throwaway_database("ioc_hub_bench_ingest") as url:
+        series, token = await prepare(url)
+        print_flagging(len(series), *await run_flagging(url, token, series, quick))
+
+
+def print_flagging(series: int, on: float, off: float, batches: int) -> None:
+    print(
+        f"outlier flagging on PostgreSQL: {batches} batches of {BATCH} rows of new days onto "
+        f"{HISTORY_DAYS} days of history ({series} daily series), {CLIENTS} clients, "
+        f"{WORKERS} uvicorn workers; best of alternating rounds"
+    )
+    print(
+        table(
+            [
+                (
+                    "ingest rows/s, outlier flagging on / off",
+                    f"{on:,.0f}",
+                    f"{off:,.0f} (flagging off)",
+                    f"{on / off:.3f}",
+                    ">= 0.80",
+                )
+            ],
+            ["figure", "hub", "ceiling", "ratio", "goal"],
+        )
+    )
+
+
 async def main(quick: bool) -> None:
     batch_rows = 40_000 if quick else 200_000
     single_requests = 1_000 if quick else 6_000
@@ -260,6 +345,7 @@ async def main(quick: bool) -> None:
                 await reset.execute(RESET)
                 insert_singles.append(await run_single(insert_port, None, senders))
         await reset.close()
+        flagging = await run_flagging(url, token, series, quick)
 
     raw, hub = max(raw_rates), max(hub_rates)
     hub_single, bare_single, insert_single = (
@@ -309,9 +395,14 @@ async def main(quick: bool) -> None:
         ]
     )
     print(f"single-row req/s over the rounds: {spread}")
+    print_flagging(len(series), *flagging)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--only-flagging", action="store_true", help="outlier flagging on against off only"
+    )
+    args = parser.parse_args()
+    asyncio.run(flagging_only(args.quick) if args.only_flagging else main(args.quick))

@@ -12,6 +12,7 @@ from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
+from ioc_hub.quality.endpoints import router as quality
 from ioc_hub.registry.endpoints import reorganisations
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.sheets.endpoints import router as sheets
@@ -39,3 +40,4 @@ api_router.include_router(stream)
 api_router.include_router(sheets)
 api_router.include_router(alerts)
 api_router.include_router(webhooks)
+api_router.include_router(quality)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from functools import cached_property
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -115,6 +116,24 @@ class Settings(BaseSettings):
     webhooks_poll_seconds: float = Field(default=1.0, gt=0)
     """How often the dispatcher looks for deliveries that other processes wrote or that fell
     due; what this process writes it delivers at once."""
+    # --- data quality (docs/design.md §9) ---
+    outlier_flagging: bool = True
+    """Score each new or changed value against its series' baseline as ingest stores it, and
+    flag the improbable ones (never rejected). All processes of one database must agree."""
+
+    outlier_algorithm: Literal["z_score", "modified_z"] = "modified_z"
+    """How ingest scores a value: ``modified_z`` (median and MAD) or ``z_score`` (mean and sd)."""
+
+    outlier_threshold: float = Field(default=3.0, ge=0)
+    """Ingest flags a value whose score is above this."""
+
+    outlier_min_points: int = Field(default=8, ge=2)
+    """Values a baseline must hold before anything is judged against it (ingest and the
+    outliers route alike)."""
+
+    outlier_baseline_months: int = Field(default=12, ge=1, le=120)
+    """Ingest's baseline: the series' values in this many calendar months before the month a
+    value's period starts in."""
 
     log_level: str = "info"
     """Log level of the server."""

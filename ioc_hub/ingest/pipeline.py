@@ -27,6 +27,7 @@ from ioc_hub.ingest.rows import BadRow, Reason, printable
 from ioc_hub.ingest.schemas import HeartbeatOut, ImportSummary, ObservationIn, PushProblem, RowError
 from ioc_hub.ingest.validation import RowRejected, Validator, ValidRow
 from ioc_hub.models import IdempotencyRecord, Rejection
+from ioc_hub.quality.flagging import Flag, NewValue, flag_new_values
 from ioc_hub.registry import service as registry
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Written:
     counts: repository.WriteCounts
     registry: RegistryCopy
     """The registry the rows were validated against: ids to codes."""
+    flags: Sequence[Flag] = ()
+    """Stored values flagged as outliers (docs/design.md §9)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +211,9 @@ async def _validate_and_write(
         except repository.StaleRegistry:
             stale = copy
             continue
+        flags = await flag_new_values(
+            session, ctx.settings, _new_values(verdicts.valid, counts), request.now
+        )
         errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
         summary = ImportSummary(
             created=counts.created,
@@ -215,6 +221,7 @@ async def _validate_and_write(
             unchanged=counts.unchanged,
             superseded=verdicts.superseded,
             rejected=len(errors),
+            flagged=len(flags),
             errors=errors,
         )
         outcome = PushOutcome(
@@ -223,9 +230,21 @@ async def _validate_and_write(
             len(request.rows),
             superseded=verdicts.superseded,
             rejected=tuple(r.code for r in verdicts.rejected),
-            written=Written(verdicts.valid, counts, copy),
+            written=Written(verdicts.valid, counts, copy, flags),
         )
         return PushResult(outcome, summary=summary, rejected=tuple(verdicts.rejected))
+
+
+def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> list[NewValue]:
+    """The rows the write created or changed (unchanged ones were judged when they came)."""
+    if not counts.written:
+        return []
+    written = set(counts.written)
+    return [
+        NewValue(r.unit_id, r.indicator_id, r.period, r.period_start, r.row.value)
+        for r in rows
+        if (r.unit_id, r.indicator_id, r.period) in written
+    ]
 
 
 def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:

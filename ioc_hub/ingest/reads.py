@@ -83,9 +83,11 @@ def _period_bound(text: str | None, name: str, cadence: Cadence | None) -> Perio
         raise Invalid(str(exc), field=f"query.{name}") from None
 
 
-async def revisions(
+async def observation_id(
     session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
-) -> list[RevisionOut]:
+) -> int:
+    """The id of the observation a path names: 404 for an unknown unit, indicator or value,
+    403 for a unit outside the key's area, 422 for a period not of the indicator's cadence."""
     target = await registry.unit_in_area(session, principal, unit, field="path.unit")
     found = await session.scalar(select(Indicator).where(Indicator.code == indicator))
     if found is None:
@@ -94,18 +96,25 @@ async def revisions(
         canonical = Period.parse(period, Cadence(found.cadence)).id
     except PeriodError as exc:
         raise Invalid(str(exc), field="path.period") from None
-    observation_id = await session.scalar(
+    observation: int | None = await session.scalar(
         select(Observation.id).where(
             Observation.unit_id == target.id,
             Observation.indicator_id == found.id,
             Observation.period == canonical,
         )
     )
-    if observation_id is None:
+    if observation is None:
         raise NotFound(f"no observation of {indicator} for {unit} in {canonical}")
+    return observation
+
+
+async def revisions(
+    session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
+) -> list[RevisionOut]:
+    observation = await observation_id(session, principal, unit, indicator, period)
     history = await session.scalars(
         select(ObservationRevision)
-        .where(ObservationRevision.observation_id == observation_id)
+        .where(ObservationRevision.observation_id == observation)
         .order_by(ObservationRevision.revision)
     )
     return [

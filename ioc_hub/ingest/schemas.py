@@ -136,6 +136,12 @@ class ImportSummary(BaseModel):
     unchanged: int = Field(examples=[2])
     superseded: int = Field(default=0, examples=[0])
     rejected: int = Field(examples=[1])
+    flagged: int = Field(
+        default=0,
+        examples=[0],
+        description="Stored values flagged as outliers against their series' baseline "
+        "(stored all the same; `GET /api/v1/outliers`)",
+    )
     errors: list[RowError] = Field(default_factory=list)
 
 

@@ -13,6 +13,7 @@ from ioc_hub.models.observation import (
     SeriesState,
     UnitContact,
 )
+from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
 from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
@@ -35,6 +36,7 @@ __all__ = [
     "Base",
     "DeliveryStatus",
     "DisabledReason",
+    "FollowUp",
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
@@ -42,6 +44,8 @@ __all__ = [
     "Obligation",
     "Observation",
     "ObservationRevision",
+    "OutlierBaseline",
+    "OutlierFlag",
     "RegistryGeneration",
     "Rejection",
     "Reorganisation",

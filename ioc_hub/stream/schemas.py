@@ -20,6 +20,7 @@ class EventType(StrEnum):
     OBSERVATIONS = "observations"
     SERIES = "series"
     CONNECTION = "connection"
+    OUTLIER = "outlier"
     RESET = "reset"
     ALERT_FIRING = "alert.firing"
     ALERT_RESOLVED = "alert.resolved"
@@ -82,6 +83,24 @@ class ConnectionEvent(UnitFields):
     connection_window_seconds: int = Field(examples=[172_800])
 
 
+class OutlierEvent(UnitFields):
+    """`outlier`: a push or import stored a value that scores above the threshold against its
+    series' baseline (docs/design.md §9). The value is stored all the same."""
+
+    at: datetime = Field(description="When the hub flagged it")
+    indicator: str = Field(examples=["DVC-HS-TIEP-NHAN"])
+    period: str = Field(examples=["2026-11-27"])
+    value: float = Field(examples=[1480.0])
+    centre: float = Field(examples=[142.0], description="Median (modified_z) or mean (z_score)")
+    spread: float = Field(examples=[11.0], description="MAD (modified_z) or sd (z_score)")
+    score: float = Field(examples=[81.9])
+    lower: float = Field(examples=[93.1], description="Values below score above the threshold")
+    upper: float = Field(examples=[190.9], description="Values above score above the threshold")
+    n: int = Field(examples=[365], description="Values in the baseline")
+    algorithm: Literal["z_score", "modified_z"] = Field(examples=["modified_z"])
+    threshold: float = Field(examples=[3.0])
+
+
 class ResetEvent(BaseModel):
     """`reset` (no id): events this stream should have carried may be missing — the position
     given in `Last-Event-ID` is older than the hub keeps, or events were lost. Reload the state
@@ -94,6 +113,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     EventType.OBSERVATIONS: ObservationsEvent,
     EventType.SERIES: SeriesEvent,
     EventType.CONNECTION: ConnectionEvent,
+    EventType.OUTLIER: OutlierEvent,
     EventType.RESET: ResetEvent,
     EventType.ALERT_FIRING: AlertEvent,
     EventType.ALERT_RESOLVED: AlertEvent,

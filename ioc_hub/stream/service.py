@@ -10,7 +10,8 @@ stream, and costs it no round trip. What each event says is in :mod:`ioc_hub.str
   before and after, evaluated at the push's time with coverage's rules;
 - ``connection``: a unit heard from for the first time, or after a silence longer than its
   connection window (ingest reports silences of a day or more, the shortest window there is;
-  the unit's own window is then looked up from its obligations).
+  the unit's own window is then looked up from its obligations);
+- ``outlier``: one per value ingest flagged (``quality.flagging``).
 """
 
 import asyncio
@@ -167,6 +168,34 @@ def series_drafts(
             "previous_status": expectation.status(advance.previous_start).value,
         }
         drafts.append(Draft(EventType.SERIES, ref, _json(data)))
+    return drafts
+
+
+def outlier_drafts(described: _Described, written: Written) -> list[Draft]:
+    """One ``outlier`` event per flagged value."""
+    drafts = []
+    for flag in written.flags:
+        found = described.unit(flag.unit_id)
+        indicator = described.copy.indicators_by_id.get(flag.indicator_id)
+        if found is None or indicator is None:
+            continue
+        ref, fields = found
+        data = {
+            **fields,
+            "at": flag.flagged_at.astimezone(UTC),
+            "indicator": indicator.code,
+            "period": flag.period,
+            "value": flag.value,
+            "centre": flag.centre,
+            "spread": flag.spread,
+            "score": flag.score,
+            "lower": flag.lower,
+            "upper": flag.upper,
+            "n": flag.n,
+            "algorithm": flag.algorithm,
+            "threshold": flag.threshold,
+        }
+        drafts.append(Draft(EventType.OUTLIER, ref, _json(data)))
     return drafts
 
 
@@ -335,6 +364,7 @@ class Publisher:
         described = self._describe(written.registry)
         drafts = observation_drafts(described, written, outcome.now, outcome.imported)
         drafts += series_drafts(described, written, outcome.now, self._expectations)
+        drafts += outlier_drafts(described, written)
         contacts = written.counts.contacts
         if contacts:
             try:

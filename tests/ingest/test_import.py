@@ -81,6 +81,7 @@ async def test_admin_import_stores_rows_as_imported_at_their_receipt_times(
         "unchanged": 0,
         "superseded": 0,
         "rejected": 0,
+        "flagged": 0,
         "errors": [],
     }
     listed = await client.get(f"/api/v1/observations?unit={COMMUNE}", headers=admin)

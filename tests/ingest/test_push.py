@@ -64,6 +64,7 @@ async def test_new_rows_are_created_and_defaults_apply(
         "unchanged": 0,
         "superseded": 0,
         "rejected": 0,
+        "flagged": 0,
         "errors": [],
     }
     listed = await client.get(f"/api/v1/observations?indicator={DAILY}", headers=commune)

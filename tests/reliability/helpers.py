@@ -69,6 +69,7 @@ class Batches:
             "unchanged": 0,
             "superseded": 0,
             "rejected": 1,
+            "flagged": 0,
             "errors": [
                 {
                     "index": batch % self.rows,

@@ -355,6 +355,20 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", "/api/v1/alert-rules/{rule_id}"): Row(on_new_rule("DELETE"), ADMIN),
     ("GET", "/api/v1/alerts"): Row(fixed("GET", "/api/v1/alerts"), ANY_KEY),
+    ("GET", "/api/v1/outliers"): Row(
+        fixed("GET", "/api/v1/outliers", params={"indicator": DAILY, "area": DISTRICT}), AREA
+    ),
+    ("PUT", "/api/v1/observations/{unit}/{indicator}/{period}/follow-up"): Row(
+        fixed(
+            "PUT",
+            f"/api/v1/observations/{COMMUNE}/{DAILY}/{DAY}/follow-up",
+            json={"follow_up": True, "note": "check"},
+        ),
+        COMMUNE_READ,
+    ),
+    ("GET", "/api/v1/follow-ups"): Row(
+        fixed("GET", "/api/v1/follow-ups", params={"area": DISTRICT}), AREA
+    ),
     # Server-Sent Events: the stream never ends, so the probe opens it and reads the status only.
     ("GET", "/api/v1/stream"): Row(fixed("GET", "/api/v1/stream"), ANY_KEY),
     ("POST", "/api/v1/webhooks"): Row(create_webhook, CREATE),

@@ -38,6 +38,8 @@ class WriteCounts:
     """(created, updated) per unit; units whose rows were all unchanged are absent."""
     advanced: list[Advance] = field(default_factory=list)
     contacts: list[Contact] = field(default_factory=list)
+    written: list[tuple[int, int, str]] = field(default_factory=list)
+    """The natural keys (unit, indicator, period) created or changed: what outliers judge."""
 
     def add(self, unit_id: int, created: int, updated: int) -> None:
         """Stored rows of ``unit_id``: new observations, and changed ones."""

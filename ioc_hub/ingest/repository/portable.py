@@ -61,6 +61,7 @@ async def write(
             counts.unchanged += 1
             continue
         counts.add(row.unit_id, created=old is None, updated=old is not None)
+        counts.written.append((row.unit_id, row.indicator_id, row.period))
         stored.append(row)
         if old is None:
             new.append(

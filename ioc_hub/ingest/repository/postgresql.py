@@ -122,6 +122,7 @@ SELECT
         SELECT unit_id, count(*) FILTER (WHERE inserted) AS created,
             count(*) FILTER (WHERE NOT inserted) AS updated
         FROM up GROUP BY unit_id) per_unit) AS stored,
+    (SELECT json_agg(json_build_array(unit_id, indicator_id, period)) FROM up) AS written,
     (SELECT json_agg(json_build_array(unit_id, indicator_id, period, period_start, previous,
         previous_start)) FROM advanced) AS advanced,
     (SELECT json_agg(json_build_array(unit_id, at, previous)) FROM seen
@@ -171,6 +172,7 @@ async def write(
     for unit_id, created, updated in _json_rows(result.stored):
         counts.add(unit_id, created, updated)
     counts.unchanged = len(rows) - counts.created - counts.updated
+    counts.written = [(u, i, period) for u, i, period in _json_rows(result.written)]
     counts.advanced = [
         Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
         for u, i, period, start, previous, previous_start in _json_rows(result.advanced)

@@ -1,0 +1,1 @@
+"""Data quality (docs/design.md §9): outliers and follow-up."""

@@ -1,0 +1,310 @@
+"""The queries of data quality: baselines (in SQL on PostgreSQL, through the pure
+:func:`stats.summarise` on SQLite), the baseline cache, flags, follow-ups."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, delete, insert, select, text, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.kit.dialect import is_postgresql, upsert
+from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, Unit
+from ioc_hub.quality.stats import MAGNITUDE, Baseline, summarise
+
+# SQLite takes at most 32,766 bound parameters per statement: a few a key.
+_CHUNK = 5000
+
+
+class Window(NamedTuple):
+    """A series' baseline window: periods starting in [start, end)."""
+
+    unit_id: int
+    indicator_id: int
+    start: date
+    end: date
+
+
+# The median by percentile_cont; the MAD by percentile_cont again over each window's values,
+# kept in an array so that each window sorts its own few hundred deviations in memory (a second
+# pass joining the values back costs a sort of them all, and twice the time).
+_BASELINES = text("""
+WITH w AS (
+    SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+        CAST(:starts AS date[]), CAST(:ends AS date[])) AS w(unit_id, indicator_id, lo, hi)
+),
+g AS (
+    SELECT w.unit_id, w.indicator_id, w.lo, w.hi, count(*) AS n, avg(o.value) AS mean,
+        stddev_samp(o.value) AS sd,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY o.value) AS median,
+        array_agg(o.value) AS vals
+    FROM w JOIN observations o
+        ON o.unit_id = w.unit_id AND o.indicator_id = w.indicator_id
+        AND o.period_start >= w.lo AND o.period_start < w.hi
+    WHERE abs(o.value) <= :magnitude
+    GROUP BY w.unit_id, w.indicator_id, w.lo, w.hi
+)
+SELECT unit_id, indicator_id, lo, hi, n, mean, sd, median,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(x - g.median))
+        FROM unnest(g.vals) AS x) AS mad
+FROM g
+""")
+
+
+async def baselines(session: AsyncSession, windows: Iterable[Window]) -> dict[Window, Baseline]:
+    """The baseline of each window, in one statement; windows holding no value are absent."""
+    windows = sorted(set(windows))
+    if not windows:
+        return {}
+    if is_postgresql(session):
+        rows = await session.execute(
+            _BASELINES,
+            {
+                "units": [w.unit_id for w in windows],
+                "indicators": [w.indicator_id for w in windows],
+                "starts": [w.start for w in windows],
+                "ends": [w.end for w in windows],
+                "magnitude": MAGNITUDE,
+            },
+        )
+        return {
+            Window(r.unit_id, r.indicator_id, r.lo, r.hi): Baseline(
+                r.n, r.mean, r.sd, r.median, r.mad
+            )
+            for r in rows
+        }
+    return await _summarised(session, windows)
+
+
+async def _summarised(session: AsyncSession, windows: Sequence[Window]) -> dict[Window, Baseline]:
+    """SQLite has no median: read the windows' values once and summarise them in Python."""
+    by_series: dict[tuple[int, int], list[Window]] = defaultdict(list)
+    for w in windows:
+        by_series[(w.unit_id, w.indicator_id)].append(w)
+    first, last = min(w.start for w in windows), max(w.end for w in windows)
+    values: dict[Window, list[float]] = defaultdict(list)
+    pairs = list(by_series)
+    for offset in range(0, len(pairs), _CHUNK):
+        rows = await session.execute(
+            select(
+                Observation.unit_id,
+                Observation.indicator_id,
+                Observation.period_start,
+                Observation.value,
+            ).where(
+                tuple_(Observation.unit_id, Observation.indicator_id).in_(
+                    pairs[offset : offset + _CHUNK]
+                ),
+                Observation.period_start >= first,
+                Observation.period_start < last,
+            )
+        )
+        for unit_id, indicator_id, start, value in rows:
+            for w in by_series[(unit_id, indicator_id)]:
+                if w.start <= start < w.end:
+                    values[w].append(value)
+    found = {w: summarise(v) for w, v in values.items()}
+    return {w: b for w, b in found.items() if b.n}
+
+
+# --- the baseline cache of ingest -------------------------------------------------------------
+
+
+# On PostgreSQL the keys come as arrays joined through unnest: a row-value IN list of a few
+# hundred keys is a filter every row of the table is held against.
+_FORGET = text("""
+DELETE FROM outlier_baselines b
+USING unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS k(u, i)
+WHERE b.unit_id = k.u AND b.indicator_id = k.i AND b.month > :after
+""")
+
+# Both in one statement: the SELECT reads the table as it was before the DELETE, so it leaves
+# out the months the DELETE drops (those after :after) itself.
+_FORGET_AND_READ = text("""
+WITH k AS (
+    SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+        CAST(:months AS date[])) AS k(u, i, m)
+),
+gone AS (
+    DELETE FROM outlier_baselines b USING (SELECT DISTINCT u, i FROM k) s
+    WHERE b.unit_id = s.u AND b.indicator_id = s.i AND b.month > :after
+)
+SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+FROM outlier_baselines b JOIN k ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
+WHERE b.months = :length AND b.month <= :after
+""")
+
+_CACHED = text("""
+SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+FROM outlier_baselines b
+JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:months AS date[]))
+    AS k(u, i, m) ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
+WHERE b.months = :length
+""")
+
+_Key = tuple[int, int, date]
+
+
+def _arrays(keys: Sequence[_Key], months: int) -> dict[str, Any]:
+    units, indicators, firsts = zip(*keys, strict=True) if keys else ((), (), ())
+    return {
+        "units": list(units),
+        "indicators": list(indicators),
+        "months": list(firsts),
+        "length": months,
+    }
+
+
+def _baselines_of(rows: Iterable[Any]) -> dict[_Key, Baseline]:
+    return {
+        (r.unit_id, r.indicator_id, r.month): Baseline(r.n, r.mean, r.sd, r.median, r.mad)
+        for r in rows
+    }
+
+
+async def forget_and_read_baselines(
+    session: AsyncSession, keys: Sequence[_Key], after: date, months: int, *, read: bool
+) -> dict[_Key, Baseline]:
+    """Drop the cached baselines of the keys' series for months after ``after`` (a value
+    written on or after ``after`` may lie in their windows); then, with ``read``, return the
+    cached baselines of ``keys`` over ``months`` months that remain."""
+    if is_postgresql(session):
+        params = {**_arrays(keys, months), "after": after}
+        if not read:
+            await session.execute(_FORGET, params)
+            return {}
+        return _baselines_of(await session.execute(_FORGET_AND_READ, params))
+    series = sorted({(u, i) for u, i, _ in keys})
+    for offset in range(0, len(series), _CHUNK):
+        await session.execute(
+            delete(OutlierBaseline).where(
+                tuple_(OutlierBaseline.unit_id, OutlierBaseline.indicator_id).in_(
+                    series[offset : offset + _CHUNK]
+                ),
+                OutlierBaseline.month > after,
+            )
+        )
+    return await cached_baselines(session, keys, months) if read else {}
+
+
+async def cached_baselines(
+    session: AsyncSession, keys: Sequence[_Key], months: int
+) -> dict[_Key, Baseline]:
+    """The cached baselines of (unit, indicator, month) keys over ``months`` months."""
+    if is_postgresql(session):
+        return _baselines_of(await session.execute(_CACHED, _arrays(keys, months)))
+    b = OutlierBaseline
+    rows: list[Any] = []
+    for offset in range(0, len(keys), _CHUNK):
+        rows += await session.execute(
+            select(b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad).where(
+                tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
+                b.months == months,
+            )
+        )
+    return _baselines_of(rows)
+
+
+_LOCK_SERIES = text("""
+SELECT count(pg_advisory_xact_lock(u, i))
+FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS t(u, i)
+""")
+
+
+async def lock_series(session: AsyncSession, series: Sequence[tuple[int, int]]) -> None:
+    """Wait until no other transaction is computing baselines of ``series`` (PostgreSQL's
+    transaction-level advisory locks, two-integer form, taken in order; SQLite has one writer
+    at a time already). Concurrent batches of one series then compute its baseline once."""
+    if series and is_postgresql(session):
+        ordered = sorted(series)
+        await session.execute(
+            _LOCK_SERIES,
+            {"units": [u for u, _ in ordered], "indicators": [i for _, i in ordered]},
+        )
+
+
+async def cache_baselines(
+    session: AsyncSession, computed: dict[tuple[int, int, date], Baseline], months: int
+) -> None:
+    if not computed:
+        return
+    statement = upsert(session, OutlierBaseline)
+    new = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[
+            OutlierBaseline.unit_id,
+            OutlierBaseline.indicator_id,
+            OutlierBaseline.month,
+        ],
+        set_={c: getattr(new, c) for c in ("months", "n", "mean", "sd", "median", "mad")},
+    )
+    # In key order, so that concurrent batches take the rows' locks in the same order.
+    await session.execute(
+        statement,
+        [
+            {
+                "unit_id": u,
+                "indicator_id": i,
+                "month": m,
+                "months": months,
+                "n": b.n,
+                "mean": b.mean,
+                "sd": b.sd,
+                "median": b.median,
+                "mad": b.mad,
+            }
+            for (u, i, m), b in sorted(computed.items())
+        ],
+    )
+
+
+async def insert_flags(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(OutlierFlag), rows)
+
+
+# --- the outliers route -----------------------------------------------------------------------
+
+
+class Judged(NamedTuple):
+    """A stored value the outliers route judges, with what its row shows."""
+
+    unit_id: int
+    unit: str
+    indicator_id: int
+    indicator: str
+    min_value: float | None
+    max_value: float | None
+    period: str
+    period_start: date
+    value: float
+
+
+async def values_in(
+    session: AsyncSession,
+    conditions: Sequence[ColumnElement[bool]],
+    start: date,
+    end: date,
+    limit: int,
+) -> list[Judged]:
+    """Stored values with periods starting in [start, end) under ``conditions`` (over
+    ``Unit`` and ``Indicator``), at most ``limit``."""
+    rows = await session.execute(
+        select(
+            Observation.unit_id,
+            Unit.code,
+            Observation.indicator_id,
+            Indicator.code,
+            Indicator.min_value,
+            Indicator.max_value,
+            Observation.period,
+            Observation.period_start,
+            Observation.value,
+        )
+        .join(Unit, Unit.id == Observation.unit_id)
+        .join(Indicator, Indicator.id == Observation.indicator_id)
+        .where(Observation.period_start >= start, Observation.period_start < end, *conditions)
+        .limit(limit)
+    )
+    return [Judged(*r) for r in rows]

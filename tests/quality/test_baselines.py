@@ -1,0 +1,174 @@
+"""Baselines as each engine computes them (SQL on PostgreSQL, the pure function on SQLite)
+against figures worked out by hand, and ingest's flagging with its settings."""
+
+import math
+from datetime import date, datetime
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ioc_hub.config import Settings
+from ioc_hub.models import Indicator, OutlierBaseline, OutlierFlag, Scope, Unit
+from ioc_hub.quality import repository
+from ioc_hub.quality.flagging import NewValue, flag_new_values
+from ioc_hub.quality.repository import Window
+from tests.conftest import Clock, MintKey, bearer
+from tests.quality.helpers import (
+    BASELINE_DAYS,
+    COMMUNE,
+    DAILY,
+    MODIFIED_Z_30,
+    NEIGHBOUR,
+    NOW,
+    push,
+    push_baseline,
+    rows,
+)
+
+
+@pytest.fixture
+async def writer(seeded: None, mint_key: MintKey, clock: Clock) -> dict[str, str]:
+    clock.set(NOW)
+    return bearer(await mint_key("74", Scope.OBSERVATIONS_WRITE))
+
+
+async def ids(session: AsyncSession, unit: str) -> tuple[int, int]:
+    unit_id = await session.scalar(select(Unit.id).where(Unit.code == unit))
+    indicator_id = await session.scalar(select(Indicator.id).where(Indicator.code == DAILY))
+    assert unit_id is not None
+    assert indicator_id is not None
+    return unit_id, indicator_id
+
+
+async def test_baselines_match_the_hand_computed_figures(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await push_baseline(client, writer)
+    # The neighbour: six 5s and 1, 2, 8, 9, 40 → median 5, MAD 0; mean 90/11.
+    neighbour = [5.0] * 6 + [1.0, 2.0, 8.0, 9.0, 40.0]
+    await push(client, writer, rows(NEIGHBOUR, BASELINE_DAYS[:11], neighbour))
+    async with session_factory() as session:
+        commune, neighbour_series = await ids(session, COMMUNE), await ids(session, NEIGHBOUR)
+        whole = Window(*commune, date(2025, 11, 1), date(2026, 11, 1))
+        september = Window(*commune, date(2026, 9, 1), date(2026, 10, 1))
+        empty = Window(*commune, date(2020, 1, 1), date(2021, 1, 1))
+        mad_zero = Window(*neighbour_series, date(2025, 11, 1), date(2026, 11, 1))
+        found = await repository.baselines(session, [whole, september, empty, mad_zero])
+
+    assert empty not in found
+    b = found[whole]
+    assert b.n == 60
+    assert b.mean == pytest.approx(12.0)
+    assert b.sd == pytest.approx(math.sqrt(160 / 59))
+    assert (b.median, b.mad) == (12.0, 2.0)
+    # September: days 1..30, values 10, 12, 14 ten times each: the same median and MAD.
+    s = found[september]
+    assert (s.n, s.median, s.mad) == (30, 12.0, 2.0)
+    assert s.sd == pytest.approx(math.sqrt(80 / 29))
+    z = found[mad_zero]
+    assert (z.n, z.median, z.mad) == (11, 5.0, 0.0)
+    assert z.mean == pytest.approx(90 / 11)
+
+
+async def test_an_outlier_pushed_is_flagged_stored_and_counted(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await push_baseline(client, writer)
+    summary = await push(
+        client, writer, rows(COMMUNE, [date(2026, 11, 2), date(2026, 11, 3)], [30.0, 13.0])
+    )
+    assert (summary["created"], summary["flagged"]) == (2, 1)
+    async with session_factory() as session:
+        flags = (await session.scalars(select(OutlierFlag))).all()
+    assert len(flags) == 1
+    flag = flags[0]
+    assert (flag.period, flag.value, flag.algorithm, flag.threshold) == (
+        "2026-11-02",
+        30,
+        "modified_z",
+        3,
+    )
+    assert (flag.centre, flag.spread, flag.n) == (12.0, 2.0, 60)
+    assert flag.score == pytest.approx(MODIFIED_Z_30)
+
+    # Sent again unchanged, it is not judged again; changed, it is.
+    again = await push(client, writer, rows(COMMUNE, [date(2026, 11, 2)], [30.0]))
+    assert (again["unchanged"], again["flagged"]) == (1, 0)
+    changed = await push(client, writer, rows(COMMUNE, [date(2026, 11, 2)], [31.0]))
+    assert (changed["updated"], changed["flagged"]) == (1, 1)
+
+
+async def test_too_short_a_series_or_no_spread_flags_nothing(
+    client: httpx.AsyncClient, writer: dict[str, str]
+) -> None:
+    # Seven values: one fewer than outlier_min_points.
+    await push(client, writer, rows(COMMUNE, BASELINE_DAYS[:7], [10.0, 12.0, 14.0] * 2 + [10.0]))
+    short = await push(client, writer, rows(COMMUNE, [date(2026, 11, 2)], [9000.0]))
+    assert short["flagged"] == 0
+    # Ten equal values: MAD = 0, so nothing is judged.
+    await push(client, writer, rows(NEIGHBOUR, BASELINE_DAYS[:10], [5.0] * 10))
+    flat = await push(client, writer, rows(NEIGHBOUR, [date(2026, 11, 2)], [9000.0]))
+    assert flat["flagged"] == 0
+
+
+async def test_a_correction_inside_a_cached_baseline_is_seen_by_the_next_value(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    await push_baseline(client, writer)
+    first = await push(client, writer, rows(COMMUNE, [date(2026, 11, 2)], [30.0]))
+    assert first["flagged"] == 1
+    async with session_factory() as session:
+        cached = await session.scalar(
+            select(func.count()).where(OutlierBaseline.month == date(2026, 11, 1))
+        )
+    assert cached == 1  # November's baseline of the series, kept for its next values
+    # October corrected to 0, 30, 60 (each ten times): median 30, MAD 30 → 30 is unremarkable,
+    # and even September's 10, 12, 14 leave the MAD large.
+    october = BASELINE_DAYS[30:]
+    corrected = rows(COMMUNE, october, [(0.0, 30.0, 60.0)[i % 3] for i in range(30)])
+    # The correction and a new November value in one batch: the value sees the correction.
+    second = await push(client, writer, [*corrected, *rows(COMMUNE, [date(2026, 11, 3)], [30.0])])
+    # The corrections themselves are outliers against September; November 3 is not.
+    assert (second["updated"], second["flagged"]) == (30, 30)
+    async with session_factory() as session:
+        periods = set(await session.scalars(select(OutlierFlag.period)))
+    assert "2026-11-03" not in periods
+    assert "2026-10-30" in periods
+
+
+async def test_ingest_follows_its_settings(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+    database_url: str,
+) -> None:
+    await push_baseline(client, writer)
+    async with session_factory() as session:
+        unit_id, indicator_id = await ids(session, COMMUNE)
+        value = NewValue(unit_id, indicator_id, "2026-11-05", date(2026, 11, 5), 17.0)
+        now = datetime.fromisoformat(NOW)
+        base = Settings(database_url=database_url)
+        # 17 scores 0.6745 · 5 / 2 ≈ 1.69 (modified) and 5 / 1.647 ≈ 3.04 (z).
+        assert await flag_new_values(session, base, [value], now) == []
+        z = base.model_copy(update={"outlier_algorithm": "z_score"})
+        [flag] = await flag_new_values(session, z, [value], now)
+        assert flag.score == pytest.approx(5 / math.sqrt(160 / 59))
+        low = base.model_copy(update={"outlier_threshold": 1.5})
+        assert len(await flag_new_values(session, low, [value], now)) == 1
+        fewer = base.model_copy(update={"outlier_threshold": 1.5, "outlier_min_points": 61})
+        assert await flag_new_values(session, fewer, [value], now) == []
+        off = base.model_copy(update={"outlier_flagging": False, "outlier_threshold": 0.0})
+        assert await flag_new_values(session, off, [value], now) == []
+        # One month of baseline: October only (30 values, the same median and MAD).
+        short = base.model_copy(update={"outlier_threshold": 1.5, "outlier_baseline_months": 1})
+        [flag] = await flag_new_values(session, short, [value], now)
+        assert flag.n == 30
+        await session.rollback()
