@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.access.principal import Principal
+from ioc_hub.alerts import outliers
 from ioc_hub.alerts.conditions import Finding, Judge, iso
 from ioc_hub.alerts.notify import announce
 from ioc_hub.alerts.schemas import (
@@ -38,6 +39,7 @@ from ioc_hub.alerts.schemas import (
     AlertRuleOut,
     AlertRuleUpdate,
     Condition,
+    Outlier,
 )
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
@@ -361,13 +363,19 @@ async def evaluate(session: AsyncSession, settings: Settings, at: datetime) -> P
     firing: dict[int, dict[str, _Alert]] = defaultdict(dict)
     for alert in await _firing(session):
         firing[alert.rule_id][alert.subject] = alert
-    judge = await _judge(session, settings, at, rules)
+    province = await _province(session)
+    province_code = province.code if province is not None else ""
+    judge = await _judge(session, settings, at, rules, province)
     fired: list[tuple[AlertRule, _Alert]] = []
     changed: list[tuple[str, AlertRule, _Alert]] = []
     for rule in rules:
         holding: dict[str, Finding] = {}
-        if rule.enabled and judge is not None:
-            findings = judge.findings(_CONDITION.validate_python(rule.condition))
+        condition = _CONDITION.validate_python(rule.condition)
+        if rule.enabled and isinstance(condition, Outlier):
+            found = await outliers.findings(session, condition, at, province_code)
+            holding = {f.subject: f for f in found}
+        elif rule.enabled and judge is not None:
+            findings = judge.findings(condition)
             if findings is None:
                 continue  # a kind judged elsewhere: its alerts are left as they are
             holding = {f.subject: f for f in findings}
@@ -401,16 +409,25 @@ async def evaluate(session: AsyncSession, settings: Settings, at: datetime) -> P
     return PassSummary(at, len(rules), len(fired), repeated, len(changed) - repeated)
 
 
+async def _province(session: AsyncSession) -> Unit | None:
+    """Today's province, the root every area is in; none before the registry is seeded."""
+    try:
+        return await registry.get_province(session)
+    except NotFound:
+        return None
+
+
 async def _judge(
-    session: AsyncSession, settings: Settings, at: datetime, rules: Sequence[AlertRule]
+    session: AsyncSession,
+    settings: Settings,
+    at: datetime,
+    rules: Sequence[AlertRule],
+    province: Unit | None,
 ) -> Judge | None:
     """The snapshot every rule is judged against; ``None`` when no rule needs one (or there is
     no registry yet)."""
     if not any(rule.enabled and rule.kind != AlertRuleKind.OUTLIER for rule in rules):
         return None
-    province: Unit | None = await session.scalar(
-        select(Unit).where(Unit.kind == UnitKind.PROVINCE.value)
-    )
     if province is None:
         return None
     snapshot = await coverage.snapshot(session, settings, at)

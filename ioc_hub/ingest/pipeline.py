@@ -29,6 +29,7 @@ from ioc_hub.ingest.validation import RowRejected, Validator, ValidRow
 from ioc_hub.models import IdempotencyRecord, Rejection
 from ioc_hub.quality.flagging import Flag, NewValue, flag_new_values
 from ioc_hub.registry import service as registry
+from ioc_hub.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +215,7 @@ async def _validate_and_write(
         flags = await flag_new_values(
             session, ctx.settings, _new_values(verdicts.valid, counts), request.now
         )
+        await _notify_flags(session, flags, copy)
         errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
         summary = ImportSummary(
             created=counts.created,
@@ -233,6 +235,31 @@ async def _validate_and_write(
             written=Written(verdicts.valid, counts, copy, flags),
         )
         return PushResult(outcome, summary=summary, rejected=tuple(verdicts.rejected))
+
+
+async def _notify_flags(session: AsyncSession, flags: Sequence[Flag], copy: RegistryCopy) -> None:
+    """``outlier.flagged`` to the webhooks that want it, written with the values (§9)."""
+    for flag in flags:
+        unit, indicator = copy.units_by_id[flag.unit_id], copy.indicators_by_id[flag.indicator_id]
+        await outbox.publish(
+            session,
+            "outlier.flagged",
+            {
+                "unit": unit.ref.code,
+                "indicator": indicator.code,
+                "period": flag.period,
+                "value": flag.value,
+                "centre": flag.centre,
+                "spread": flag.spread,
+                "score": flag.score,
+                "lower": flag.lower,
+                "upper": flag.upper,
+                "n": flag.n,
+                "algorithm": flag.algorithm,
+                "threshold": flag.threshold,
+                "flagged_at": flag.flagged_at,
+            },
+        )
 
 
 def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> list[NewValue]:
