@@ -11,6 +11,7 @@ from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
 from ioc_hub.opendata.endpoints import router as opendata
+from ioc_hub.registry.endpoints import reorganisations
 from ioc_hub.registry.endpoints import router as registry
 from ioc_hub.stream.endpoints import router as stream
 
@@ -25,6 +26,7 @@ root_router.include_router(dashboard)
 api_router = APIRouter()
 api_router.include_router(ingest)
 api_router.include_router(registry)
+api_router.include_router(reorganisations)
 api_router.include_router(access)
 api_router.include_router(catalogue)
 api_router.include_router(aggregates)

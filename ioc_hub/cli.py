@@ -1,4 +1,4 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, keys, openapi, simulate."""
+"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, openapi, simulate."""
 
 import asyncio
 import json
@@ -130,6 +130,51 @@ def keys_create(
         return (await service.mint_key(session, target, scopes, name)).token
 
     typer.echo(_in_session(work))
+
+
+@app.command()
+def reorganise(
+    file: Annotated[
+        Path | None, typer.Argument(help="A reorganisation event (JSON, docs/design.md §8)")
+    ] = None,
+    builtin: Annotated[
+        str | None, typer.Option(help="A shipped event instead of a file: binh-duong-2025")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Validate and count; apply nothing")] = False,
+) -> None:
+    """Apply a reorganisation of the map: units end, start and change on its day, linked by
+    lineage."""
+    from pydantic import ValidationError
+
+    from ioc_hub.registry import reorganise as service
+    from ioc_hub.registry.schemas import ReorganisationIn
+
+    if (file is None) == (builtin is None):
+        raise typer.BadParameter("give a FILE or --builtin NAME (one of them)")
+    try:
+        event = None if file is None else ReorganisationIn.model_validate_json(file.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="FILE") from exc
+
+    async def work(session: AsyncSession) -> dict[str, object]:
+        chosen = await service.builtin(session, builtin) if builtin is not None else event
+        assert chosen is not None  # a file or --builtin, checked above
+        out = await service.apply(session, chosen, dry_run=dry_run)
+        return out.model_dump(mode="json")
+
+    try:
+        summary = _in_session(work)
+    except HubError as exc:
+        where = f" ({exc.errors[0].field})" if exc.errors else ""
+        err.print(f"[red]{exc.detail}{where}[/red]")
+        raise typer.Exit(1) from exc
+    verb = "would change" if dry_run else "applied"
+    err.print(
+        f"{summary['name']} on {summary['effective']}: {verb}: {summary['ended']} units end, "
+        f"{summary['started']} start, {summary['versions']} new versions, {summary['edges']} "
+        f"lineage edges ({summary['approximate_edges']} of unknown share), "
+        f"{summary['obligations_handed']} obligations handed on"
+    )
 
 
 @keys_app.command("list")

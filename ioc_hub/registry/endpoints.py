@@ -1,15 +1,24 @@
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWriter
+from ioc_hub.access.principal import Principal
 from ioc_hub.deps import SessionDep
-from ioc_hub.errors import BODY_LIMIT_RESPONSES, problem_doc
+from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.kit.params import CODE_PATTERN
 from ioc_hub.models import UnitKind
-from ioc_hub.registry import service
-from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
+from ioc_hub.registry import reorganise, service
+from ioc_hub.registry.schemas import (
+    ReorganisationIn,
+    ReorganisationOut,
+    UnitCreate,
+    UnitHistory,
+    UnitOut,
+    UnitUpdate,
+)
 
 router = APIRouter(prefix="/api/v1/units", tags=["registry"], responses=AUTH_RESPONSES)
 
@@ -51,9 +60,16 @@ async def list_units(
         Query(max_length=64, pattern=CODE_PATTERN, description="Only children of this unit code"),
     ] = None,
     active: Annotated[bool | None, Query(description="Only active or inactive units")] = None,
+    at: Annotated[
+        date | None,
+        Query(
+            description="The tree as of this day: units that existed then, as they were then",
+            examples=["2025-06-30"],
+        ),
+    ] = None,
 ) -> Page[UnitOut]:
     """The registry, ordered by code, filtered by kind, parent and active flag."""
-    return await service.list_units(session, page, kind=kind, parent=parent, active=active)
+    return await service.list_units(session, page, kind=kind, parent=parent, active=active, day=at)
 
 
 @router.get(
@@ -62,10 +78,10 @@ async def list_units(
     operation_id="get_unit",
     responses={404: problem_doc("No unit has this code")},
 )
-async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> UnitOut:
-    """One unit by its code."""
+async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> UnitHistory:
+    """One unit by its code, with its versions, predecessors and successors."""
     unit = await service.get_unit(session, code, field="path.code")
-    return (await service.to_out(session, [unit]))[0]
+    return await service.history(session, unit)
 
 
 @router.patch(
@@ -101,3 +117,94 @@ async def deactivate_unit(
     """Mark a unit inactive; units are never hard-deleted, so their history stays."""
     unit = await service.deactivate_unit(session, principal, code)
     return (await service.to_out(session, [unit]))[0]
+
+
+# --- reorganisations (docs/design.md §8) ------------------------------------------------------
+
+reorganisations = APIRouter(
+    prefix="/api/v1/reorganisations", tags=["registry"], responses=AUTH_RESPONSES
+)
+
+
+async def province_registrar(principal: RegistryWriter) -> Principal:
+    """A reorganisation redraws the map: for province keys only."""
+    if not principal.is_province:
+        raise Forbidden(
+            "reorganisations are for province keys only; "
+            f"this key is bound to unit {principal.unit.code!r}"
+        )
+    return principal
+
+
+ProvinceRegistrar = Annotated[Principal, Depends(province_registrar)]
+
+
+@reorganisations.post(
+    "",
+    summary="Apply a reorganisation",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_reorganisation",
+    responses={
+        **BODY_LIMIT_RESPONSES,
+        200: {"description": "Dry run: what would change; nothing was applied"},
+        409: problem_doc("A unit already has a version from that day"),
+    },
+)
+async def create_reorganisation(
+    body: ReorganisationIn,
+    session: SessionDep,
+    _: ProvinceRegistrar,
+    response: Response,
+    dry_run: Annotated[
+        bool, Query(description="Validate and count what would change; apply nothing")
+    ] = False,
+) -> ReorganisationOut:
+    """Validate the event whole and apply it atomically (scope `registry:write`, province
+    key). Units that end, units that start, new versions from the day and lineage edges."""
+    out = await reorganise.apply(session, body, dry_run=dry_run)
+    if dry_run:
+        response.status_code = status.HTTP_200_OK
+    return out
+
+
+@reorganisations.get("", summary="List reorganisations", operation_id="list_reorganisations")
+async def list_reorganisations(session: SessionDep, _: PrincipalDep) -> list[ReorganisationOut]:
+    """Every reorganisation applied, oldest first."""
+    return await reorganise.list_reorganisations(session)
+
+
+@reorganisations.get(
+    "/builtin/{name}",
+    summary="A shipped reorganisation, as an event for this registry",
+    operation_id="builtin_reorganisation",
+    responses={422: problem_doc("No shipped reorganisation has this name")},
+)
+async def builtin_reorganisation(
+    name: Annotated[str, Path(max_length=64, examples=["binh-duong-2025"])],
+    session: SessionDep,
+    _: PrincipalDep,
+) -> ReorganisationIn:
+    """The event ``POST`` takes, built from the shipped data and today's registry: for
+    ``binh-duong-2025``, the 1 July 2025 reform of Bình Dương into Thành phố Hồ Chí Minh."""
+    return await reorganise.builtin(session, name)
+
+
+@reorganisations.delete(
+    "/{id}",
+    summary="Undo a reorganisation",
+    operation_id="undo_reorganisation",
+    responses={
+        404: problem_doc("No reorganisation has this id"),
+        409: problem_doc(
+            "Data is stored under its new units for periods from its day on, a later "
+            "reorganisation depends on it, or a unit it started has keys"
+        ),
+    },
+)
+async def undo_reorganisation(
+    id: Annotated[int, Path(ge=1, le=2**31 - 1, description="Reorganisation id")],
+    session: SessionDep,
+    _: ProvinceRegistrar,
+) -> ReorganisationOut:
+    """Remove the reorganisation and all it wrote, while nothing depends on it."""
+    return await reorganise.undo(session, id)

@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
@@ -70,5 +70,128 @@ class UnitOut(BaseModel):
     subtype: str | None = Field(examples=["phường"])
     parent: str | None = Field(examples=["718"])
     active: bool = Field(examples=[True])
+    valid_from: date | None = Field(description="First day of its life; none: always")
+    valid_to: date | None = Field(description="First day it no longer exists; none: it exists")
     created_at: datetime
     updated_at: datetime
+
+
+# --- the registry through time (docs/design.md §8) ---------------------------------------------
+
+
+class UnitStart(BaseModel):
+    """A unit that starts on the reorganisation's day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: UnitCode
+    name: UnitName
+    name_ascii: UnitName | None = None
+    kind: UnitKind
+    subtype: str | None = Field(default=None, max_length=50, pattern=TEXT_PATTERN)
+    parent: UnitCode | None = Field(
+        default=None, description="Its parent on the day; none only for a province"
+    )
+
+
+class UnitChange(BaseModel):
+    """A new version of a unit that continues: what changes from the day on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: UnitCode
+    name: UnitName | None = None
+    name_ascii: UnitName | None = None
+    kind: UnitKind | None = None
+    subtype: str | None = Field(default=None, max_length=50, pattern=TEXT_PATTERN)
+    parent: UnitCode | None = None
+
+
+class LineageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: UnitCode = Field(alias="from", description="A unit as it was before the day")
+    to: UnitCode = Field(description="A unit that exists from the day on")
+    share: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="The part of `from` that went to `to`; null when it is not known",
+    )
+    primary: StrictBool = Field(
+        description="The one successor that takes `from`'s values when a share is unknown"
+    )
+
+
+class ReorganisationIn(BaseModel):
+    """One reorganisation, applied whole on its effective day (docs/design.md §8)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Two communes merge",
+                    "effective": "2025-07-01",
+                    "ends": ["25948"],
+                    "starts": [],
+                    "versions": [{"code": "25945", "name": "Phường Tân Đông Hiệp"}],
+                    "lineage": [
+                        {"from": "25945", "to": "25945", "share": 1, "primary": True},
+                        {"from": "25948", "to": "25945", "share": 1, "primary": True},
+                    ],
+                }
+            ]
+        },
+    )
+
+    name: UnitName
+    effective: date = Field(description="D: the first day of the new map")
+    ends: list[UnitCode] = Field(
+        default=[], max_length=10_000, description="Units whose last day is D − 1"
+    )
+    starts: list[UnitStart] = Field(default=[], max_length=10_000)
+    versions: list[UnitChange] = Field(default=[], max_length=10_000)
+    lineage: list[LineageIn] = Field(default=[], max_length=50_000)
+
+
+class ReorganisationOut(BaseModel):
+    id: int | None = Field(description="None for a dry run")
+    name: str
+    effective: date
+    dry_run: bool
+    ended: int
+    started: int
+    versions: int
+    edges: int
+    approximate_edges: int = Field(description="Edges whose share is unknown")
+    obligations_handed: int = Field(
+        description="Obligations successors took from their predecessors on the day"
+    )
+    created_at: datetime | None
+
+
+class VersionOut(BaseModel):
+    valid_from: date | None
+    valid_to: date | None
+    name: str
+    kind: UnitKind
+    subtype: str | None
+    parent: str | None
+
+
+class LinkOut(BaseModel):
+    """A lineage edge as one unit sees it: the unit at its other end."""
+
+    code: str
+    name: str
+    effective: date
+    share: float | None
+    primary: bool
+    reorganisation: int
+
+
+class UnitHistory(UnitOut):
+    versions: list[VersionOut]
+    predecessors: list[LinkOut]
+    successors: list[LinkOut]
