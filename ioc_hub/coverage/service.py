@@ -649,7 +649,7 @@ async def _segments(
     exist, is not a district or is outside the key's area owes nothing; if no piece can answer,
     the first piece's refusal is the answer.
     """
-    last_day = span.last_day + _WEEK_TAIL
+    last_day = min(span.last_day, date.max - _WEEK_TAIL) + _WEEK_TAIL
     starts = [span.first_day, *await repository.change_days(session, span.first_day, last_day)]
     ends = [day - timedelta(days=1) for day in starts[1:]] + [last_day]
     segments: list[_Segment] = []
