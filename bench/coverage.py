@@ -542,6 +542,9 @@ async def registry_through_time(url: str, reformed: bool, first: date, last: dat
             )
             await session.execute(text(LOAD_OWED), {"first": first, "last": last, "tz": TIMEZONE})
         await rebuild_state(engine)
+        async with engine.connect() as connection:  # the registry's tables too, alike on both
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("ANALYZE"))
     finally:
         await engine.dispose()
     return token

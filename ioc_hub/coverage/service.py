@@ -261,12 +261,14 @@ async def _starts(
     """The day each series of the selection began to be owed, for those that began after
     ``since`` (``None``: ever); a series not listed is owed since before.
 
-    The registry only changes on the days :func:`repository.change_days` lists, so walking back
-    over them, a series owed on a change day but not on the day before began that day.
+    A series can only begin to be owed on a day a unit, a version or an obligation begins
+    (:func:`repository.change_days`), so walking back over those days, a series owed on one but
+    not on the day before began that day.
     """
     starts: dict[SeriesKey, date] = {}
     continuing = set(selection.series)
-    for day in reversed(await repository.change_days(session, since, selection.day)):
+    days = await repository.change_days(session, since, selection.day, ends=False)
+    for day in reversed(days):
         if not continuing:
             break
         before = set(
