@@ -255,6 +255,20 @@ async def _select(
     return _Selection(day, units, indicators.rows, series, unit_ids, indicators.ids)
 
 
+async def _select_at(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    filters: SeriesFilter,
+    at: datetime,
+) -> _Selection:
+    """The selection on ``at``'s local day: coverage and staleness read the tree of that day."""
+    indicators = await _indicators(session, filters)
+    return await _select(
+        session, principal, filters, indicators, timeline.local_day(at, settings.tz)
+    )
+
+
 async def _starts(
     session: AsyncSession, selection: _Selection, since: date | None
 ) -> dict[SeriesKey, date]:
@@ -434,13 +448,7 @@ async def coverage(
     if district is None and area is not None:
         filters = SeriesFilter(kind=kind, district=area, district_field="query.area")
     at = resolve_at(at_text, now)
-    selection = await _select(
-        session,
-        principal,
-        filters,
-        await _indicators(session, filters),
-        timeline.local_day(at, settings.tz),
-    )
+    selection = await _select_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, selection.indicators.values())
     expectations = _expectations(settings, schedules, at)
     owed = await _owed(session, selection, expectations, all_starts=False)
@@ -508,13 +516,7 @@ async def staleness(
     """Every series with its status, worst first: never, stale (most periods behind first),
     overdue, fresh; then by unit and indicator code."""
     at = resolve_at(at_text, now)
-    selection = await _select(
-        session,
-        principal,
-        filters,
-        await _indicators(session, filters),
-        timeline.local_day(at, settings.tz),
-    )
+    selection = await _select_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, selection.indicators.values())
     owed = await _owed(session, selection, _expectations(settings, schedules, at), all_starts=True)
     facts = await _facts(session, selection, at, now)
