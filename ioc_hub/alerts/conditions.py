@@ -141,7 +141,7 @@ class Judge:
             unit_id, indicator_id = key
             if unit_id not in units or indicator_id not in indicators:
                 continue
-            expectation = snapshot.expectations[indicator_id]
+            expectation = snapshot.expectation(key)
             latest = snapshot.latest.get(key)
             if latest is None:
                 if condition.include_never:
@@ -170,7 +170,7 @@ class Judge:
             return found
         unit: UnitRow = self.snapshot.units[key[0]]
         indicator: IndicatorRow = self.snapshot.indicators[key[1]]
-        expectation = self.snapshot.expectations[key[1]]
+        expectation = self.snapshot.expectation(key)
         lag = expectation.lag(last)
         behind = "nothing received" if last is None else f"{lag} periods behind since {iso(since)}"
         found = self._late_findings[(key, since)] = Finding(
