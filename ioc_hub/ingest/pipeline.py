@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, insert, select, update
@@ -25,7 +25,7 @@ from ioc_hub.ingest import repository
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.rows import BadRow, Reason, printable
 from ioc_hub.ingest.schemas import HeartbeatOut, ImportSummary, ObservationIn, PushProblem, RowError
-from ioc_hub.ingest.validation import RowRejected, Validator, ValidRow
+from ioc_hub.ingest.validation import RowRejected, StoredKey, Validator, ValidRow
 from ioc_hub.models import IdempotencyRecord, Rejection
 from ioc_hub.registry import service as registry
 
@@ -49,6 +49,9 @@ class Push:
     """The body as sent: a retry with the same ``Idempotency-Key`` must send the same."""
     now: datetime
     imported: bool = False
+    codes: Sequence[tuple[str | None, str | None]] | None = None
+    """Each row's (unit, indicator) codes, kept with a refused row, when the rows as sent do not
+    name them ``unit`` and ``indicator`` (DHIS2's ``orgUnit`` and ``dataElement``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +163,7 @@ async def push(ctx: IngestContext, session: AsyncSession, request: Push) -> Push
         if replay is not None:
             return PushResult(outcome=None, replay=replay)
     result = await _validate_and_write(ctx, session, request)
-    await _keep_rejections(session, request, result)
+    await _keep_rejections(session, request, result.rejected)
     if request.idempotency_key is not None:
         answer = result.summary or result.problem
         assert answer is not None
@@ -279,29 +282,35 @@ def _refusal(request: Push, verdicts: _Verdicts) -> PushResult:
     return PushResult(outcome, problem=problem, rejected=tuple(verdicts.rejected))
 
 
-async def _keep_rejections(session: AsyncSession, request: Push, result: PushResult) -> None:
-    if not result.rejected:
+async def _keep_rejections(
+    session: AsyncSession, request: "Push | Deletion", rejected: Sequence[Rejected]
+) -> None:
+    if not rejected:
         return
+    codes = request.codes
     await session.execute(
         insert(Rejection),
         [
             {
                 "received_at": request.now,
                 "key_id": request.principal.key_id,
-                "unit_code": _code(r.sent, "unit"),
-                "indicator_code": _code(r.sent, "indicator"),
+                "unit_code": _code(codes[r.index][0] if codes else _sent(r.sent, "unit")),
+                "indicator_code": _code(codes[r.index][1] if codes else _sent(r.sent, "indicator")),
                 "row_index": r.index,
                 "row": _stored_row(r.sent),
                 "reason": r.reason,
             }
-            for r in result.rejected
+            for r in rejected
         ],
     )
 
 
-def _code(row: Any, name: str) -> str | None:
-    """The code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
-    value = row.get(name) if isinstance(row, dict) else None
+def _sent(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, dict) else None
+
+
+def _code(value: Any) -> str | None:
+    """A code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
     return printable(value, 63) if isinstance(value, str) else None
 
 
@@ -363,6 +372,74 @@ async def _claim(session: AsyncSession, request: Push, ttl: timedelta) -> Replay
         )
     media = PROBLEM_JSON if found.status_code >= 400 else "application/json"
     return Replay(found.status_code, found.response_body.encode(), media)
+
+
+class DeleteRow(NamedTuple):
+    """A row that names an observation to delete: its unit (the key's own when ``None``),
+    indicator and period."""
+
+    unit: str | None
+    indicator: str
+    period: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """Rows whose observations a sender deletes (DHIS2's ``importStrategy=DELETE``)."""
+
+    principal: Principal
+    rows: Sequence[DeleteRow | BadRow]
+    sent: Sequence[Any]
+    now: datetime
+    codes: Sequence[tuple[str | None, str | None]] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    deleted: int
+    """Observations deleted (a row naming one that does not exist deletes nothing)."""
+    rejected: tuple[Rejected, ...]
+
+
+async def delete_rows(ctx: IngestContext, session: AsyncSession, request: Deletion) -> DeleteResult:
+    """Check each row against the registry as a push's rows are (its unit in the key's area, its
+    period of the indicator's cadence...), delete what the valid ones name, keep the refused
+    ones for operators; all in ``session``'s transaction."""
+    limit = ctx.settings.max_batch
+    if len(request.rows) > limit:
+        raise PayloadTooLarge(
+            f"batch has {len(request.rows)} rows; max_batch is {limit}", field="body"
+        )
+    stale: RegistryCopy | None = None
+    while True:
+        copy = await ctx.cache.registry(session, stale)
+        validator = Validator(
+            principal=request.principal,
+            units=copy.units,
+            indicators=copy.indicators,
+            tz=ctx.settings.tz,
+            now=request.now,
+        )
+        keys: list[StoredKey] = []
+        rejected: list[Rejected] = []
+        for index, row in enumerate(request.rows):
+            sent = request.sent[index]
+            if isinstance(row, BadRow):
+                rejected.append(Rejected(index, sent, row.reason, row.code))
+                continue
+            try:
+                keys.append(validator.locate(row.unit, row.indicator, row.period))
+            except RowRejected as exc:
+                rejected.append(Rejected(index, sent, exc.reason, exc.code))
+        # The deletion does not check the copy as a push's write does: check it here.
+        if await ctx.cache.is_current(session, copy):
+            break
+        stale = copy
+    deleted = await repository.delete_batch(
+        session, keys, key_id=request.principal.key_id, now=request.now
+    )
+    await _keep_rejections(session, request, rejected)
+    return DeleteResult(deleted, tuple(rejected))
 
 
 async def heartbeat(

@@ -2,11 +2,13 @@
 
 from ioc_hub.models.access_key import AccessKey, Scope
 from ioc_hub.models.base import Base
+from ioc_hub.models.dhis2_mapping import Dhis2Kind, Dhis2Mapping
 from ioc_hub.models.indicator import Aggregation, Indicator, IndicatorGroup
 from ioc_hub.models.obligation import Obligation
 from ioc_hub.models.observation import (
     IdempotencyRecord,
     Observation,
+    ObservationDeletion,
     ObservationRevision,
     Rejection,
     SeriesState,
@@ -19,11 +21,14 @@ __all__ = [
     "AccessKey",
     "Aggregation",
     "Base",
+    "Dhis2Kind",
+    "Dhis2Mapping",
     "IdempotencyRecord",
     "Indicator",
     "IndicatorGroup",
     "Obligation",
     "Observation",
+    "ObservationDeletion",
     "ObservationRevision",
     "RegistryGeneration",
     "Rejection",
