@@ -143,7 +143,7 @@ class _Rows:
     envelope: dict[str, Any]
     rows: list[ObservationIn | pipeline.DeleteRow | BadRow] = field(default_factory=list)
     sent: list[Any] = field(default_factory=list)
-    codes: list[tuple[str | None, str | None]] = field(default_factory=list)
+    origins: list[pipeline.Origin] = field(default_factory=list)
     refused: dict[int, Refusal] = field(default_factory=dict)
 
 
@@ -220,7 +220,7 @@ async def _store(
             rows=[read.rows[i] for i in kept],  # type: ignore[misc]
             sent=[read.sent[i] for i in kept],
             now=now,
-            codes=[read.codes[i] for i in kept],
+            origins=[read.origins[i] for i in kept],
         )
         deleted = await pipeline.delete_rows(ctx, session, deletion)
         conflicts = _conflicts(read, deleted.rejected, kept)
@@ -240,7 +240,7 @@ async def _store(
         idempotency_key=None,
         body=b"",
         now=now,
-        codes=[read.codes[i] for i in kept],
+        origins=[read.origins[i] for i in kept],
     )
     result = await pipeline.push(ctx, session, push)
     conflicts = _conflicts(read, result.rejected, kept)
@@ -376,7 +376,7 @@ def _read_rows(
             mappings.get((Dhis2Kind.ORG_UNIT.value, unit), unit) if isinstance(unit, str) else None
         )
         read.sent.append(row)
-        read.codes.append((unit_code, indicator_code))
+        read.origins.append(pipeline.Origin(index, unit_code, indicator_code))
         try:
             read.rows.append(
                 _row(row, envelope, indicator_code, unit_code, periods, deleting=deleting)

@@ -35,6 +35,15 @@ MAX_STORED_ROW = 4000
 """Longest text of a rejected row kept for operators, in characters."""
 
 
+class Origin(NamedTuple):
+    """A row's position in the request as sent, and the unit and indicator codes it names (a
+    DHIS2 row names them ``orgUnit`` and ``dataElement``)."""
+
+    index: int
+    unit: str | None
+    indicator: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class Push:
     """One push or import, as the endpoint received it."""
@@ -49,9 +58,9 @@ class Push:
     """The body as sent: a retry with the same ``Idempotency-Key`` must send the same."""
     now: datetime
     imported: bool = False
-    codes: Sequence[tuple[str | None, str | None]] | None = None
-    """Each row's (unit, indicator) codes, kept with a refused row, when the rows as sent do not
-    name them ``unit`` and ``indicator`` (DHIS2's ``orgUnit`` and ``dataElement``)."""
+    origins: Sequence[Origin] | None = None
+    """Where each row came from, kept with a refused row, when the rows are not a push's body as
+    sent (the DHIS2 door's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,26 +296,31 @@ async def _keep_rejections(
 ) -> None:
     if not rejected:
         return
-    codes = request.codes
+    origins = [_origin(request, r) for r in rejected]
     await session.execute(
         insert(Rejection),
         [
             {
                 "received_at": request.now,
                 "key_id": request.principal.key_id,
-                "unit_code": _code(codes[r.index][0] if codes else _sent(r.sent, "unit")),
-                "indicator_code": _code(codes[r.index][1] if codes else _sent(r.sent, "indicator")),
-                "row_index": r.index,
+                "unit_code": _code(origin.unit),
+                "indicator_code": _code(origin.indicator),
+                "row_index": origin.index,
                 "row": _stored_row(r.sent),
                 "reason": r.reason,
             }
-            for r in rejected
+            for r, origin in zip(rejected, origins, strict=True)
         ],
     )
 
 
-def _sent(row: Any, name: str) -> Any:
-    return row.get(name) if isinstance(row, dict) else None
+def _origin(request: "Push | Deletion", rejected: Rejected) -> Origin:
+    if request.origins is not None:
+        return request.origins[rejected.index]
+    row = rejected.sent
+    if not isinstance(row, dict):
+        return Origin(rejected.index, None, None)
+    return Origin(rejected.index, row.get("unit"), row.get("indicator"))
 
 
 def _code(value: Any) -> str | None:
@@ -391,7 +405,7 @@ class Deletion:
     rows: Sequence[DeleteRow | BadRow]
     sent: Sequence[Any]
     now: datetime
-    codes: Sequence[tuple[str | None, str | None]] | None = None
+    origins: Sequence[Origin] | None = None
 
 
 @dataclass(frozen=True, slots=True)
