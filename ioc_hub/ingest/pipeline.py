@@ -39,7 +39,7 @@ class Origin(NamedTuple):
     """A row's position in the request as sent, and the unit and indicator codes it names (a
     DHIS2 row names them ``orgUnit`` and ``dataElement``)."""
 
-    index: int
+    position: int
     unit: str | None
     indicator: str | None
 
@@ -305,7 +305,7 @@ async def _keep_rejections(
                 "key_id": request.principal.key_id,
                 "unit_code": _code(origin.unit),
                 "indicator_code": _code(origin.indicator),
-                "row_index": origin.index,
+                "row_index": origin.position,
                 "row": _stored_row(r.sent),
                 "reason": r.reason,
             }
