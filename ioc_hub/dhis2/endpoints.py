@@ -19,11 +19,11 @@ from ioc_hub.dhis2 import mappings, service
 from ioc_hub.dhis2.schemas import (
     DataValueSetIn,
     DataValueSetOut,
+    Dhis2WebMessage,
     ImportStrategy,
     MappingIn,
     MappingOut,
     MappingUpdate,
-    WebMessage,
 )
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Unauthenticated, problem_doc
 from ioc_hub.ingest.endpoints import IngestDep
@@ -103,9 +103,9 @@ door = APIRouter(tags=["dhis2"], responses=AUTH_RESPONSES)
 
 IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     **BODY_LIMIT_RESPONSES,
-    200: {"model": WebMessage, "description": "Every row stored (or, with dryRun, storable)"},
+    200: {"model": Dhis2WebMessage, "description": "Every row stored (or, with dryRun, storable)"},
     409: {
-        "model": WebMessage,
+        "model": Dhis2WebMessage,
         "description": "Some rows conflicted (`WARNING`; the others were stored), or the body "
         "could not be read or named an unsupported id scheme (`ERROR`; nothing was stored). "
         "The conflicts say which rows and why, with DHIS2's error codes",
@@ -118,7 +118,7 @@ IMPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     "/api/dataValueSets",
     summary="Import a DHIS2 data value set",
     operation_id="dhis2_import_data_values",
-    response_model=WebMessage,
+    response_model=Dhis2WebMessage,
     responses=IMPORT_RESPONSES,
     openapi_extra=json_body(DataValueSetIn, "A DHIS2 data value set (JSON)"),
 )

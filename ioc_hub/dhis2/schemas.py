@@ -65,14 +65,14 @@ class DataValueSetIn(BaseModel):
     dataValues: list[DataValueIn] = Field(default_factory=list)
 
 
-class ImportCount(BaseModel):
+class Dhis2ImportCount(BaseModel):
     imported: int = Field(examples=[3])
     updated: int = Field(examples=[0])
     ignored: int = Field(examples=[1])
     deleted: int = Field(examples=[0])
 
 
-class Conflict(BaseModel):
+class Dhis2Conflict(BaseModel):
     """Rows refused for one reason about one object, as DHIS2 reports them."""
 
     object: str = Field(examples=["Jkhdsf8sdf4"], description="The identifier or value refused")
@@ -83,24 +83,24 @@ class Conflict(BaseModel):
     indexes: list[int] = Field(examples=[[3]], description="Positions of the rows, from 0")
 
 
-class ImportOptions(BaseModel):
+class Dhis2ImportOptions(BaseModel):
     idSchemes: dict[str, str] = Field(examples=[{"idScheme": "CODE"}])
     dryRun: bool
     importStrategy: ImportStrategy
 
 
-class ImportSummary(BaseModel):
+class Dhis2ImportSummary(BaseModel):
     responseType: Literal["ImportSummary"] = "ImportSummary"
     status: Literal["SUCCESS", "WARNING", "ERROR"]
-    importOptions: ImportOptions
+    importOptions: Dhis2ImportOptions
     description: str = Field(examples=["Import process completed successfully"])
-    importCount: ImportCount
-    conflicts: list[Conflict] = Field(default_factory=list)
+    importCount: Dhis2ImportCount
+    conflicts: list[Dhis2Conflict] = Field(default_factory=list)
     rejectedIndexes: list[int] = Field(default_factory=list)
     dataSetComplete: str = Field(default="false", description="Always false: not recorded")
 
 
-class WebMessage(BaseModel):
+class Dhis2WebMessage(BaseModel):
     """DHIS2's envelope: HTTP 200 and ``OK`` when every row was stored, HTTP 409 with
     ``WARNING`` when some rows conflicted, HTTP 409 with ``ERROR`` when none could be stored or
     the body could not be read."""
@@ -109,7 +109,7 @@ class WebMessage(BaseModel):
     httpStatusCode: int = Field(examples=[409])
     status: Literal["OK", "WARNING", "ERROR"]
     message: str = Field(examples=["One more conflicts encountered, please check import summary."])
-    response: ImportSummary
+    response: Dhis2ImportSummary
 
 
 class DataValueOut(BaseModel):

@@ -24,14 +24,14 @@ from ioc_hub.dhis2.periods import hub_period
 from ioc_hub.dhis2.schemas import (
     DEFAULT_COMBO_IDS,
     DEFAULT_COMBO_UID,
-    Conflict,
     DataValueOut,
     DataValueSetOut,
-    ImportCount,
-    ImportOptions,
+    Dhis2Conflict,
+    Dhis2ImportCount,
+    Dhis2ImportOptions,
+    Dhis2ImportSummary,
+    Dhis2WebMessage,
     ImportStrategy,
-    ImportSummary,
-    WebMessage,
 )
 from ioc_hub.errors import Invalid, no_such
 from ioc_hub.ingest import pipeline
@@ -111,8 +111,8 @@ class Options:
         else CODE (DHIS2's own default is UID, which the hub has none of)."""
         return (specific or self.id_scheme or "CODE").upper()
 
-    def summary_options(self) -> ImportOptions:
-        return ImportOptions(
+    def summary_options(self) -> Dhis2ImportOptions:
+        return Dhis2ImportOptions(
             idSchemes={
                 "dataElementIdScheme": self.scheme(self.data_element_id_scheme),
                 "orgUnitIdScheme": self.scheme(self.org_unit_id_scheme),
@@ -151,7 +151,7 @@ class _Rows:
 class Imported:
     """The answer and, when something was stored, what observers hear once it committed."""
 
-    message: WebMessage
+    message: Dhis2WebMessage
     outcome: pipeline.PushOutcome | None = None
 
 
@@ -176,7 +176,7 @@ async def import_set(
             _message(
                 _summary(
                     options,
-                    ImportCount(imported=0, updated=0, ignored=len(values), deleted=0),
+                    Dhis2ImportCount(imported=0, updated=0, ignored=len(values), deleted=0),
                     scheme_conflicts,
                     blocked=True,
                 )
@@ -185,7 +185,7 @@ async def import_set(
     if not values:
         return Imported(
             _message(
-                _summary(options, ImportCount(imported=0, updated=0, ignored=0, deleted=0), [])
+                _summary(options, Dhis2ImportCount(imported=0, updated=0, ignored=0, deleted=0), [])
             )
         )
     mappings = await _mappings(session, values, envelope)
@@ -225,7 +225,7 @@ async def _store(
         deleted = await pipeline.delete_rows(ctx, session, deletion)
         conflicts = _conflicts(read, deleted.rejected, kept)
         valid = len(kept) - len(deleted.rejected)
-        count = ImportCount(
+        count = Dhis2ImportCount(
             imported=0,
             updated=0,
             ignored=len(deleted.rejected) + valid - deleted.deleted,
@@ -246,9 +246,9 @@ async def _store(
     conflicts = _conflicts(read, result.rejected, kept)
     summary = result.summary
     if summary is None:  # every row refused: nothing stored
-        count = ImportCount(imported=0, updated=0, ignored=total, deleted=0)
+        count = Dhis2ImportCount(imported=0, updated=0, ignored=total, deleted=0)
     else:
-        count = ImportCount(
+        count = Dhis2ImportCount(
             imported=summary.created,
             # DHIS2 counts a value sent again as updated, and so a row a later one replaced.
             updated=summary.updated + summary.unchanged + summary.superseded,
@@ -302,7 +302,7 @@ def _with_set_schemes(options: Options, envelope: dict[str, Any]) -> Options:
     )
 
 
-def _scheme_conflicts(options: Options, rows: int) -> list[Conflict]:
+def _scheme_conflicts(options: Options, rows: int) -> list[Dhis2Conflict]:
     """Identifier schemes other than CODE: the hub has no DHIS2 UIDs (nor names, nor
     attributes), so no row could be matched."""
     conflicts = []
@@ -315,7 +315,7 @@ def _scheme_conflicts(options: Options, rows: int) -> list[Conflict]:
             continue
         name = param if specific else "idScheme"
         conflicts.append(
-            Conflict(
+            Dhis2Conflict(
                 object=scheme,
                 objects={name: scheme},
                 value=(
@@ -533,7 +533,7 @@ async def _skipped_by_strategy(
 
 def _conflicts(
     read: _Rows, rejected: Iterable[pipeline.Rejected], positions: Sequence[int]
-) -> list[Conflict]:
+) -> list[Dhis2Conflict]:
     """The refused rows as DHIS2's conflicts: one per (code, object, reason), with the rows'
     indexes in the set as sent."""
     grouped: dict[tuple[str, str, str], list[int]] = defaultdict(list)
@@ -547,7 +547,7 @@ def _conflicts(
     for (code, obj, reason), indexes in grouped.items():
         prop, template = _CODES[code]
         conflicts.append(
-            Conflict(
+            Dhis2Conflict(
                 object=obj,
                 objects={prop: obj},
                 value=f"{template.format(object=obj)}: {reason}",
@@ -573,15 +573,19 @@ def _pipeline_refusal(read: _Rows, index: int, rejected: pipeline.Rejected) -> R
 
 
 def _summary(
-    options: Options, count: ImportCount, conflicts: list[Conflict], *, blocked: bool = False
-) -> ImportSummary:
+    options: Options,
+    count: Dhis2ImportCount,
+    conflicts: list[Dhis2Conflict],
+    *,
+    blocked: bool = False,
+) -> Dhis2ImportSummary:
     if blocked:
         status, description = "ERROR", "The import process failed: see the conflicts"
     elif conflicts:
         status, description = "WARNING", "Import process completed with conflicts"
     else:
         status, description = "SUCCESS", "Import process completed successfully"
-    return ImportSummary(
+    return Dhis2ImportSummary(
         status=status,
         importOptions=options.summary_options(),
         description=description,
@@ -591,20 +595,20 @@ def _summary(
     )
 
 
-def _failed(options: Options, description: str, rows: int) -> WebMessage:
-    summary = ImportSummary(
+def _failed(options: Options, description: str, rows: int) -> Dhis2WebMessage:
+    summary = Dhis2ImportSummary(
         status="ERROR",
         importOptions=options.summary_options(),
         description=description,
-        importCount=ImportCount(imported=0, updated=0, ignored=rows, deleted=0),
+        importCount=Dhis2ImportCount(imported=0, updated=0, ignored=rows, deleted=0),
     )
     return _message(summary)
 
 
-def _message(summary: ImportSummary) -> WebMessage:
+def _message(summary: Dhis2ImportSummary) -> Dhis2WebMessage:
     """DHIS2's envelope for an import summary (its ``WebMessageUtils.importSummary``)."""
     if summary.status == "ERROR":
-        return WebMessage(
+        return Dhis2WebMessage(
             httpStatus="Conflict",
             httpStatusCode=409,
             status="ERROR",
@@ -612,14 +616,14 @@ def _message(summary: ImportSummary) -> WebMessage:
             response=summary,
         )
     if summary.status == "WARNING":
-        return WebMessage(
+        return Dhis2WebMessage(
             httpStatus="Conflict",
             httpStatusCode=409,
             status="WARNING",
             message="One more conflicts encountered, please check import summary.",
             response=summary,
         )
-    return WebMessage(
+    return Dhis2WebMessage(
         httpStatus="OK",
         httpStatusCode=200,
         status="OK",
