@@ -12,7 +12,15 @@ from ioc_hub.errors import Invalid, NotFound
 from ioc_hub.ingest.schemas import ObservationOut, RejectionOut, RevisionOut
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
-from ioc_hub.models import AccessKey, Indicator, Observation, ObservationRevision, Rejection, Unit
+from ioc_hub.models import (
+    AccessKey,
+    Indicator,
+    Observation,
+    ObservationDeletion,
+    ObservationRevision,
+    Rejection,
+    Unit,
+)
 from ioc_hub.registry import service as registry
 
 
@@ -94,21 +102,29 @@ async def revisions(
         canonical = Period.parse(period, Cadence(found.cadence)).id
     except PeriodError as exc:
         raise Invalid(str(exc), field="path.period") from None
-    observation_id = await session.scalar(
-        select(Observation.id).where(
-            Observation.unit_id == target.id,
-            Observation.indicator_id == found.id,
-            Observation.period == canonical,
+    key = (
+        Observation.unit_id == target.id,
+        Observation.indicator_id == found.id,
+        Observation.period == canonical,
+    )
+    current = await session.scalar(select(Observation.id).where(*key))
+    # A deleted observation's revisions stay under its id, reached through its deletion.
+    deletions = (
+        await session.scalars(
+            select(ObservationDeletion).where(
+                ObservationDeletion.unit_id == target.id,
+                ObservationDeletion.indicator_id == found.id,
+                ObservationDeletion.period == canonical,
+            )
         )
-    )
-    if observation_id is None:
+    ).all()
+    if current is None and not deletions:
         raise NotFound(f"no observation of {indicator} for {unit} in {canonical}")
+    ids = [d.observation_id for d in deletions] + ([current] if current is not None else [])
     history = await session.scalars(
-        select(ObservationRevision)
-        .where(ObservationRevision.observation_id == observation_id)
-        .order_by(ObservationRevision.revision)
+        select(ObservationRevision).where(ObservationRevision.observation_id.in_(ids))
     )
-    return [
+    changes = [
         RevisionOut(
             revision=r.revision,
             old_value=r.old_value,
@@ -120,7 +136,20 @@ async def revisions(
             key_id=r.key_id,
         )
         for r in history
+    ] + [
+        RevisionOut(
+            revision=d.revision,
+            old_value=d.value,
+            new_value=None,
+            old_comment=d.comment,
+            new_comment=None,
+            old_received_at=d.received_at,
+            changed_at=d.deleted_at,
+            key_id=d.key_id,
+        )
+        for d in deletions
     ]
+    return sorted(changes, key=lambda r: (r.changed_at, r.new_value is None, r.revision))
 
 
 async def list_rejections(

@@ -311,6 +311,12 @@ async def test_delete_keeps_a_revision(
     assert [(s.last_period, s.last_value) for s in series] == [("2026-09", 7.0)]
     again = await post_set(client, auth, {"dataValues": [row(value="9")]})
     assert again.json()["response"]["importCount"]["imported"] == 1
+    history = await client.get("/api/v1/observations/25741/YT-SOI/2026-10/revisions", headers=auth)
+    assert history.status_code == 200, history.text
+    assert [(r["revision"], r["old_value"], r["new_value"]) for r in history.json()] == [
+        (2, 1.0, 2.0),
+        (3, 2.0, None),
+    ]
 
 
 async def test_delete_of_a_series_last_value_forgets_the_series(
