@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -138,7 +138,9 @@ class Refusal:
 
 @dataclass
 class _Rows:
-    """A set's rows read for the pipeline: for each row as sent, what the pipeline gets."""
+    """A set's rows read for the pipeline: for each row as sent, what the pipeline gets (all
+    :class:`pipeline.DeleteRow` or :class:`BadRow` for a deletion, all ``ObservationIn`` or
+    ``BadRow`` otherwise)."""
 
     envelope: dict[str, Any]
     rows: list[ObservationIn | pipeline.DeleteRow | BadRow] = field(default_factory=list)
@@ -214,10 +216,13 @@ async def _store(
     if options.strategy in (ImportStrategy.CREATE, ImportStrategy.UPDATE):
         skipped = await _skipped_by_strategy(session, read, options.strategy)
     kept = [i for i in range(total) if i not in skipped]
+    if not kept:
+        count = Dhis2ImportCount(imported=0, updated=0, ignored=total, deleted=0)
+        return Imported(_message(_summary(options, count, [])))
     if options.strategy is ImportStrategy.DELETE:
         deletion = pipeline.Deletion(
             principal=principal,
-            rows=[read.rows[i] for i in kept],  # type: ignore[misc]
+            rows=cast("list[pipeline.DeleteRow | BadRow]", [read.rows[i] for i in kept]),
             sent=[read.sent[i] for i in kept],
             now=now,
             origins=[read.origins[i] for i in kept],
@@ -234,7 +239,7 @@ async def _store(
         return Imported(_message(_summary(options, count, conflicts)))
     push = pipeline.Push(
         principal=principal,
-        rows=[read.rows[i] for i in kept],  # type: ignore[misc]
+        rows=cast("list[ObservationIn | BadRow]", [read.rows[i] for i in kept]),
         sent=[read.sent[i] for i in kept],
         atomic=False,
         idempotency_key=None,

@@ -267,6 +267,9 @@ async def test_create_and_update_strategies(client: httpx.AsyncClient, district_
         "ignored": 1,
         "deleted": 0,
     }
+    nothing_new = await post_set(client, auth, {"dataValues": [row()]}, importStrategy="CREATE")
+    assert nothing_new.status_code == 200
+    assert nothing_new.json()["response"]["importCount"]["ignored"] == 1
     listed = await client.get("/api/v1/observations", params={"unit": "25741"}, headers=auth)
     assert sorted((o["period"], o["value"]) for o in listed.json()["items"]) == [
         ("2026-09", 3.0),
