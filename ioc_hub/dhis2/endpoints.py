@@ -205,6 +205,12 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     operation_id="dhis2_export_data_values",
     responses=EXPORT_RESPONSES,
 )
+@door.get(
+    "/api/dataValueSets.json",
+    summary="Export a DHIS2 data value set (.json, as DHIS2 clients ask)",
+    operation_id="dhis2_export_data_values_json",
+    responses=EXPORT_RESPONSES,
+)
 async def export_data_values(
     session: SessionDep,
     principal: Reader,
@@ -213,21 +219,6 @@ async def export_data_values(
     """DHIS2's `GET /api/dataValueSets`: stored values in DHIS2's shape, within the key's area
     (scope `aggregates:read`). Give `dataSet` or `dataElement`, `period` or `startDate` and
     `endDate`, and `orgUnit`."""
-    return await service.export_set(session, principal, query)
-
-
-@door.get(
-    "/api/dataValueSets.json",
-    summary="Export a DHIS2 data value set (.json)",
-    operation_id="dhis2_export_data_values_json",
-    responses=EXPORT_RESPONSES,
-)
-async def export_data_values_json(
-    session: SessionDep,
-    principal: Reader,
-    query: Annotated[service.ExportQuery, Depends(export_query)],
-) -> DataValueSetOut:
-    """The same export at DHIS2's `.json` path, which DHIS2 clients ask for."""
     return await service.export_set(session, principal, query)
 
 

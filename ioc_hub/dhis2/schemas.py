@@ -16,6 +16,9 @@ DEFAULT_COMBO_IDS = frozenset({"default", "HllvX50cXC0"})
 takes, as its values have no disaggregation."""
 DEFAULT_COMBO_UID = "HllvX50cXC0"
 
+# DHIS2 developer manual, Web API, "Data" chapter (dhis2/dhis2-docs,
+# src/developer/web-api/data.md), "Sending data values": the JSON form of the Mortality < 5 years
+# report for Ngelehun CHC, January 2014.
 DOCUMENTED_EXAMPLE: dict[str, JsonValue] = {
     "dataSet": "pBOMPrpg1QX",
     "completeDate": "2014-02-03",

@@ -610,29 +610,27 @@ def _failed(options: Options, description: str, rows: int) -> Dhis2WebMessage:
     return _message(summary)
 
 
+# DHIS2's envelope for each status of an import summary (its ``WebMessageUtils.importSummary``):
+# (HTTP status, its reason phrase, the message's status, the message).
+_ENVELOPES = {
+    "ERROR": (409, "Conflict", "ERROR", "An error occurred, please check import summary."),
+    "WARNING": (
+        409,
+        "Conflict",
+        "WARNING",
+        "One more conflicts encountered, please check import summary.",
+    ),
+    "SUCCESS": (200, "OK", "OK", "Import was successful."),
+}
+
+
 def _message(summary: Dhis2ImportSummary) -> Dhis2WebMessage:
-    """DHIS2's envelope for an import summary (its ``WebMessageUtils.importSummary``)."""
-    if summary.status == "ERROR":
-        return Dhis2WebMessage(
-            httpStatus="Conflict",
-            httpStatusCode=409,
-            status="ERROR",
-            message="An error occurred, please check import summary.",
-            response=summary,
-        )
-    if summary.status == "WARNING":
-        return Dhis2WebMessage(
-            httpStatus="Conflict",
-            httpStatusCode=409,
-            status="WARNING",
-            message="One more conflicts encountered, please check import summary.",
-            response=summary,
-        )
+    code, phrase, status, message = _ENVELOPES[summary.status]
     return Dhis2WebMessage(
-        httpStatus="OK",
-        httpStatusCode=200,
-        status="OK",
-        message="Import was successful.",
+        httpStatus=phrase,
+        httpStatusCode=code,
+        status=status,
+        message=message,
         response=summary,
     )
 

@@ -4,22 +4,13 @@ to hub codes (``conftest.py``). Source of every payload: the DHIS2 developer man
 
 import httpx
 
+from ioc_hub.dhis2.schemas import DOCUMENTED_EXAMPLE
 from tests.conftest import bearer
 from tests.dhis2.conftest import CHOLERA, DISTRICT, DYSENTERY, MEASLES, NGELEHUN, post_set
 
-# data.md, "Sending data values", the JSON form of the Mortality < 5 years report for Ngelehun
-# CHC, January 2014.
-SENDING_DATA_VALUES = {
-    "dataSet": "pBOMPrpg1QX",
-    "completeDate": "2014-02-03",
-    "period": "201401",
-    "orgUnit": "DiszpKrYNg8",
-    "dataValues": [
-        {"dataElement": "f7n9E0hX8qk", "value": "1"},
-        {"dataElement": "Ix2HsbDMLea", "value": "2"},
-        {"dataElement": "eY5ehpbEsB7", "value": "3"},
-    ],
-}
+# data.md, "Sending data values": the JSON form of the Mortality < 5 years report for Ngelehun
+# CHC, January 2014 (also the example the published contract shows).
+SENDING_DATA_VALUES = DOCUMENTED_EXAMPLE
 
 # data.md, "Sending bulks of data values", the JSON form: values for several periods and org
 # units, the last of which ("Jkhdsf8sdf4") the manual calls an invalid org unit reference.
