@@ -15,7 +15,6 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import orjson
-from pydantic import ValidationError
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,8 +34,8 @@ from ioc_hub.dhis2.schemas import (
 )
 from ioc_hub.errors import Invalid, no_such
 from ioc_hub.ingest import pipeline
-from ioc_hub.ingest.rows import BadRow, Reason, explain, number, printable
-from ioc_hub.ingest.schemas import ObservationIn
+from ioc_hub.ingest.rows import BadRow, Reason, number, printable
+from ioc_hub.ingest.schemas import ObservationIn, PushRequest
 from ioc_hub.kit.periods import PeriodError
 from ioc_hub.models import Dhis2Kind, Dhis2Mapping, Indicator, IndicatorGroup, Observation, Unit
 from ioc_hub.registry import service as registry
@@ -369,26 +368,39 @@ def _read_rows(
 ) -> _Rows:
     read = _Rows(envelope)
     periods: dict[str, str | PeriodError] = {}
+    element_kind, unit_kind = Dhis2Kind.DATA_ELEMENT.value, Dhis2Kind.ORG_UNIT.value
+    hub_rows: dict[int, dict[str, Any]] = {}
     for index, row in enumerate(values):
         element = row.get("dataElement")
         unit = _inherited(row, envelope, "orgUnit")
         indicator_code = (
-            mappings.get((Dhis2Kind.DATA_ELEMENT.value, element), element)
-            if isinstance(element, str)
-            else None
+            mappings.get((element_kind, element), element) if isinstance(element, str) else None
         )
-        unit_code = (
-            mappings.get((Dhis2Kind.ORG_UNIT.value, unit), unit) if isinstance(unit, str) else None
-        )
+        unit_code = mappings.get((unit_kind, unit), unit) if isinstance(unit, str) else None
         read.sent.append(row)
         read.origins.append(pipeline.Origin(index, unit_code, indicator_code))
         try:
-            read.rows.append(
-                _row(row, envelope, indicator_code, unit_code, periods, deleting=deleting)
-            )
+            checked = _row(row, envelope, indicator_code, unit_code, periods, deleting=deleting)
         except _Refused as refused:
             read.refused[index] = refused.refusal
             read.rows.append(BadRow(refused.refusal.reason, refused.refusal.hub_reason))
+            continue
+        if isinstance(checked, pipeline.DeleteRow):
+            read.rows.append(checked)
+        else:
+            hub_rows[index] = checked
+            read.rows.append(checked)  # type: ignore[arg-type]  # validated just below
+    if hub_rows:
+        # A push's rows, validated as a push's are: all at once, a bad one on its own.
+        validated = PushRequest.model_validate({"observations": list(hub_rows.values())})
+        for index, valid in zip(hub_rows, validated.observations, strict=True):
+            read.rows[index] = valid
+            if isinstance(valid, BadRow):
+                code = _BY_FIELD.get(valid.field or "", "E7619")
+                sent = hub_rows[index].get(valid.field or "value")
+                read.refused[index] = Refusal(
+                    code, printable(str(sent), 200), valid.reason, valid.code
+                )
     return read
 
 
@@ -407,7 +419,9 @@ def _row(
     periods: dict[str, str | PeriodError],
     *,
     deleting: bool,
-) -> ObservationIn | pipeline.DeleteRow:
+) -> dict[str, Any] | pipeline.DeleteRow:
+    """The row as a push's row (or, deleting, the key it names), once DHIS2's own checks
+    passed; :class:`_Refused` says which failed."""
     element = row.get("dataElement")
     if indicator is None:
         raise _Refused(
@@ -441,14 +455,7 @@ def _row(
     fields = {"unit": unit, "indicator": indicator, "period": period, "value": value}
     if comment is not None:
         fields["comment"] = comment
-    try:
-        return ObservationIn.model_validate(fields)
-    except ValidationError as exc:
-        error = exc.errors(include_url=False)[0]
-        reason, hub_reason = explain(error, fields, ObservationIn)
-        where = str(error["loc"][0]) if error["loc"] else "value"
-        return_code = _BY_FIELD.get(where, "E7619")
-        raise _Refused(return_code, fields.get(where), reason, hub_reason) from None
+    return fields
 
 
 def _inherited(row: dict[str, Any], envelope: dict[str, Any], name: str) -> Any:
