@@ -144,8 +144,23 @@ class _Rows:
     envelope: dict[str, Any]
     rows: list[ObservationIn | pipeline.DeleteRow | BadRow] = field(default_factory=list)
     sent: list[Any] = field(default_factory=list)
-    origins: list[pipeline.Origin] = field(default_factory=list)
+    mappings: dict[tuple[str, str], str] = field(default_factory=dict)
     refused: dict[int, Refusal] = field(default_factory=dict)
+
+    def origin(self, index: int) -> pipeline.Origin:
+        """The unit and indicator codes the row at ``index`` names, mapped as it was read."""
+        row = self.sent[index]
+        element, unit = row.get("dataElement"), _inherited(row, self.envelope, "orgUnit")
+        return pipeline.Origin(
+            index,
+            self.mapped(Dhis2Kind.ORG_UNIT, unit),
+            self.mapped(Dhis2Kind.DATA_ELEMENT, element),
+        )
+
+    def mapped(self, kind: Dhis2Kind, identifier: Any) -> str | None:
+        if not isinstance(identifier, str):
+            return None
+        return self.mappings.get((kind.value, identifier), identifier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +239,7 @@ async def _store(
             rows=cast("list[pipeline.DeleteRow | BadRow]", [read.rows[i] for i in kept]),
             sent=[read.sent[i] for i in kept],
             now=now,
-            origins=[read.origins[i] for i in kept],
+            origin=lambda position: read.origin(kept[position]),
         )
         deleted = await pipeline.delete_rows(ctx, session, deletion)
         conflicts = _conflicts(read, deleted.rejected, kept)
@@ -244,7 +259,7 @@ async def _store(
         idempotency_key=None,
         body=b"",
         now=now,
-        origins=[read.origins[i] for i in kept],
+        origin=lambda position: read.origin(kept[position]),
     )
     result = await pipeline.push(ctx, session, push)
     conflicts = _conflicts(read, result.rejected, kept)
@@ -366,19 +381,13 @@ def _read_rows(
     *,
     deleting: bool,
 ) -> _Rows:
-    read = _Rows(envelope)
+    read = _Rows(envelope, mappings=mappings)
     periods: dict[str, str | PeriodError] = {}
-    element_kind, unit_kind = Dhis2Kind.DATA_ELEMENT.value, Dhis2Kind.ORG_UNIT.value
     hub_rows: dict[int, dict[str, Any]] = {}
     for index, row in enumerate(values):
-        element = row.get("dataElement")
-        unit = _inherited(row, envelope, "orgUnit")
-        indicator_code = (
-            mappings.get((element_kind, element), element) if isinstance(element, str) else None
-        )
-        unit_code = mappings.get((unit_kind, unit), unit) if isinstance(unit, str) else None
+        indicator_code = read.mapped(Dhis2Kind.DATA_ELEMENT, row.get("dataElement"))
+        unit_code = read.mapped(Dhis2Kind.ORG_UNIT, _inherited(row, envelope, "orgUnit"))
         read.sent.append(row)
-        read.origins.append(pipeline.Origin(index, unit_code, indicator_code))
         try:
             checked = _row(row, envelope, indicator_code, unit_code, periods, deleting=deleting)
         except _Refused as refused:

@@ -58,9 +58,9 @@ class Push:
     """The body as sent: a retry with the same ``Idempotency-Key`` must send the same."""
     now: datetime
     imported: bool = False
-    origins: Sequence[Origin] | None = None
-    """Where each row came from, kept with a refused row, when the rows are not a push's body as
-    sent (the DHIS2 door's)."""
+    origin: Callable[[int], Origin] | None = None
+    """Where the row at a position of ``rows`` came from, kept with a refused row, when the
+    rows are not a push's body as sent (the DHIS2 door's). Asked of refused rows only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +315,8 @@ async def _keep_rejections(
 
 
 def _origin(request: "Push | Deletion", rejected: Rejected) -> Origin:
-    if request.origins is not None:
-        return request.origins[rejected.index]
+    if request.origin is not None:
+        return request.origin(rejected.index)
     row = rejected.sent
     if not isinstance(row, dict):
         return Origin(rejected.index, None, None)
@@ -405,7 +405,7 @@ class Deletion:
     rows: Sequence[DeleteRow | BadRow]
     sent: Sequence[Any]
     now: datetime
-    origins: Sequence[Origin] | None = None
+    origin: Callable[[int], Origin] | None = None
 
 
 @dataclass(frozen=True, slots=True)
