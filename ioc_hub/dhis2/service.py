@@ -43,6 +43,8 @@ from ioc_hub.registry import service as registry
 # SQLite takes at most 32,766 bound parameters per statement.
 _CHUNK = 5000
 
+_DATA_ELEMENT, _ORG_UNIT = Dhis2Kind.DATA_ELEMENT.value, Dhis2Kind.ORG_UNIT.value
+
 MAX_EXPORT = 100_000
 """Most values one export answers; a larger request is refused and must be narrowed."""
 
@@ -152,15 +154,16 @@ class _Rows:
         row = self.sent[index]
         element, unit = row.get("dataElement"), _inherited(row, self.envelope, "orgUnit")
         return pipeline.Origin(
-            index,
-            self.mapped(Dhis2Kind.ORG_UNIT, unit),
-            self.mapped(Dhis2Kind.DATA_ELEMENT, element),
+            index, self.mapped(_ORG_UNIT, unit), self.mapped(_DATA_ELEMENT, element)
         )
 
-    def mapped(self, kind: Dhis2Kind, identifier: Any) -> str | None:
-        if not isinstance(identifier, str):
+    def mapped(self, kind: str, identifier: Any) -> str | None:
+        """The hub code an identifier of ``kind`` names: its mapping's, else itself."""
+        if type(identifier) is not str:
             return None
-        return self.mappings.get((kind.value, identifier), identifier)
+        if not self.mappings:
+            return identifier
+        return self.mappings.get((kind, identifier), identifier)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,15 +357,13 @@ async def _mappings(
     session: AsyncSession, values: list[dict[str, Any]], envelope: dict[str, Any]
 ) -> dict[tuple[str, str], str]:
     """The mapped codes of the identifiers the set names, by (kind, identifier)."""
-    wanted: set[tuple[str, str]] = set()
-    for row in values:
-        element, unit = row.get("dataElement"), _inherited(row, envelope, "orgUnit")
-        if isinstance(element, str):
-            wanted.add((Dhis2Kind.DATA_ELEMENT.value, element))
-        if isinstance(unit, str):
-            wanted.add((Dhis2Kind.ORG_UNIT.value, unit))
+    elements = {row.get("dataElement") for row in values}
+    units = {_inherited(row, envelope, "orgUnit") for row in values}
+    keys = sorted(
+        [(_DATA_ELEMENT, e) for e in elements if isinstance(e, str)]
+        + [(_ORG_UNIT, u) for u in units if isinstance(u, str)]
+    )
     found: dict[tuple[str, str], str] = {}
-    keys = sorted(wanted)
     for start in range(0, len(keys), _CHUNK):
         rows = await session.execute(
             select(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id, Dhis2Mapping.code).where(
@@ -385,8 +386,8 @@ def _read_rows(
     periods: dict[str, str | PeriodError] = {}
     hub_rows: dict[int, dict[str, Any]] = {}
     for index, row in enumerate(values):
-        indicator_code = read.mapped(Dhis2Kind.DATA_ELEMENT, row.get("dataElement"))
-        unit_code = read.mapped(Dhis2Kind.ORG_UNIT, _inherited(row, envelope, "orgUnit"))
+        indicator_code = read.mapped(_DATA_ELEMENT, row.get("dataElement"))
+        unit_code = read.mapped(_ORG_UNIT, _inherited(row, envelope, "orgUnit"))
         read.sent.append(row)
         try:
             checked = _row(row, envelope, indicator_code, unit_code, periods, deleting=deleting)
@@ -445,16 +446,10 @@ def _row(
             Reason.MISSING_FIELD,
         )
     period = _period(_inherited(row, envelope, "period"), periods)
-    for name, code in (("categoryOptionCombo", "E7613"), ("attributeOptionCombo", "E7615")):
-        combo = _inherited(row, envelope, name)
-        if combo not in (None, "") and combo not in DEFAULT_COMBO_IDS:
-            raise _Refused(
-                code,
-                combo,
-                f"{name} {combo!r} is not the default: the hub stores values without "
-                "disaggregation (send the default combo, or none)",
-                Reason.INVALID_VALUE,
-            )
+    _default_combo(row.get("categoryOptionCombo"), "categoryOptionCombo", "E7613")
+    _default_combo(
+        _inherited(row, envelope, "attributeOptionCombo"), "attributeOptionCombo", "E7615"
+    )
     if deleting:
         return pipeline.DeleteRow(unit, indicator, period)
     value = _value(row.get("value"), element)
@@ -465,6 +460,17 @@ def _row(
     if comment is not None:
         fields["comment"] = comment
     return fields
+
+
+def _default_combo(combo: Any, name: str, code: str) -> None:
+    if combo is not None and combo != "" and combo not in DEFAULT_COMBO_IDS:
+        raise _Refused(
+            code,
+            combo,
+            f"{name} {combo!r} is not the default: the hub stores values without "
+            "disaggregation (send the default combo, or none)",
+            Reason.INVALID_VALUE,
+        )
 
 
 def _inherited(row: dict[str, Any], envelope: dict[str, Any], name: str) -> Any:
@@ -493,35 +499,33 @@ def _period(sent: Any, known: dict[str, str | PeriodError]) -> str:
     return found
 
 
-def _value(sent: Any, element: Any) -> float:
-    """A DHIS2 value as the hub's number: DHIS2 sends numbers as strings."""
-    if sent is None or sent == "":
-        raise _Refused(
-            "E7618", element, "value is missing: the hub stores numbers only", Reason.MISSING_FIELD
-        )
-    if isinstance(sent, bool) or not isinstance(sent, str | int | float):
+def _value(sent: Any, element: Any) -> float | int:
+    """A DHIS2 value as the hub's number: DHIS2 sends numbers as strings. Whether it is finite
+    and in range the push's row model says."""
+    kind = type(sent)
+    if kind is str:
+        try:
+            return float(sent)
+        except ValueError:
+            if sent.strip():
+                raise _Refused(
+                    "E7619",
+                    element,
+                    f"value {printable(sent, 40)!r} is not a number",
+                    Reason.WRONG_TYPE,
+                ) from None
+    elif kind is int or kind is float:
+        return sent  # type: ignore[no-any-return]
+    elif sent is not None:
         raise _Refused(
             "E7619",
             element,
             f"value must be a number, not {type(sent).__name__}",
             Reason.WRONG_TYPE,
         )
-    if isinstance(sent, str):
-        try:
-            parsed = float(sent.strip())
-        except ValueError:
-            raise _Refused(
-                "E7619",
-                element,
-                f"value {printable(sent, 40)!r} is not a number",
-                Reason.WRONG_TYPE,
-            ) from None
-        if sent.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
-            raise _Refused(
-                "E7619", element, f"value {sent!r} is not a finite number", Reason.INVALID_VALUE
-            )
-        return parsed
-    return float(sent)
+    raise _Refused(
+        "E7618", element, "value is missing: the hub stores numbers only", Reason.MISSING_FIELD
+    )
 
 
 async def _skipped_by_strategy(
@@ -724,9 +728,9 @@ async def export_set(
     return DataValueSetOut(
         dataValues=[
             DataValueOut(
-                dataElement=names.get((Dhis2Kind.DATA_ELEMENT.value, indicator), indicator),
+                dataElement=names.get((_DATA_ELEMENT, indicator), indicator),
                 period=hub_period(obs.period).dhis2_id,
-                orgUnit=names.get((Dhis2Kind.ORG_UNIT.value, unit), unit),
+                orgUnit=names.get((_ORG_UNIT, unit), unit),
                 categoryOptionCombo=DEFAULT_COMBO_UID,
                 attributeOptionCombo=DEFAULT_COMBO_UID,
                 value=number(obs.value),
@@ -741,8 +745,8 @@ async def export_set(
 
 
 async def _forward(session: AsyncSession, query: ExportQuery) -> dict[tuple[str, str], str]:
-    wanted = [(Dhis2Kind.DATA_ELEMENT.value, e) for e in query.data_elements] + [
-        (Dhis2Kind.ORG_UNIT.value, u) for u in query.org_units
+    wanted = [(_DATA_ELEMENT, e) for e in query.data_elements] + [
+        (_ORG_UNIT, u) for u in query.org_units
     ]
     rows = await session.execute(
         select(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id, Dhis2Mapping.code).where(
@@ -757,7 +761,7 @@ async def _indicators(
 ) -> set[int]:
     ids: set[int] = set()
     for element in query.data_elements:
-        code = forward.get((Dhis2Kind.DATA_ELEMENT.value, element), element)
+        code = forward.get((_DATA_ELEMENT, element), element)
         found = await session.scalar(select(Indicator.id).where(Indicator.code == code))
         if found is None:
             raise no_such(f"data element {element!r} names no indicator", field="query.dataElement")
@@ -780,7 +784,7 @@ async def _units(
 ) -> set[int]:
     ids = set()
     for org_unit in query.org_units:
-        code = forward.get((Dhis2Kind.ORG_UNIT.value, org_unit), org_unit)
+        code = forward.get((_ORG_UNIT, org_unit), org_unit)
         unit = await registry.unit_in_area(session, principal, code, field="query.orgUnit")
         ids.add(unit.id)
     return ids
@@ -790,9 +794,7 @@ async def _reverse(
     session: AsyncSession, units: set[str], indicators: set[str]
 ) -> dict[tuple[str, str], str]:
     """The identifier senders use for each hub code that has a mapping (the oldest one)."""
-    wanted = [(Dhis2Kind.ORG_UNIT.value, u) for u in units] + [
-        (Dhis2Kind.DATA_ELEMENT.value, i) for i in indicators
-    ]
+    wanted = [(_ORG_UNIT, u) for u in units] + [(_DATA_ELEMENT, i) for i in indicators]
     names: dict[tuple[str, str], str] = {}
     for start in range(0, len(wanted), _CHUNK):
         rows = await session.execute(
