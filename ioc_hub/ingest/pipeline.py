@@ -1,6 +1,7 @@
 """The push pipeline (docs/design.md §3): rows checked one by one against the registry, the
 valid ones stored together with their revisions, the bad ones answered with their index and
-reason and kept for operators, idempotent retries, imports of history, and heartbeats.
+reason and kept for operators, idempotent retries, imports of history, heartbeats, and the
+deletions the DHIS2 door asks for (docs/design.md §10).
 
 Everything runs in the request's transaction, so a push is all or nothing and a 2xx means it is
 stored. Observers (the live stream, metrics) hear of each outcome once it committed.
@@ -239,13 +240,7 @@ async def _validate_and_write(
 
 def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
     """Each row's verdict; of rows with the same natural key the last one wins."""
-    validator = Validator(
-        principal=request.principal,
-        units=copy.units,
-        indicators=copy.indicators,
-        tz=settings.tz,
-        now=request.now,
-    )
+    validator = _validator(copy, settings, request)
     verdicts = _Verdicts()
     latest: dict[tuple[int, int, str], ValidRow] = {}
     for index, row in enumerate(request.rows):
@@ -263,6 +258,16 @@ def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
         latest[key] = valid
     verdicts.valid = list(latest.values())
     return verdicts
+
+
+def _validator(copy: RegistryCopy, settings: Settings, request: "Push | Deletion") -> Validator:
+    return Validator(
+        principal=request.principal,
+        units=copy.units,
+        indicators=copy.indicators,
+        tz=settings.tz,
+        now=request.now,
+    )
 
 
 def _refusal(request: Push, verdicts: _Verdicts) -> PushResult:
@@ -427,13 +432,7 @@ async def delete_rows(ctx: IngestContext, session: AsyncSession, request: Deleti
     stale: RegistryCopy | None = None
     while True:
         copy = await ctx.cache.registry(session, stale)
-        validator = Validator(
-            principal=request.principal,
-            units=copy.units,
-            indicators=copy.indicators,
-            tz=ctx.settings.tz,
-            now=request.now,
-        )
+        validator = _validator(copy, ctx.settings, request)
         keys: list[StoredKey] = []
         rejected: list[Rejected] = []
         for index, row in enumerate(request.rows):
