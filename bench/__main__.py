@@ -1,6 +1,6 @@
 """Every benchmark in one command: ``python -m bench [--quick]`` (or ``bench/run``).
 
-Runs bench.ingest, bench.coverage, bench.aggregates, bench.alerts, bench.burst and
+Runs bench.ingest, bench.coverage, bench.aggregates, bench.alerts, bench.dhis2, bench.burst and
 bench.webhooks one after another, each as its own process (so each gets a fresh interpreter and
 its own throwaway database), shows their output as it comes, then reads the figures each printed
 and ends with one table: figure, measured, goal, pass/fail. Exits 1 if any goal is missed or any
@@ -87,6 +87,14 @@ FIGURES = [
         operator.le,
         1.0,
         "<=",
+    ),
+    Figure(
+        "bench.dhis2",
+        "DHIS2 dataValueSets post / native push (rows/s)",
+        rf"^dataValueSets post rows/s\s.*?\s{RATIO}\s+>= 0\.70\s*$",
+        operator.ge,
+        0.70,
+        ">=",
     ),
     Figure(
         "bench.burst",

@@ -8,6 +8,8 @@ from ioc_hub.alerts.endpoints import router as alerts
 from ioc_hub.catalogue.endpoints import router as catalogue
 from ioc_hub.coverage.endpoints import router as coverage
 from ioc_hub.dashboard.endpoints import router as dashboard
+from ioc_hub.dhis2.endpoints import door as dhis2_door
+from ioc_hub.dhis2.endpoints import router as dhis2_mappings
 from ioc_hub.health.endpoints import router as health
 from ioc_hub.ingest.endpoints import router as ingest
 from ioc_hub.metrics.endpoints import router as metrics
@@ -41,3 +43,6 @@ api_router.include_router(sheets)
 api_router.include_router(alerts)
 api_router.include_router(webhooks)
 api_router.include_router(quality)
+# DHIS2's own path (/api/dataValueSets), and its identifier mappings under /api/v1.
+api_router.include_router(dhis2_door)
+api_router.include_router(dhis2_mappings)

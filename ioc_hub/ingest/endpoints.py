@@ -261,7 +261,8 @@ async def observation_revisions(
     session: SessionDep,
     principal: Reader,
 ) -> list[RevisionOut]:
-    """Earlier values of (unit, indicator, period): who replaced them, when, old and new."""
+    """Earlier values of (unit, indicator, period): who replaced or deleted them, when, old
+    and new (`new_value` null for a deletion)."""
     return await reads.revisions(session, principal, unit, indicator, period)
 
 

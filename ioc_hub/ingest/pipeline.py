@@ -1,6 +1,7 @@
 """The push pipeline (docs/design.md §3): rows checked one by one against the registry, the
 valid ones stored together with their revisions, the bad ones answered with their index and
-reason and kept for operators, idempotent retries, imports of history, and heartbeats.
+reason and kept for operators, idempotent retries, imports of history, heartbeats, and the
+deletions the DHIS2 door asks for (docs/design.md §10).
 
 Everything runs in the request's transaction, so a push is all or nothing and a 2xx means it is
 stored. Observers (the live stream, metrics) hear of each outcome once it committed.
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, insert, select, update
@@ -25,7 +26,7 @@ from ioc_hub.ingest import repository
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.rows import BadRow, Reason, printable
 from ioc_hub.ingest.schemas import HeartbeatOut, ImportSummary, ObservationIn, PushProblem, RowError
-from ioc_hub.ingest.validation import RowRejected, Validator, ValidRow
+from ioc_hub.ingest.validation import RowRejected, StoredKey, Validator, ValidRow
 from ioc_hub.models import IdempotencyRecord, Rejection
 from ioc_hub.quality.flagging import Flag, NewValue, flag_new_values
 from ioc_hub.registry import service as registry
@@ -35,6 +36,15 @@ log = logging.getLogger(__name__)
 
 MAX_STORED_ROW = 4000
 """Longest text of a rejected row kept for operators, in characters."""
+
+
+class Origin(NamedTuple):
+    """A row's position in the request as sent, and the unit and indicator codes it names (a
+    DHIS2 row names them ``orgUnit`` and ``dataElement``)."""
+
+    position: int
+    unit: str | None
+    indicator: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,9 @@ class Push:
     where: Callable[[int, Reason], str] | None = None
     """Where row ``index`` came from, for what a registry check refused (``Reason``) to begin
     its reason with: an upload names the sheet and cell (``Sheet1!D7``)."""
+    origin: Callable[[int], Origin] | None = None
+    """Where the row at a position of ``rows`` came from, kept with a refused row, when the
+    rows are not a push's body as sent (the DHIS2 door's). Asked of refused rows only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +180,7 @@ async def push(ctx: IngestContext, session: AsyncSession, request: Push) -> Push
         if replay is not None:
             return PushResult(outcome=None, replay=replay)
     result = await _validate_and_write(ctx, session, request)
-    await _keep_rejections(session, request, result)
+    await _keep_rejections(session, request, result.rejected)
     if request.idempotency_key is not None:
         answer = result.summary or result.problem
         assert answer is not None
@@ -276,13 +289,7 @@ def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> lis
 
 def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
     """Each row's verdict; of rows with the same natural key the last one wins."""
-    validator = Validator(
-        principal=request.principal,
-        units=copy.units,
-        indicators=copy.indicators,
-        tz=settings.tz,
-        now=request.now,
-    )
+    validator = _validator(copy, settings, request)
     verdicts = _Verdicts()
     latest: dict[tuple[int, int, str], ValidRow] = {}
     for index, row in enumerate(request.rows):
@@ -303,6 +310,16 @@ def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:
         latest[key] = valid
     verdicts.valid = list(latest.values())
     return verdicts
+
+
+def _validator(copy: RegistryCopy, settings: Settings, request: "Push | Deletion") -> Validator:
+    return Validator(
+        principal=request.principal,
+        units=copy.units,
+        indicators=copy.indicators,
+        tz=settings.tz,
+        now=request.now,
+    )
 
 
 def _refusal(request: Push, verdicts: _Verdicts) -> PushResult:
@@ -331,29 +348,40 @@ def _refusal(request: Push, verdicts: _Verdicts) -> PushResult:
     return PushResult(outcome, problem=problem, rejected=tuple(verdicts.rejected))
 
 
-async def _keep_rejections(session: AsyncSession, request: Push, result: PushResult) -> None:
-    if not result.rejected:
+async def _keep_rejections(
+    session: AsyncSession, request: "Push | Deletion", rejected: Sequence[Rejected]
+) -> None:
+    if not rejected:
         return
+    origins = [_origin(request, r) for r in rejected]
     await session.execute(
         insert(Rejection),
         [
             {
                 "received_at": request.now,
                 "key_id": request.principal.key_id,
-                "unit_code": _code(r.sent, "unit"),
-                "indicator_code": _code(r.sent, "indicator"),
-                "row_index": r.index,
+                "unit_code": _code(origin.unit),
+                "indicator_code": _code(origin.indicator),
+                "row_index": origin.position,
                 "row": _stored_row(r.sent),
                 "reason": r.reason,
             }
-            for r in result.rejected
+            for r, origin in zip(rejected, origins, strict=True)
         ],
     )
 
 
-def _code(row: Any, name: str) -> str | None:
-    """The code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
-    value = row.get(name) if isinstance(row, dict) else None
+def _origin(request: "Push | Deletion", rejected: Rejected) -> Origin:
+    if request.origin is not None:
+        return request.origin(rejected.index)
+    row = rejected.sent
+    if not isinstance(row, dict):
+        return Origin(rejected.index, None, None)
+    return Origin(rejected.index, row.get("unit"), row.get("indicator"))
+
+
+def _code(value: Any) -> str | None:
+    """A code as sent, made storable: a NUL would make PostgreSQL refuse the whole push."""
     return printable(value, 63) if isinstance(value, str) else None
 
 
@@ -415,6 +443,68 @@ async def _claim(session: AsyncSession, request: Push, ttl: timedelta) -> Replay
         )
     media = PROBLEM_JSON if found.status_code >= 400 else "application/json"
     return Replay(found.status_code, found.response_body.encode(), media)
+
+
+class DeleteRow(NamedTuple):
+    """A row that names an observation to delete: its unit (the key's own when ``None``),
+    indicator and period."""
+
+    unit: str | None
+    indicator: str
+    period: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """Rows whose observations a sender deletes (DHIS2's ``importStrategy=DELETE``)."""
+
+    principal: Principal
+    rows: Sequence[DeleteRow | BadRow]
+    sent: Sequence[Any]
+    now: datetime
+    origin: Callable[[int], Origin] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    deleted: int
+    """Observations deleted (a row naming one that does not exist deletes nothing)."""
+    rejected: tuple[Rejected, ...]
+
+
+async def delete_rows(ctx: IngestContext, session: AsyncSession, request: Deletion) -> DeleteResult:
+    """Check each row against the registry as a push's rows are (its unit in the key's area, its
+    period of the indicator's cadence...), delete what the valid ones name, keep the refused
+    ones for operators; all in ``session``'s transaction."""
+    limit = ctx.settings.max_batch
+    if len(request.rows) > limit:
+        raise PayloadTooLarge(
+            f"batch has {len(request.rows)} rows; max_batch is {limit}", field="body"
+        )
+    stale: RegistryCopy | None = None
+    while True:
+        copy = await ctx.cache.registry(session, stale)
+        validator = _validator(copy, ctx.settings, request)
+        keys: list[StoredKey] = []
+        rejected: list[Rejected] = []
+        for index, row in enumerate(request.rows):
+            sent = request.sent[index]
+            if isinstance(row, BadRow):
+                rejected.append(Rejected(index, sent, row.reason, row.code))
+                continue
+            try:
+                keys.append(validator.locate(row.unit, row.indicator, row.period))
+            except RowRejected as exc:
+                rejected.append(Rejected(index, sent, exc.reason, exc.code))
+        # The deletion does not check the copy as a push's write does: check it here.
+        if await ctx.cache.is_current(session, copy):
+            break
+        stale = copy
+    deleted = await repository.delete_batch(
+        session, keys, key_id=request.principal.key_id, now=request.now
+    )
+    await _keep_rejections(session, request, rejected)
+    return DeleteResult(deleted, tuple(rejected))
 
 
 async def heartbeat(

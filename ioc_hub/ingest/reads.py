@@ -12,7 +12,15 @@ from ioc_hub.errors import Invalid, NotFound
 from ioc_hub.ingest.schemas import ObservationOut, RejectionOut, RevisionOut
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
-from ioc_hub.models import AccessKey, Indicator, Observation, ObservationRevision, Rejection, Unit
+from ioc_hub.models import (
+    AccessKey,
+    Indicator,
+    Observation,
+    ObservationDeletion,
+    ObservationRevision,
+    Rejection,
+    Unit,
+)
 from ioc_hub.registry import service as registry
 
 
@@ -83,11 +91,12 @@ def _period_bound(text: str | None, name: str, cadence: Cadence | None) -> Perio
         raise Invalid(str(exc), field=f"query.{name}") from None
 
 
-async def observation_id(
+async def _named(
     session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
-) -> int:
-    """The id of the observation a path names: 404 for an unknown unit, indicator or value,
-    403 for a unit outside the key's area, 422 for a period not of the indicator's cadence."""
+) -> tuple[int, int, str]:
+    """The unit id, indicator id and canonical period a path names: 404 for an unknown unit or
+    indicator, 403 for a unit outside the key's area, 422 for a period not of the indicator's
+    cadence."""
     target = await registry.unit_in_area(session, principal, unit, field="path.unit")
     found = await session.scalar(select(Indicator).where(Indicator.code == indicator))
     if found is None:
@@ -96,10 +105,18 @@ async def observation_id(
         canonical = Period.parse(period, Cadence(found.cadence)).id
     except PeriodError as exc:
         raise Invalid(str(exc), field="path.period") from None
+    return target.id, found.id, canonical
+
+
+async def observation_id(
+    session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
+) -> int:
+    """The id of the observation a path names (:func:`_named`), 404 when none is stored."""
+    unit_id, indicator_id, canonical = await _named(session, principal, unit, indicator, period)
     observation: int | None = await session.scalar(
         select(Observation.id).where(
-            Observation.unit_id == target.id,
-            Observation.indicator_id == found.id,
+            Observation.unit_id == unit_id,
+            Observation.indicator_id == indicator_id,
             Observation.period == canonical,
         )
     )
@@ -111,13 +128,31 @@ async def observation_id(
 async def revisions(
     session: AsyncSession, principal: Principal, unit: str, indicator: str, period: str
 ) -> list[RevisionOut]:
-    observation = await observation_id(session, principal, unit, indicator, period)
-    history = await session.scalars(
-        select(ObservationRevision)
-        .where(ObservationRevision.observation_id == observation)
-        .order_by(ObservationRevision.revision)
+    unit_id, indicator_id, canonical = await _named(session, principal, unit, indicator, period)
+    current = await session.scalar(
+        select(Observation.id).where(
+            Observation.unit_id == unit_id,
+            Observation.indicator_id == indicator_id,
+            Observation.period == canonical,
+        )
     )
-    return [
+    # A deleted observation's revisions stay under its id, reached through its deletion.
+    deletions = (
+        await session.scalars(
+            select(ObservationDeletion).where(
+                ObservationDeletion.unit_id == unit_id,
+                ObservationDeletion.indicator_id == indicator_id,
+                ObservationDeletion.period == canonical,
+            )
+        )
+    ).all()
+    if current is None and not deletions:
+        raise NotFound(f"no observation of {indicator} for {unit} in {canonical}")
+    ids = [d.observation_id for d in deletions] + ([current] if current is not None else [])
+    history = await session.scalars(
+        select(ObservationRevision).where(ObservationRevision.observation_id.in_(ids))
+    )
+    changes = [
         RevisionOut(
             revision=r.revision,
             old_value=r.old_value,
@@ -129,7 +164,20 @@ async def revisions(
             key_id=r.key_id,
         )
         for r in history
+    ] + [
+        RevisionOut(
+            revision=d.revision,
+            old_value=d.value,
+            new_value=None,
+            old_comment=d.comment,
+            new_comment=None,
+            old_received_at=d.received_at,
+            changed_at=d.deleted_at,
+            key_id=d.key_id,
+        )
+        for d in deletions
     ]
+    return sorted(changes, key=lambda r: (r.changed_at, r.new_value is None, r.revision))
 
 
 async def list_rejections(

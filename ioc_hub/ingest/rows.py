@@ -53,11 +53,13 @@ class BadRow:
     """A row whose shape is wrong, and why it was refused. A plain class, not a dataclass, so
     that pydantic does not publish it: it never crosses the wire."""
 
-    __slots__ = ("code", "reason")
+    __slots__ = ("code", "field", "reason")
 
-    def __init__(self, reason: str, code: Reason) -> None:
+    def __init__(self, reason: str, code: Reason, field: str | None = None) -> None:
         self.reason = reason
         self.code = code
+        self.field = field
+        """The row's field the reason is about, when it is about one."""
 
 
 def each_row(model: type[BaseModel]) -> PlainValidator:
@@ -72,7 +74,9 @@ def each_row(model: type[BaseModel]) -> PlainValidator:
         try:
             return model.model_validate(row)
         except ValidationError as exc:
-            return BadRow(*explain(exc.errors(include_url=False)[0], row, model))
+            error = exc.errors(include_url=False)[0]
+            field = str(error["loc"][0]) if error["loc"] else None
+            return BadRow(*explain(error, row, model), field=field)
 
     def validate(rows: Any) -> list[BaseModel | BadRow]:
         if not isinstance(rows, list):

@@ -181,7 +181,9 @@ class ObservationOut(BaseModel):
 class RevisionOut(BaseModel):
     revision: int = Field(examples=[2], description="The revision this change produced")
     old_value: float = Field(examples=[120])
-    new_value: float = Field(examples=[128])
+    new_value: float | None = Field(
+        examples=[128], description="null when the change deleted the value (DHIS2's DELETE)"
+    )
     old_comment: str | None = Field(examples=[None])
     new_comment: str | None = Field(examples=["Đã đối soát với sổ tiếp nhận"])
     old_received_at: datetime

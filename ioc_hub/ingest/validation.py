@@ -65,6 +65,14 @@ class ValidRow(NamedTuple):
         return self.row.received_at if type(self.row) is ImportRowIn else None
 
 
+class StoredKey(NamedTuple):
+    """The natural key of an observation: what a deletion names."""
+
+    unit_id: int
+    indicator_id: int
+    period: str
+
+
 class RowRejected(Exception):
     def __init__(self, reason: str, code: Reason) -> None:
         super().__init__(reason)
@@ -92,12 +100,8 @@ class Validator:
 
     def check(self, row: ObservationIn) -> ValidRow:
         # Indicator first: its reason is the one a row with both wrong gets.
-        indicator = self._indicators.get(row.indicator)
-        if indicator is None:
-            indicator = self._indicators[row.indicator] = self._indicator(row.indicator)
-        unit = self._units.get(row.unit)
-        if unit is None:
-            unit = self._units[row.unit] = self._unit(row.unit)
+        indicator = self._cached_indicator(row.indicator)
+        unit = self._cached_unit(row.unit)
         self._in_range(row.value, indicator)
         observed_at = row.observed_at
         if observed_at is not None and observed_at > self.now + CLOCK_SKEW:
@@ -109,6 +113,27 @@ class Validator:
         if type(row) is ImportRowIn:  # not isinstance: pydantic models check it the slow way
             self._received_at(row.received_at, observed_at, period)
         return ValidRow(unit.ref.id, indicator.id, period_id, period.start, row)
+
+    def locate(self, unit_code: str | None, indicator_code: str, period: str) -> StoredKey:
+        """The natural key a row names, checked as :meth:`check` checks it but without a value:
+        what a deletion names."""
+        indicator = self._cached_indicator(indicator_code)
+        unit = self._cached_unit(unit_code)
+        found, period_id = self._period(period, None, indicator.cadence)
+        self._lives_through(unit, found)
+        return StoredKey(unit.ref.id, indicator.id, period_id)
+
+    def _cached_indicator(self, code: str) -> IndicatorRef:
+        indicator = self._indicators.get(code)
+        if indicator is None:
+            indicator = self._indicators[code] = self._indicator(code)
+        return indicator
+
+    def _cached_unit(self, code: str | None) -> UnitInfo:
+        unit = self._units.get(code)
+        if unit is None:
+            unit = self._units[code] = self._unit(code)
+        return unit
 
     def _indicator(self, code: str) -> IndicatorRef:
         indicator = self.indicators.get(code)

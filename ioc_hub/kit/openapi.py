@@ -1,5 +1,5 @@
-"""Documenting what FastAPI cannot see: the events of a ``text/event-stream`` response. Their
-models still appear in the published contract."""
+"""Documenting what FastAPI cannot see: the events of a ``text/event-stream`` response, and
+bodies a route reads itself. Their models still appear in the published contract."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +34,19 @@ def event_stream(events: Mapping[str, type[BaseModel]], description: str) -> dic
                 "x-events": {name: _ref(model) for name, model in events.items()},
             }
         },
+    }
+
+
+def json_body(model: type[BaseModel], description: str) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its JSON body itself, so that a body it cannot
+    read gets the answer that route's clients expect rather than the hub's validation error:
+    the body is still published, as ``model``."""
+    return {
+        "requestBody": {
+            "description": description,
+            "required": True,
+            "content": {"application/json": {"schema": _ref(model)}},
+        }
     }
 
 

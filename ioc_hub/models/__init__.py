@@ -3,11 +3,13 @@
 from ioc_hub.models.access_key import AccessKey, Scope
 from ioc_hub.models.alert import Alert, AlertRule, AlertRuleKind, AlertState
 from ioc_hub.models.base import Base
+from ioc_hub.models.dhis2_mapping import Dhis2Kind, Dhis2Mapping
 from ioc_hub.models.indicator import Aggregation, Indicator, IndicatorGroup
 from ioc_hub.models.obligation import Obligation
 from ioc_hub.models.observation import (
     IdempotencyRecord,
     Observation,
+    ObservationDeletion,
     ObservationRevision,
     Rejection,
     SeriesState,
@@ -35,6 +37,8 @@ __all__ = [
     "AlertState",
     "Base",
     "DeliveryStatus",
+    "Dhis2Kind",
+    "Dhis2Mapping",
     "DisabledReason",
     "FollowUp",
     "IdempotencyRecord",
@@ -43,6 +47,7 @@ __all__ = [
     "LineageEdge",
     "Obligation",
     "Observation",
+    "ObservationDeletion",
     "ObservationRevision",
     "OutlierBaseline",
     "OutlierFlag",

@@ -66,7 +66,9 @@ class ObservationRevision(Base):
     __tablename__ = "observation_revisions"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), index=True)
+    # No foreign key: the revisions of a deleted observation outlive it, reached through its
+    # ObservationDeletion.
+    observation_id: Mapped[int] = mapped_column(BigId, index=True)
     revision: Mapped[int] = mapped_column(Integer)
     old_value: Mapped[float] = mapped_column(Float)
     new_value: Mapped[float] = mapped_column(Float)
@@ -74,6 +76,28 @@ class ObservationRevision(Base):
     new_comment: Mapped[str | None] = mapped_column(String(500))
     old_received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
+
+
+class ObservationDeletion(Base):
+    """An observation that a sender deleted (DHIS2's ``importStrategy=DELETE``): its last state,
+    the revision the deletion made, who deleted it and when. Its earlier revisions keep its
+    ``observation_id``."""
+
+    __tablename__ = "observation_deletions"
+    __table_args__ = (Index("ix_observation_deletions_key", "unit_id", "indicator_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    observation_id: Mapped[int] = mapped_column(BigId)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    indicator_id: Mapped[int] = mapped_column(ForeignKey("indicators.id"))
+    period: Mapped[str] = mapped_column(String(10))
+    period_start: Mapped[date] = mapped_column(Date)
+    value: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(String(500))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revision: Mapped[int] = mapped_column(Integer, doc="The revision the deletion made")
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     key_id: Mapped[int | None] = mapped_column(ForeignKey("access_keys.id"))
 
 

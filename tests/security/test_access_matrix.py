@@ -223,6 +223,40 @@ async def retry_delivery(ctx: Ctx) -> Request:
     return "POST", f"{await new_webhook(ctx)}/deliveries/1/retry", {}
 
 
+def dhis2_set() -> Build:
+    row = {"dataElement": DAILY, "period": DAY.replace("-", ""), "orgUnit": COMMUNE, "value": "4"}
+    return fixed("POST", "/api/dataValueSets", json={"dataValues": [row]})
+
+
+def dhis2_export(path: str) -> Build:
+    params = {"dataElement": DAILY, "period": DAY.replace("-", ""), "orgUnit": COMMUNE}
+    return fixed("GET", path, params=params)
+
+
+async def new_mapping(ctx: Ctx) -> int:
+    body = {"kind": "orgUnit", "dhis2_id": ctx.new("ou"), "code": COMMUNE}
+    created = await ctx.admin("POST", "/api/v1/dhis2/mappings", body)
+    return int(created["id"])
+
+
+async def create_mapping(ctx: Ctx) -> Request:
+    body = {"kind": "dataElement", "dhis2_id": ctx.new("de"), "code": DAILY}
+    return "POST", "/api/v1/dhis2/mappings", {"json": body}
+
+
+async def get_mapping(ctx: Ctx) -> Request:
+    return "GET", f"/api/v1/dhis2/mappings/{await new_mapping(ctx)}", {}
+
+
+async def patch_mapping(ctx: Ctx) -> Request:
+    path = f"/api/v1/dhis2/mappings/{await new_mapping(ctx)}"
+    return "PATCH", path, {"json": {"code": DISTRICT}}
+
+
+async def delete_mapping(ctx: Ctx) -> Request:
+    return "DELETE", f"/api/v1/dhis2/mappings/{await new_mapping(ctx)}", {}
+
+
 @dataclass(frozen=True)
 class Row:
     build: Build
@@ -258,6 +292,8 @@ DELETED = statuses(401, 401,    401,    403,    403,  403,     403,     204)
 # No delivery exists to send again: past the access check the admin gets 404 (a real one is
 # sent again in tests/webhooks).
 RETRY = statuses(  401, 401,    401,    403,    403,  403,     403,     404)
+# The DHIS2 door's push: a row outside the key's area is a conflict, which DHIS2 answers 409.
+DHIS2_PUSH = statuses(401, 401, 401,    200,    409,  200,     403,     200)
 # fmt: on
 
 MATRIX: dict[tuple[str, str], Row] = {
@@ -369,6 +405,14 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/follow-ups"): Row(
         fixed("GET", "/api/v1/follow-ups", params={"area": DISTRICT}), AREA
     ),
+    ("POST", "/api/dataValueSets"): Row(dhis2_set(), DHIS2_PUSH),
+    ("GET", "/api/dataValueSets"): Row(dhis2_export("/api/dataValueSets"), COMMUNE_READ),
+    ("GET", "/api/dataValueSets.json"): Row(dhis2_export("/api/dataValueSets.json"), COMMUNE_READ),
+    ("POST", "/api/v1/dhis2/mappings"): Row(create_mapping, CREATE),
+    ("GET", "/api/v1/dhis2/mappings"): Row(fixed("GET", "/api/v1/dhis2/mappings"), ANY_KEY),
+    ("GET", "/api/v1/dhis2/mappings/{mapping_id}"): Row(get_mapping, ANY_KEY),
+    ("PATCH", "/api/v1/dhis2/mappings/{mapping_id}"): Row(patch_mapping, ADMIN),
+    ("DELETE", "/api/v1/dhis2/mappings/{mapping_id}"): Row(delete_mapping, ADMIN),
     # Server-Sent Events: the stream never ends, so the probe opens it and reads the status only.
     ("GET", "/api/v1/stream"): Row(fixed("GET", "/api/v1/stream"), ANY_KEY),
     ("POST", "/api/v1/webhooks"): Row(create_webhook, CREATE),

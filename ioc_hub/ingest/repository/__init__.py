@@ -2,6 +2,7 @@
 request's transaction, and heartbeats. PostgreSQL takes a batch in one statement
 (``postgresql``); SQLite takes the portable path (``portable``). Both report what the batch
 moved (:class:`WriteCounts`), which the live stream is built from without asking again.
+Deletions take the same SQL on both engines (``deletion``).
 """
 
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from ioc_hub.ingest.repository.common import (
     StaleRegistry,
     WriteCounts,
 )
+from ioc_hub.ingest.repository.deletion import delete_batch
 from ioc_hub.ingest.validation import ValidRow
 from ioc_hub.kit.dialect import greatest, is_postgresql, upsert
 from ioc_hub.models import UnitContact
@@ -26,6 +28,7 @@ __all__ = [
     "Contact",
     "StaleRegistry",
     "WriteCounts",
+    "delete_batch",
     "touch_heartbeat",
     "write_batch",
 ]
