@@ -43,6 +43,7 @@
     groups: [], // [{code, name}], columns of the heatmap
     groupNames: new Map(),
     coverage: null,
+    at: null, // the "as of" instant (ISO, UTC) the coverage and staleness are asked at; null: now
     units: new Map(), // code -> coverage row
     series: new Map(), // unit code -> staleness items
     openDistrict: null,
@@ -188,15 +189,20 @@
     $("province").textContent = state.province ? state.province.name : "ioc-hub";
   }
 
+  /** The ``at=`` of the coverage and staleness calls: none for now, else the chosen instant. */
+  function asOf() {
+    return state.at ? { at: state.at } : {};
+  }
+
   async function loadCoverage() {
-    const { first, items } = await fetchAll("api/v1/coverage", {}, (answer) => answer.units);
+    const { first, items } = await fetchAll("api/v1/coverage", asOf(), (answer) => answer.units);
     state.coverage = first;
     state.units = new Map(items.map((unit) => [unit.code, unit]));
   }
 
   async function loadStaleness(units) {
     if (!units) {
-      const { items } = await fetchAll("api/v1/staleness");
+      const { items } = await fetchAll("api/v1/staleness", asOf());
       const series = new Map();
       for (const item of items) {
         if (!series.has(item.unit)) series.set(item.unit, []);
@@ -207,7 +213,9 @@
       return;
     }
     const answers = await Promise.all(
-      [...units].map((unit) => fetchAll("api/v1/staleness", { unit }).then((a) => [unit, a.items]))
+      [...units].map((unit) =>
+        fetchAll("api/v1/staleness", { ...asOf(), unit }).then((a) => [unit, a.items])
+      )
     );
     for (const [unit, items] of answers) state.series.set(unit, items);
   }
@@ -275,6 +283,28 @@
     }, wait);
   }
 
+  /** Show the hub as of the instant in the picker (its wall time in this browser's zone), or
+   * as of now when it is empty. The registry of that day decides the kinds and the units. */
+  async function pickAsOf() {
+    const value = $("as-of").value;
+    const instant = value ? new Date(value) : null;
+    state.at = instant && !Number.isNaN(instant.getTime()) ? instant.toISOString() : null;
+    $("as-of-now").hidden = !state.at;
+    const banner = $("as-of-banner");
+    banner.hidden = !state.at;
+    banner.textContent = state.at
+      ? `Showing coverage and staleness as of ${dateTime.format(instant)}, over the registry ` +
+        "of that day. Choose Now to follow the hub live again."
+      : "";
+    state.openDistrict = null;
+    try {
+      await reloadAll();
+      $("app").dataset.at = state.at || "";
+    } catch (error) {
+      handleError(error);
+    }
+  }
+
   // --- rendering ----------------------------------------------------------------------------
 
   function render() {
@@ -297,7 +327,8 @@
   function renderCoverage() {
     const body = $("coverage-table").tBodies[0];
     const { kinds, total, series } = state.coverage;
-    const rows = KINDS.filter(([kind]) => kinds[kind]).map(([kind, label]) => {
+    // A kind with no units that day (districts after 1 July 2025) has no row.
+    const rows = KINDS.filter(([kind]) => kinds[kind] && kinds[kind].registered).map(([kind, label]) => {
       const { connected, registered } = kinds[kind];
       const missing = unitsOf(kind).filter((u) => !u.connected);
       return { kind, label, connected, registered, missing };
@@ -908,6 +939,15 @@
     });
     $("sign-out").addEventListener("click", () => signOut(null));
     $("refresh").addEventListener("click", () => schedule());
+    $("as-of").addEventListener("change", () => pickAsOf());
+    $("as-of-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      pickAsOf();
+    });
+    $("as-of-now").addEventListener("click", () => {
+      $("as-of").value = "";
+      pickAsOf();
+    });
     $("drilldown-close").addEventListener("click", () => openDistrict(state.openDistrict));
     const heatmap = $("heatmap-table");
     const pick = (target) => {
