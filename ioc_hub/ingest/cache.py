@@ -7,7 +7,11 @@ read the registry again for each row.
 """
 
 import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.access.principal import UnitRef
 from ioc_hub.ingest.validation import IndicatorRef, UnitInfo
 from ioc_hub.kit.periods import Cadence
-from ioc_hub.models import Indicator, RegistryGeneration, Unit, UnitKind
+from ioc_hub.models import (
+    Indicator,
+    LineageEdge,
+    RegistryGeneration,
+    Unit,
+    UnitKind,
+    UnitVersion,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +79,35 @@ class IngestCache:
             select(RegistryGeneration.generation).where(RegistryGeneration.id == 1)
         )
         units = await via.execute(
-            select(Unit.id, Unit.code, Unit.kind, Unit.parent_id, Unit.active)
+            select(
+                Unit.id,
+                Unit.code,
+                Unit.kind,
+                Unit.parent_id,
+                Unit.active,
+                Unit.valid_from,
+                Unit.valid_to,
+            )
         )
+        parents: dict[int, list[tuple[date | None, date | None, int | None]]] = defaultdict(list)
+        for unit_id, start, end, parent in await via.execute(
+            select(
+                UnitVersion.unit_id,
+                UnitVersion.valid_from,
+                UnitVersion.valid_to,
+                UnitVersion.parent_id,
+            )
+        ):
+            parents[unit_id].append((start, end, parent))
+        lineage = await via.execute(
+            select(
+                LineageEdge.from_unit_id,
+                LineageEdge.to_unit_id,
+                LineageEdge.effective,
+                LineageEdge.primary,
+            ).order_by(LineageEdge.primary.desc(), LineageEdge.to_unit_id)
+        )
+        edges = lineage.all()
         indicators = await via.execute(
             select(
                 Indicator.id,
@@ -83,12 +121,7 @@ class IngestCache:
         )
         return RegistryCopy(
             generation=generation or 0,
-            units={
-                u.code: UnitInfo(
-                    ref=UnitRef(u.id, u.code, UnitKind(u.kind), u.parent_id), active=u.active
-                )
-                for u in units
-            },
+            units=_units(units.all(), parents, edges),
             indicators={
                 i.code: IndicatorRef(
                     id=i.id,
@@ -102,3 +135,30 @@ class IngestCache:
                 for i in indicators
             },
         )
+
+
+def _units(
+    rows: Sequence[Any],
+    parents: dict[int, list[tuple[date | None, date | None, int | None]]],
+    edges: Sequence[Any],
+) -> dict[str, UnitInfo]:
+    """Each unit with its life, its parents through time and its lineage."""
+    codes = {row[0]: row[1] for row in rows}
+    successors: dict[int, list[str]] = defaultdict(list)
+    predecessors: dict[int, dict[int, date]] = defaultdict(dict)
+    for source, target, effective, primary in edges:
+        if source != target:
+            successors[source].append(codes[target] + (" (primary)" if primary else ""))
+            predecessors[target][source] = effective
+    return {
+        code: UnitInfo(
+            ref=UnitRef(unit_id, code, UnitKind(kind), parent_id),
+            active=active,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            parents=tuple(parents.get(unit_id, ())),
+            successors=", ".join(successors.get(unit_id, [])),
+            predecessors=predecessors.get(unit_id, {}),
+        )
+        for unit_id, code, kind, parent_id, active, valid_from, valid_to in rows
+    }

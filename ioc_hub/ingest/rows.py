@@ -35,6 +35,8 @@ class Reason(enum.StrEnum):
     UNKNOWN_UNIT = "unknown_unit"
     INACTIVE_UNIT = "inactive_unit"
     OUTSIDE_AREA = "outside_area"
+    ENDED_UNIT = "ended_unit"
+    NOT_STARTED_UNIT = "not_started_unit"
     INVALID_VALUE = "invalid_value"
     OUT_OF_RANGE = "out_of_range"
     INVALID_TIME = "invalid_time"

@@ -3,7 +3,7 @@ key's area, is its indicator known and its value in range, is its period real an
 future. Pure: lookups come in, verdicts go out. The row's shape was checked before
 (``ingest.rows``)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
@@ -29,8 +29,24 @@ class IndicatorRef:
 
 @dataclass(frozen=True, slots=True)
 class UnitInfo:
+    """A unit as ingest judges rows for it, its life and lineage included (docs/design.md §8)."""
+
     ref: UnitRef
     active: bool
+    valid_from: date | None = None
+    valid_to: date | None = None
+    parents: tuple[tuple[date | None, date | None, int | None], ...] = ()
+    """Its parent through time: (from, to, parent id) per version."""
+    successors: str = ""
+    """Its successors in words, for the reason of a row sent after its end."""
+    predecessors: dict[int, date] = field(default_factory=dict)
+    """The units it succeeded, each with the day it did: its key may correct their past."""
+
+    def parent_on(self, day: date) -> int | None:
+        for start, end, parent in self.parents:
+            if (start is None or start <= day) and (end is None or end > day):
+                return parent
+        return self.ref.parent_id
 
 
 class ValidRow(NamedTuple):
@@ -69,7 +85,7 @@ class Validator:
 
     def __post_init__(self) -> None:
         # What repeats within a batch is checked once: a unit, an indicator, a period id.
-        self._units: dict[str | None, UnitRef] = {}
+        self._units: dict[str | None, UnitInfo] = {}
         self._indicators: dict[str, IndicatorRef] = {}
         self._periods: dict[tuple[str, Cadence], tuple[Period, str]] = {}
         self._today: date | None = None
@@ -89,9 +105,10 @@ class Validator:
                 f"observed_at {observed_at.isoformat()} is in the future", Reason.FUTURE_TIME
             )
         period, period_id = self._period(row.period, observed_at, indicator.cadence)
+        self._lives_through(unit, period)
         if type(row) is ImportRowIn:  # not isinstance: pydantic models check it the slow way
             self._received_at(row.received_at, observed_at, period)
-        return ValidRow(unit.id, indicator.id, period_id, period.start, row)
+        return ValidRow(unit.ref.id, indicator.id, period_id, period.start, row)
 
     def _indicator(self, code: str) -> IndicatorRef:
         indicator = self.indicators.get(code)
@@ -101,17 +118,55 @@ class Validator:
             raise RowRejected(f"indicator {code!r} is inactive", Reason.INACTIVE_INDICATOR)
         return indicator
 
-    def _unit(self, code: str | None) -> UnitRef:
+    def _unit(self, code: str | None) -> UnitInfo:
         if code is None:
             code = self.principal.unit.code
         unit = self.units.get(code)
         if unit is None:
             raise RowRejected(f"unknown unit {show(code)}", Reason.UNKNOWN_UNIT)
-        if not self.principal.covers(unit.ref):
+        if not self.principal.covers(unit.ref) and not self._may_cover(unit):
             raise RowRejected(f"unit {code} is outside this key's area", Reason.OUTSIDE_AREA)
         if not unit.active:
             raise RowRejected(f"unit {code} is inactive", Reason.INACTIVE_UNIT)
-        return unit.ref
+        return unit
+
+    def _may_cover(self, unit: UnitInfo) -> bool:
+        """Whether the key may reach ``unit`` for some period: as its parent of some day, or as
+        its successor (docs/design.md §8). :meth:`_lives_through` then checks the period."""
+        key = self.principal.unit.id
+        mine = self.units.get(self.principal.unit.code)
+        return any(parent == key for _, _, parent in unit.parents) or (
+            mine is not None and unit.ref.id in mine.predecessors
+        )
+
+    def _lives_through(self, unit: UnitInfo, period: Period) -> None:
+        """A unit reports the periods its life overlaps; a key outside its area of today
+        reaches it only for the days it was the unit's parent or before it succeeded it."""
+        code = unit.ref.code
+        if unit.valid_to is not None and period.start >= unit.valid_to:
+            after = (
+                f"its successors are {unit.successors}"
+                if unit.successors
+                else "it has no successor"
+            )
+            raise RowRejected(f"unit {code} ended on {unit.valid_to}; {after}", Reason.ENDED_UNIT)
+        if unit.valid_from is not None and period.last_day < unit.valid_from:
+            raise RowRejected(
+                f"unit {code} starts on {unit.valid_from}; period {period.id} ends before",
+                Reason.NOT_STARTED_UNIT,
+            )
+        if self.principal.covers(unit.ref):
+            return
+        key = self.principal.unit.id
+        if unit.parent_on(period.start) == key:
+            return
+        mine = self.units.get(self.principal.unit.code)
+        succeeded = mine.predecessors.get(unit.ref.id) if mine is not None else None
+        if succeeded is not None and period.start < succeeded:
+            return
+        raise RowRejected(
+            f"unit {code} is outside this key's area for period {period.id}", Reason.OUTSIDE_AREA
+        )
 
     @staticmethod
     def _in_range(value: float, indicator: IndicatorRef) -> None:

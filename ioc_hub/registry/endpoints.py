@@ -1,3 +1,4 @@
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -14,6 +15,7 @@ from ioc_hub.registry.schemas import (
     ReorganisationIn,
     ReorganisationOut,
     UnitCreate,
+    UnitHistory,
     UnitOut,
     UnitUpdate,
 )
@@ -58,9 +60,16 @@ async def list_units(
         Query(max_length=64, pattern=CODE_PATTERN, description="Only children of this unit code"),
     ] = None,
     active: Annotated[bool | None, Query(description="Only active or inactive units")] = None,
+    at: Annotated[
+        date | None,
+        Query(
+            description="The tree as of this day: units that existed then, as they were then",
+            examples=["2025-06-30"],
+        ),
+    ] = None,
 ) -> Page[UnitOut]:
     """The registry, ordered by code, filtered by kind, parent and active flag."""
-    return await service.list_units(session, page, kind=kind, parent=parent, active=active)
+    return await service.list_units(session, page, kind=kind, parent=parent, active=active, day=at)
 
 
 @router.get(
@@ -69,10 +78,10 @@ async def list_units(
     operation_id="get_unit",
     responses={404: problem_doc("No unit has this code")},
 )
-async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> UnitOut:
-    """One unit by its code."""
+async def get_unit(code: CodePath, session: SessionDep, _: PrincipalDep) -> UnitHistory:
+    """One unit by its code, with its versions, predecessors and successors."""
     unit = await service.get_unit(session, code, field="path.code")
-    return (await service.to_out(session, [unit]))[0]
+    return await service.history(session, unit)
 
 
 @router.patch(

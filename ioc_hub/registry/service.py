@@ -1,6 +1,8 @@
 """The unit registry: the province → district → commune tree and the bodies that report."""
 
 from collections.abc import Sequence
+from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -8,9 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
-from ioc_hub.models import Unit, UnitKind
+from ioc_hub.models import LineageEdge, Unit, UnitKind, UnitVersion
 from ioc_hub.registry import timeline
-from ioc_hub.registry.schemas import UnitCreate, UnitOut, UnitUpdate
+from ioc_hub.registry.schemas import (
+    LinkOut,
+    UnitCreate,
+    UnitHistory,
+    UnitOut,
+    UnitUpdate,
+    VersionOut,
+)
 
 
 def ref(unit: Unit) -> UnitRef:
@@ -42,8 +51,21 @@ async def get_province(session: AsyncSession) -> Unit:
     return province
 
 
-async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
-    parent_ids = {u.parent_id for u in units if u.parent_id is not None}
+async def to_out(
+    session: AsyncSession, units: Sequence[Unit], day: date | None = None
+) -> list[UnitOut]:
+    """Units as the API shows them: as they stand, or with ``day`` in that day's version."""
+    versions: dict[int, UnitVersion] = {}
+    if day is not None and units:
+        in_force = await session.scalars(
+            select(UnitVersion).where(
+                UnitVersion.unit_id.in_([u.id for u in units]),
+                timeline.spans(UnitVersion.valid_from, UnitVersion.valid_to, day),
+            )
+        )
+        versions = {v.unit_id: v for v in in_force}
+    shown = [versions.get(u.id, u) for u in units]
+    parent_ids = {v.parent_id for v in shown if v.parent_id is not None}
     codes: dict[int, str] = {}
     if parent_ids:
         rows = await session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parent_ids)))
@@ -51,19 +73,71 @@ async def to_out(session: AsyncSession, units: Sequence[Unit]) -> list[UnitOut]:
     return [
         UnitOut(
             code=u.code,
-            name=u.name,
-            name_ascii=u.name_ascii,
-            kind=UnitKind(u.kind),
-            subtype=u.subtype,
-            parent=codes.get(u.parent_id) if u.parent_id is not None else None,
+            name=v.name,
+            name_ascii=v.name_ascii,
+            kind=UnitKind(v.kind),
+            subtype=v.subtype,
+            parent=codes.get(v.parent_id) if v.parent_id is not None else None,
             active=u.active,
             valid_from=u.valid_from,
             valid_to=u.valid_to,
             created_at=u.created_at,
             updated_at=u.updated_at,
         )
-        for u in units
+        for u, v in zip(units, shown, strict=True)
     ]
+
+
+async def history(session: AsyncSession, unit: Unit) -> UnitHistory:
+    """A unit with its versions, its predecessors and its successors (docs/design.md §8)."""
+    versions = (
+        await session.scalars(
+            select(UnitVersion)
+            .where(UnitVersion.unit_id == unit.id)
+            .order_by(UnitVersion.valid_from.asc().nulls_first())
+        )
+    ).all()
+    parents = {v.parent_id for v in versions if v.parent_id is not None}
+    codes = dict(
+        (await session.execute(select(Unit.id, Unit.code).where(Unit.id.in_(parents)))).all()
+    )
+
+    async def links(mine: Any, theirs: Any) -> list[LinkOut]:
+        rows = await session.execute(
+            select(Unit.code, Unit.name, LineageEdge)
+            .join(LineageEdge, theirs == Unit.id)
+            .where(mine == unit.id)
+            .order_by(LineageEdge.effective, Unit.code)
+        )
+        return [
+            LinkOut(
+                code=code,
+                name=name,
+                effective=edge.effective,
+                share=edge.share,
+                primary=edge.primary,
+                reorganisation=edge.reorganisation_id,
+            )
+            for code, name, edge in rows
+        ]
+
+    (out,) = await to_out(session, [unit])
+    return UnitHistory(
+        **out.model_dump(),
+        versions=[
+            VersionOut(
+                valid_from=v.valid_from,
+                valid_to=v.valid_to,
+                name=v.name,
+                kind=UnitKind(v.kind),
+                subtype=v.subtype,
+                parent=codes.get(v.parent_id) if v.parent_id is not None else None,
+            )
+            for v in versions
+        ],
+        predecessors=await links(LineageEdge.to_unit_id, LineageEdge.from_unit_id),
+        successors=await links(LineageEdge.from_unit_id, LineageEdge.to_unit_id),
+    )
 
 
 def require_covered(principal: Principal, unit: Unit | UnitRef, field: str) -> None:
@@ -144,17 +218,27 @@ async def list_units(
     kind: UnitKind | None = None,
     parent: str | None = None,
     active: bool | None = None,
+    day: date | None = None,
 ) -> Page[UnitOut]:
-    query = select(Unit)
+    """The registry as it stands, or with ``day`` the tree as of that day: the units that
+    existed then, with that day's name, kind and parent (docs/design.md §8)."""
+    if day is None:
+        query = select(Unit)
+        source: Any = Unit
+    else:
+        tree = timeline.tree_on(day)
+        query = select(Unit).join(tree, tree.c.id == Unit.id)
+        source = tree.c
     if kind is not None:
-        query = query.where(Unit.kind == kind.value)
+        query = query.where(source.kind == kind.value)
     if parent is not None:
         parent_unit = await get_unit(session, parent, field="query.parent")
-        query = query.where(Unit.parent_id == parent_unit.id)
+        query = query.where(source.parent_id == parent_unit.id)
     if active is not None:
         query = query.where(Unit.active == active)
     units = (await session.scalars(page.window(query, Unit.code))).all()
-    return Page.of(await to_out(session, units), await count_rows(session, query), page)
+    out = await to_out(session, units, day)
+    return Page.of(out, await count_rows(session, query), page)
 
 
 async def update_unit(
