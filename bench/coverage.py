@@ -12,8 +12,15 @@ stored observations (docs/design.md §4).
 2. A national-scale synthetic registry: about 11,000 units (departments, districts, communes),
    30 indicators of every cadence, each obliged on all of them (30 obligations per unit), with
    series state, one observation per reporting series and contacts: its coverage latency.
+3. Coverage as of a day across a reorganisation (docs/design.md §8, issue 17): the seeded
+   registry left as it is, and the same registry after the shipped 2025 reform, each with the
+   daily values of every series it owed each day from April to July 2025. ``GET
+   /api/v1/coverage?at=…`` on the eve of the reform (2025-06-30 12:00) and just after it
+   (2025-07-02 12:00), both answered from stored observations and the tree of the day, timed on
+   both databases in alternating rounds. Goal: reformed / unchanged ≤ 1.5 on each day.
 
-Run: ``python -m bench.coverage`` (``--quick`` for a smoke run). Database server from
+Run: ``python -m bench.coverage`` (``--quick`` for a smoke run; ``--part`` for one part). Database
+server from
 ``IOC_HUB_BENCH_DATABASE_URL`` (default: the local ``test`` database's server); each part gets a
 throwaway database, dropped afterwards.
 """
@@ -36,6 +43,7 @@ from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.kit.periods import Cadence, Period, expected_period
 from ioc_hub.models import Indicator, Scope, Unit, UnitKind
+from ioc_hub.registry import reorganise, timeline
 from ioc_hub.seed import seed_all
 
 WARM_UP = 3
@@ -113,7 +121,8 @@ class Target:
     port: int
     token: str
     times: dict[str, list[float]] = field(default_factory=dict)
-    answer: str = ""
+    answers: dict[str, str] = field(default_factory=dict)
+    """Each coverage path's kinds, as ``department 17/18, ...``."""
 
 
 COVERAGE, STALENESS = "/api/v1/coverage", "/api/v1/staleness"
@@ -131,9 +140,9 @@ async def sample(target: Target, path: str, calls: int, warm_up: int = WARM_UP) 
                 raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
             if n >= warm_up:
                 target.times.setdefault(path, []).append(elapsed)
-            elif path == COVERAGE:
+            elif path.startswith(COVERAGE):
                 kinds = orjson.loads(body)["kinds"]
-                target.answer = ", ".join(
+                target.answers[path] = ", ".join(
                     f"{k} {c['connected']}/{c['registered']}" for k, c in kinds.items()
                 )
     finally:
@@ -159,7 +168,7 @@ async def figure(target: Target) -> Figure:
         series,
         statistics.median(target.times[COVERAGE]),
         statistics.median(target.times[STALENESS]),
-        target.answer,
+        target.answers[COVERAGE],
     )
 
 
@@ -456,6 +465,8 @@ async def build_national(url: str, departments: int, districts: int, communes: i
                     """
                 )
             )
+        async with create_session_factory(engine)() as session, session.begin():
+            await timeline.record_missing_versions(session)  # units inserted above, by SQL
         async with engine.connect() as c:
             await c.execution_options(isolation_level="AUTOCOMMIT")
             await c.execute(text("ANALYZE"))
@@ -477,10 +488,163 @@ async def national_figure(units: tuple[int, int, int], calls: int) -> Figure:
             return await figure(target)
 
 
-async def main(quick: bool) -> None:
+# --- coverage as of a day across a reorganisation ---------------------------------------------
+
+REFORM = "binh-duong-2025"
+REFORM_DAY = date(2025, 7, 1)
+DAYS_AROUND = {"before": "2025-06-30T12:00:00%2B07:00", "after": "2025-07-02T12:00:00%2B07:00"}
+
+LOAD_OWED = """
+INSERT INTO observations (unit_id, indicator_id, period, period_start, value, observed_at,
+    received_at, first_received_at, key_id, revision, imported)
+SELECT p.unit_id, p.indicator_id, to_char(d, 'YYYY-MM-DD'), d::date,
+    ((p.unit_id * 31 + p.indicator_id * 7 + (d::date - DATE '2000-01-01')) % 900)::float8,
+    NULL, r.at, r.at, NULL, 1, false
+FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp), interval '1 day') d
+JOIN bench_owed p ON p.since <= d::date AND d::date < p.until
+CROSS JOIN LATERAL (SELECT (d + interval '1 day 2 hours') AT TIME ZONE :tz AS at) r
+"""
+
+
+async def registry_through_time(url: str, reformed: bool, first: date, last: date) -> str:
+    """The seeded registry, reformed or not, with a daily value of every daily series on every
+    day from ``first`` to ``last`` it was owed that day, received the next day at 02:00; the
+    province's key."""
+    engine = plain(url)
+    try:
+        async with create_session_factory(engine)() as session, session.begin():
+            await seed_all(session)
+            province = (await session.scalars(select(Unit).where(Unit.code == "74"))).one()
+            token = (await mint_key(session, province, [Scope.COVERAGE_READ], "bench")).token
+            if reformed:
+                await reorganise.apply(session, await reorganise.builtin(session, REFORM))
+            daily = set(
+                await session.scalars(select(Indicator.id).where(Indicator.cadence == "daily"))
+            )
+            end = last + timedelta(days=1)
+            # Owed on each side of the day: the registry is the same from one side's first day
+            # to its last (an unchanged registry is the same on both).
+            sides = [(first, REFORM_DAY), (REFORM_DAY, end)]
+            owed = []
+            for since, until in sides:
+                pairs = await obligated_series(session, day=since)
+                owed += [
+                    {"u": u, "i": i, "since": since, "until": until} for u, i in pairs if i in daily
+                ]
+            await session.execute(
+                text(
+                    "CREATE TABLE bench_owed (unit_id integer, indicator_id integer, "
+                    "since date, until date)"
+                )
+            )
+            await session.execute(
+                text("INSERT INTO bench_owed VALUES (:u, :i, :since, :until)"), owed
+            )
+            await session.execute(text(LOAD_OWED), {"first": first, "last": last, "tz": TIMEZONE})
+        await rebuild_state(engine)
+    finally:
+        await engine.dispose()
+    return token
+
+
+@dataclass
+class DayFigure:
+    when: str
+    unchanged_ms: float
+    reformed_ms: float
+    unchanged_answer: str
+    reformed_answer: str
+
+    @property
+    def ratio(self) -> float:
+        return self.reformed_ms / self.unchanged_ms
+
+
+async def through_time_figures(days: int, rounds: int, calls: int) -> tuple[list[DayFigure], int]:
+    """Both registries behind their own hub, each day's coverage timed in alternating rounds;
+    the figures and the observations stored in the reformed one."""
+    first = REFORM_DAY - timedelta(days=days // 2)
+    last = REFORM_DAY + timedelta(days=days - days // 2 - 1)
+    async with (
+        throwaway_database("ioc_hub_bench_unchanged") as unchanged_url,
+        throwaway_database("ioc_hub_bench_reformed") as reformed_url,
+    ):
+        unchanged_token = await registry_through_time(unchanged_url, False, first, last)
+        reformed_token = await registry_through_time(reformed_url, True, first, last)
+        engine = plain(reformed_url)
+        try:
+            async with engine.connect() as connection:
+                observations = await scalar(connection, "SELECT count(*) FROM observations")
+        finally:
+            await engine.dispose()
+        unchanged_port, reformed_port = free_port(), free_port()
+        paths = {when: f"{COVERAGE}?at={at}" for when, at in DAYS_AROUND.items()}
+        with (
+            server(hub(unchanged_port), unchanged_port, hub_env(unchanged_url)),
+            server(hub(reformed_port), reformed_port, hub_env(reformed_url)),
+        ):
+            unchanged = Target("unchanged", unchanged_url, unchanged_port, unchanged_token)
+            reformed = Target("reformed", reformed_url, reformed_port, reformed_token)
+            for n in range(rounds):
+                for target in (unchanged, reformed) if n % 2 == 0 else (reformed, unchanged):
+                    for path in paths.values():
+                        await sample(target, path, calls, WARM_UP if n == 0 else 1)
+        return [
+            DayFigure(
+                when,
+                statistics.median(unchanged.times[path]),
+                statistics.median(reformed.times[path]),
+                unchanged.answers[path],
+                reformed.answers[path],
+            )
+            for when, path in paths.items()
+        ], observations
+
+
+def print_through_time(
+    figures: list[DayFigure], observations: int, rounds: int, calls: int
+) -> None:
+    print(
+        "\ncoverage as of a day across the 2025 reform on PostgreSQL: GET /api/v1/coverage?at=… "
+        "with the province's key, the seeded registry unchanged and reformed, "
+        f"{observations:,} stored observations in the reformed one, median latency of "
+        f"{rounds} alternating rounds of {calls} calls"
+    )
+    print(
+        table(
+            [
+                (
+                    f"{f.when} the reform ({DAYS_AROUND[f.when].replace('%2B', '+')})",
+                    f"{f.unchanged_ms:.1f}",
+                    f"{f.reformed_ms:.1f}",
+                    f"{f.ratio:.3f}",
+                )
+                for f in figures
+            ],
+            ["at", "unchanged ms", "reformed ms", "reformed / unchanged"],
+        )
+    )
+    for f in figures:
+        print(f"{f.when}: unchanged answers {f.unchanged_answer}")
+        print(f"{f.when}: reformed answers {f.reformed_answer}")
+    worst = max(f.ratio for f in figures)
+    verdict = "met" if worst <= 1.5 else "NOT met"
+    print(
+        f"coverage as of a day, reformed / unchanged registry, worst: {worst:.3f} "
+        f"(goal <= 1.5: {verdict})"
+    )
+
+
+async def main(quick: bool, part: str) -> None:
     small, large = (10_000, 200_000) if quick else (10_000, 10_000_000)
     national = (5, 70, 1_025) if quick else (50, 700, 10_250)
     rounds, calls, national_calls = (2, 5, 5) if quick else (6, 10, 9)
+    days = 30 if quick else 122
+
+    if part == "through-time":
+        figures, observations = await through_time_figures(days, rounds, calls)
+        print_through_time(figures, observations, rounds, calls)
+        return
 
     print(f"seeded registry: {small:,} and {large:,} observations")
     (few, many), load_seconds = await seeded_figures(small, large, rounds, calls)
@@ -522,9 +686,15 @@ async def main(quick: bool) -> None:
     )
     print(f"seeded answer: {many.answer}")
     print(f"national answer: {country.answer}")
+    figures, observations = await through_time_figures(days, rounds, calls)
+    print_through_time(figures, observations, rounds, calls)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke run")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--part", choices=["all", "through-time"], default="all", help="run only this part"
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.part))

@@ -11,20 +11,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Result, Select, func, select, tuple_
+from sqlalchemy import ColumnElement, Result, Select, Subquery, func, select, tuple_, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.models import (
     Indicator,
     IndicatorGroup,
+    Obligation,
     Observation,
     ObservationRevision,
     SeriesState,
     Unit,
     UnitContact,
     UnitKind,
+    UnitVersion,
 )
+from ioc_hub.registry import timeline
 
 # Longest id list sent as an IN filter; a wider selection is filtered by the caller instead.
 MAX_IN_LIST = 1000
@@ -101,15 +104,18 @@ async def _execute(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]
     return await connection.execute(statement)
 
 
-async def units(session: AsyncSession, *conditions: ColumnElement[bool]) -> list[UnitRow]:
-    """Active units other than the province that meet ``conditions``, by code."""
-    parent = aliased(Unit)
+async def units(
+    session: AsyncSession, tree: Subquery, *conditions: ColumnElement[bool]
+) -> list[UnitRow]:
+    """Active units other than the province in ``tree`` (:func:`timeline.tree_on`) that meet
+    ``conditions`` (on ``tree``'s columns), by code, as that day's tree has them."""
+    parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
     rows = await _execute(
         session,
-        select(Unit.id, Unit.code, Unit.name, Unit.kind, parent.code.label("parent_code"))
-        .outerjoin(parent, parent.id == Unit.parent_id)
-        .where(Unit.active.is_(True), Unit.kind != UnitKind.PROVINCE.value, *conditions)
-        .order_by(Unit.code),
+        select(tree.c.id, tree.c.code, tree.c.name, tree.c.kind, parent.code.label("parent_code"))
+        .outerjoin(parent, parent.id == tree.c.parent_id)
+        .where(tree.c.active.is_(True), tree.c.kind != UnitKind.PROVINCE.value, *conditions)
+        .order_by(tree.c.code),
     )
     return [
         UnitRow(
@@ -124,9 +130,73 @@ async def units(session: AsyncSession, *conditions: ColumnElement[bool]) -> list
     ]
 
 
-async def unit_names(session: AsyncSession, codes: Collection[str]) -> dict[str, str]:
-    rows = await _execute(session, select(Unit.code, Unit.name).where(Unit.code.in_(codes)))
+async def unit_names(session: AsyncSession, codes: Collection[str], day: date) -> dict[str, str]:
+    """The names these units bore on ``day``."""
+    tree = timeline.tree_on(day)
+    rows = await _execute(session, select(tree.c.code, tree.c.name).where(tree.c.code.in_(codes)))
     return dict(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class UnitOnDay:
+    """One unit as the tree of a day has it, or the life it had when it did not exist then."""
+
+    id: int
+    code: str
+    kind: UnitKind | None
+    """``None``: the unit did not exist on the day."""
+    parent_id: int | None
+    active: bool
+    valid_from: date | None
+    valid_to: date | None
+
+
+async def unit_on(session: AsyncSession, code: str, day: date) -> UnitOnDay | None:
+    """The unit ``code`` on ``day``; ``None`` when no unit ever had the code."""
+    tree = timeline.tree_on(day)
+    row = (
+        await _execute(
+            session,
+            select(
+                Unit.id,
+                Unit.code,
+                tree.c.kind,
+                tree.c.parent_id,
+                Unit.active,
+                Unit.valid_from,
+                Unit.valid_to,
+            )
+            .outerjoin(tree, tree.c.id == Unit.id)
+            .where(Unit.code == code),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    kind = None if row.kind is None else UnitKind(row.kind)
+    return UnitOnDay(
+        row.id, row.code, kind, row.parent_id, row.active, row.valid_from, row.valid_to
+    )
+
+
+async def change_days(session: AsyncSession, after: date | None, until: date) -> list[date]:
+    """The days in (``after``, ``until``] on which the tree or the obligations change, sorted:
+    the registry is the same from one such day until the next (docs/design.md §8)."""
+    bounds = [
+        (Unit.valid_from, Unit.valid_to),
+        (UnitVersion.valid_from, UnitVersion.valid_to),
+        (Obligation.valid_from, Obligation.valid_to),
+    ]
+    days = union(
+        *(
+            select(column.label("day")).where(column.is_not(None))
+            for pair in bounds
+            for column in pair
+        )
+    ).subquery()
+    statement = select(days.c.day).where(days.c.day <= until).order_by(days.c.day)
+    if after is not None:
+        statement = statement.where(days.c.day > after)
+    return list((await _execute(session, statement)).scalars())
 
 
 async def indicators(session: AsyncSession, *conditions: ColumnElement[bool]) -> list[IndicatorRow]:

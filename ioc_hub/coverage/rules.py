@@ -12,7 +12,7 @@ heard from within the window its fastest obligation sets (7 days without obligat
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from ioc_hub.kit.periods import Cadence, Period, PeriodError, expected_period
@@ -107,19 +107,36 @@ class Schedule:
 class Expectation:
     """The expected period of one schedule at an instant, shared by all its series, so judging
     a series is a date comparison (cheap enough for hundreds of thousands of series). It holds
-    from the expected period's deadline until the next period's."""
+    from the expected period's deadline until the next period's.
+
+    ``first`` is the first period owed by series that started within the registry's history
+    (see :meth:`starting`); ``None`` for series owed since always.
+    """
 
     schedule: Schedule
     expected: Period
     tz: tzinfo
+    first: Period | None = None
     _previous_start: date = field(init=False)
+    _nothing_due: bool = field(init=False)
 
     def __post_init__(self) -> None:
         try:
             previous = self.expected.previous().start
         except PeriodError:  # the first supported period: nothing lies behind it
             previous = date.min
+        if self.first is not None and self.first >= self.expected:
+            previous = date.min  # nothing was owed before the expected period
         object.__setattr__(self, "_previous_start", previous)
+        object.__setattr__(
+            self, "_nothing_due", self.first is not None and self.first > self.expected
+        )
+
+    def starting(self, day: date) -> "Expectation":
+        """The expectation of a series owed from ``day`` on (docs/design.md §8): a period is owed
+        when the series is owed on its last day, so its first period is the one holding ``day``,
+        and nothing before it is missing. A series whose first period is not due yet is fresh."""
+        return replace(self, first=Period.of_date(day, self.schedule.cadence))
 
     @property
     def deadline(self) -> datetime:
@@ -134,6 +151,8 @@ class Expectation:
     def rank(self, last_start: date | None) -> int:
         """``status(last_start).rank`` without building the status: coverage judges every
         series of a province or a country on each call."""
+        if self._nothing_due:
+            return _FRESH
         if last_start is None:
             return _NEVER
         if last_start >= self.expected.start:
@@ -145,9 +164,12 @@ class Expectation:
     def lag(self, last: Period | None) -> int | None:
         """How many periods ``last`` is behind the expected one; 0 when it is the expected
         period or later, ``None`` when nothing was received."""
+        if self._nothing_due:
+            return 0
         if last is None:
             return None
-        return max(0, self.expected.ordinal - last.ordinal)
+        behind = last.ordinal if self.first is None else max(last.ordinal, self.first.ordinal - 1)
+        return max(0, self.expected.ordinal - behind)
 
 
 class Expectations:
@@ -250,14 +272,28 @@ class DaySpan:
             return None
         return first, last
 
-    def due_count(self, expectation: Expectation) -> int:
+    def due_count(
+        self, expectation: Expectation, since: date | None = None, until: date | None = None
+    ) -> int:
         """How many periods of the schedule the span holds that are due at the expectation's
-        instant (a period is due once its deadline is ≤ that instant)."""
-        bounds = self.periods(expectation.schedule.cadence)
+        instant (a period is due once its deadline is ≤ that instant), counting only those whose
+        last day lies within ``since``..``until`` when given (the days over which the registry
+        is one: a period is owed by the registry of its last day, docs/design.md §8)."""
+        cadence = expectation.schedule.cadence
+        bounds = self.periods(cadence)
         if bounds is None:
             return 0
         first, last = bounds
-        return max(0, min(last.ordinal, expectation.expected.ordinal) - first.ordinal + 1)
+        last = min(last, expectation.expected)
+        try:
+            if since is not None:
+                first = max(first, Period.of_date(since, cadence))
+            if until is not None:
+                ending = Period.of_date(until, cadence)
+                last = min(last, ending if ending.last_day <= until else ending.previous())
+        except PeriodError:  # past the supported years: no period of it is in the span
+            return 0
+        return max(0, last.ordinal - first.ordinal + 1)
 
     def due(self, period: Period, expectation: Expectation) -> bool:
         """Whether ``period`` is in the span and due at the expectation's instant."""

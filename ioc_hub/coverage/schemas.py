@@ -66,6 +66,11 @@ class CoverageReport(BaseModel):
 
     at: datetime = Field(examples=["2026-11-28T10:00:00Z"], description="The instant evaluated")
     source: Source = Field(examples=["state"], description=SOURCE_DESCRIPTION)
+    day: date = Field(
+        examples=["2026-11-28"],
+        description="The local day of `at`: its tree (units, kinds, parents) and its "
+        "obligations answer (docs/design.md §8)",
+    )
     kinds: dict[UnitKind, KindCoverage] = Field(
         examples=[
             {
@@ -108,6 +113,12 @@ class SeriesStaleness(BaseModel):
         description="Deadline of the expected period, in the province's time zone",
     )
     grace_seconds: int = Field(examples=[86_400], description="The grace in force for the series")
+    first_period: str | None = Field(
+        examples=["2025-07"],
+        description="First period the series owes, when its unit or obligation started within "
+        "the registry's history (docs/design.md §8): nothing before it is missing; null: owed "
+        "since before any change the answer needs to know",
+    )
 
 
 class StalenessReport(Page[SeriesStaleness]):
@@ -115,6 +126,11 @@ class StalenessReport(Page[SeriesStaleness]):
 
     at: datetime = Field(examples=["2026-11-28T10:00:00Z"], description="The instant evaluated")
     source: Source = Field(examples=["state"], description=SOURCE_DESCRIPTION)
+    day: date = Field(
+        examples=["2026-11-28"],
+        description="The local day of `at`: its tree (units, kinds, parents) and its "
+        "obligations answer (docs/design.md §8)",
+    )
     counts: SeriesCounts = Field(description="Every matching series by status, across all pages")
 
 

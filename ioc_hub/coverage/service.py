@@ -11,22 +11,28 @@ with ``at`` at or after now, they answer from the state kept at ingest (``series
 Every answer is bounded by the key's area: a province key sees every unit, a district key its
 district and its communes, any other key its own unit. Obligations come from the catalogue
 (:func:`ioc_hub.catalogue.service.obligated_series`): active units and active indicators only.
+
+The registry answers as of a day (docs/design.md §8): coverage and staleness use the tree and the
+obligations of ``at``'s local day (units existing then, their kinds and parents then, so the
+denominators and areas of that day); a series owed only from some day on owes nothing before it.
+Completeness owes each period under the tree and obligations of the period's last day.
 """
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, Subquery, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc_hub.access.principal import Principal
+from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository
-from ioc_hub.coverage.repository import IndicatorRow, Received, UnitRow
+from ioc_hub.coverage.repository import IndicatorRow, Received, SeriesKey, UnitOnDay, UnitRow
 from ioc_hub.coverage.rules import (
     DaySpan,
     Expectation,
@@ -49,11 +55,12 @@ from ioc_hub.coverage.schemas import (
     StalenessReport,
     UnitCoverage,
 )
-from ioc_hub.errors import Invalid
+from ioc_hub.errors import Forbidden, Invalid, no_such
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
-from ioc_hub.models import Indicator, Unit, UnitKind
+from ioc_hub.models import Indicator, UnitKind
 from ioc_hub.registry import service as registry
+from ioc_hub.registry import timeline
 
 T = TypeVar("T")
 
@@ -81,9 +88,19 @@ class SeriesFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class _Selection:
-    """The units and indicators an answer covers, and the obligated series between them."""
+class _Indicators:
+    """The indicators an answer covers (the same on every day)."""
 
+    rows: dict[int, IndicatorRow]
+    ids: Collection[int] | None
+    """The indicator ids to filter on in SQL, or ``None`` when every indicator is in."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The units and indicators an answer covers on one day, and the series owed between them."""
+
+    day: date
     units: dict[int, UnitRow]
     indicators: dict[int, IndicatorRow]
     series: list[tuple[int, int]]
@@ -131,29 +148,52 @@ def _period(text: str, name: str) -> Period:
         raise Invalid(str(exc), field=f"query.{name}") from None
 
 
+def _life(unit: UnitOnDay) -> str:
+    if unit.valid_to is not None:
+        return f"its last day was {unit.valid_to - timedelta(days=1)}"
+    return f"it exists from {unit.valid_from}"
+
+
+async def _unit_on(
+    session: AsyncSession, principal: Principal, code: str, day: date, field: str
+) -> UnitOnDay:
+    """The unit ``code`` as the tree of ``day`` has it: 404 when no unit has the code, 422 when
+    it did not exist that day, 403 when it is outside the key's area that day."""
+    unit = await repository.unit_on(session, code, day)
+    if unit is None:
+        raise no_such(f"unit {code!r} does not exist", field=field)
+    if unit.kind is None:
+        raise Invalid(f"unit {code!r} does not exist on {day}: {_life(unit)}", field=field)
+    registry.require_covered(principal, UnitRef(unit.id, code, unit.kind, unit.parent_id), field)
+    return unit
+
+
 async def _unit_conditions(
-    session: AsyncSession, principal: Principal, filters: SeriesFilter
+    session: AsyncSession, principal: Principal, filters: SeriesFilter, tree: Subquery, day: date
 ) -> list[ColumnElement[bool]]:
+    """Conditions on ``tree`` (the tree of ``day``) for the key's area and the unit filters."""
     conditions: list[ColumnElement[bool]] = []
     if not principal.is_province:
         key_unit = principal.unit.id
-        conditions.append(or_(Unit.id == key_unit, Unit.parent_id == key_unit))
+        conditions.append(or_(tree.c.id == key_unit, tree.c.parent_id == key_unit))
     if filters.district is not None:
         field = filters.district_field
-        district = await registry.unit_in_area(session, principal, filters.district, field=field)
+        district = await _unit_on(session, principal, filters.district, day, field)
         if district.kind == UnitKind.DISTRICT:
-            conditions.append(or_(Unit.id == district.id, Unit.parent_id == district.id))
+            conditions.append(or_(tree.c.id == district.id, tree.c.parent_id == district.id))
         elif district.kind != UnitKind.PROVINCE:  # the province is the whole area: no condition
-            raise Invalid(f"{district.code!r} is a {district.kind}, not a district", field=field)
+            raise Invalid(
+                f"{district.code!r} is a {district.kind}, not a district, on {day}", field=field
+            )
     if filters.unit is not None:
-        unit = await registry.unit_in_area(session, principal, filters.unit, field="query.unit")
+        unit = await _unit_on(session, principal, filters.unit, day, "query.unit")
         if unit.kind == UnitKind.PROVINCE:
             raise Invalid(
                 "the province itself reports nothing; name one of its units", field="query.unit"
             )
         if not unit.active:
             raise Invalid(f"unit {unit.code!r} is inactive", field="query.unit")
-        conditions.append(Unit.id == unit.id)
+        conditions.append(tree.c.id == unit.id)
     if filters.kind is not None:
         if filters.kind is UnitKind.PROVINCE:
             raise Invalid(
@@ -161,7 +201,7 @@ async def _unit_conditions(
                 + ", ".join(kind.value for kind in COUNTED_KINDS),
                 field="query.kind",
             )
-        conditions.append(Unit.kind == filters.kind.value)
+        conditions.append(tree.c.kind == filters.kind.value)
     return conditions
 
 
@@ -187,20 +227,60 @@ async def _indicator_conditions(
     return conditions
 
 
-async def _select(session: AsyncSession, principal: Principal, filters: SeriesFilter) -> _Selection:
-    unit_conditions = await _unit_conditions(session, principal, filters)
-    indicator_conditions = await _indicator_conditions(session, filters)
-    units = {u.id: u for u in await repository.units(session, *unit_conditions)}
-    indicators = {i.id: i for i in await repository.indicators(session, *indicator_conditions)}
+async def _indicators(session: AsyncSession, filters: SeriesFilter) -> _Indicators:
+    conditions = await _indicator_conditions(session, filters)
+    rows = {i.id: i for i in await repository.indicators(session, *conditions)}
+    return _Indicators(rows, rows.keys() if conditions else None)
+
+
+async def _select(
+    session: AsyncSession,
+    principal: Principal,
+    filters: SeriesFilter,
+    indicators: _Indicators,
+    day: date,
+) -> _Selection:
+    """The units of the tree of ``day`` in the answer and the series owed that day."""
+    tree = timeline.tree_on(day)
+    unit_conditions = await _unit_conditions(session, principal, filters, tree, day)
+    units = {u.id: u for u in await repository.units(session, tree, *unit_conditions)}
     unit_ids = units.keys() if unit_conditions else None
-    indicator_ids = indicators.keys() if indicator_conditions else None
     pairs = await catalogue.obligated_series(
         session,
         unit_ids=repository.short_list(unit_ids),
-        indicator_ids=repository.short_list(indicator_ids),
+        indicator_ids=repository.short_list(indicators.ids),
+        day=day,
     )
-    series = [(u, i) for u, i in pairs if u in units and i in indicators]
-    return _Selection(units, indicators, series, unit_ids, indicator_ids)
+    series = [(u, i) for u, i in pairs if u in units and i in indicators.rows]
+    return _Selection(day, units, indicators.rows, series, unit_ids, indicators.ids)
+
+
+async def _starts(
+    session: AsyncSession, selection: _Selection, since: date | None
+) -> dict[SeriesKey, date]:
+    """The day each series of the selection began to be owed, for those that began after
+    ``since`` (``None``: ever); a series not listed is owed since before.
+
+    The registry only changes on the days :func:`repository.change_days` lists, so walking back
+    over them, a series owed on a change day but not on the day before began that day.
+    """
+    starts: dict[SeriesKey, date] = {}
+    continuing = set(selection.series)
+    for day in reversed(await repository.change_days(session, since, selection.day)):
+        if not continuing:
+            break
+        before = set(
+            await catalogue.obligated_series(
+                session,
+                unit_ids=repository.short_list(selection.unit_ids),
+                indicator_ids=repository.short_list(selection.indicator_ids),
+                day=day - timedelta(days=1),
+            )
+        )
+        for key in continuing - before:
+            starts[key] = day
+        continuing &= before
+    return starts
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -224,6 +304,45 @@ def _expectations(
     except PeriodError as exc:
         raise Invalid(f"at {at.isoformat()}: {exc}", field="query.at") from None
     return {indicator_id: shared[schedule] for indicator_id, schedule in schedules.items()}
+
+
+@dataclass(slots=True)
+class _Owed:
+    """Each series' expectation: its schedule's, or, for a series that began to be owed within
+    the registry's history, the same from the day it began (docs/design.md §8)."""
+
+    expectations: dict[int, Expectation]
+    starts: dict[SeriesKey, date]
+    _started: dict[tuple[int, date], Expectation] = field(default_factory=dict)
+
+    def __call__(self, key: SeriesKey) -> Expectation:
+        expectation = self.expectations[key[1]]
+        start = self.starts.get(key)
+        if start is None:
+            return expectation
+        slot = (key[1], start)
+        started = self._started.get(slot)
+        if started is None:
+            started = self._started[slot] = expectation.starting(start)
+        return started
+
+
+async def _owed(
+    session: AsyncSession,
+    selection: _Selection,
+    expectations: dict[int, Expectation],
+    *,
+    all_starts: bool,
+) -> _Owed:
+    """The expectations of the selection's series. A start changes a series' status only when
+    it falls on or after its expected period's first day, so without ``all_starts`` (coverage,
+    which shows statuses but not lags) older changes of the registry are not looked at."""
+    since = None
+    if not all_starts:
+        if not expectations:
+            return _Owed(expectations, {})
+        since = min(e.expected.start for e in expectations.values()) - timedelta(days=1)
+    return _Owed(expectations, await _starts(session, selection, since))
 
 
 async def _facts(
@@ -270,10 +389,7 @@ class _Tally:
 
 
 def _tally(
-    selection: _Selection,
-    schedules: dict[int, Schedule],
-    expectations: dict[int, Expectation],
-    received: Received,
+    selection: _Selection, schedules: dict[int, Schedule], owed: _Owed, received: Received
 ) -> _Tally:
     """One pass over every obligated series: its status, and its unit's fastest obligation."""
     speeds = {i: schedule.speed for i, schedule in schedules.items()}
@@ -281,12 +397,14 @@ def _tally(
     per_unit: dict[int, list[int]] = {u: [0] * len(SeriesStatus) for u in selection.units}
     overall = [0] * len(SeriesStatus)
     latest = received.latest
+    shared = owed.expectations if not owed.starts else None  # the common case: no lookup
     for key in selection.series:
         unit_id, indicator_id = key
         known = fastest.get(unit_id)
         if known is None or speeds[indicator_id] < speeds[known]:
             fastest[unit_id] = indicator_id
-        rank = expectations[indicator_id].rank(latest.get(key))
+        expectation = shared[indicator_id] if shared is not None else owed(key)
+        rank = expectation.rank(latest.get(key))
         per_unit[unit_id][rank] += 1
         overall[rank] += 1
     return _Tally({u: schedules[i] for u, i in fastest.items()}, per_unit, overall)
@@ -314,12 +432,19 @@ async def coverage(
     if district is None and area is not None:
         filters = SeriesFilter(kind=kind, district=area, district_field="query.area")
     at = resolve_at(at_text, now)
-    selection = await _select(session, principal, filters)
+    selection = await _select(
+        session,
+        principal,
+        filters,
+        await _indicators(session, filters),
+        timeline.local_day(at, settings.tz),
+    )
     schedules = _schedules(settings, selection.indicators.values())
     expectations = _expectations(settings, schedules, at)
+    owed = await _owed(session, selection, expectations, all_starts=False)
     facts = await _facts(session, selection, at, now)
 
-    tally = _tally(selection, schedules, expectations, facts.received)
+    tally = _tally(selection, schedules, owed, facts.received)
     windows = {
         u: connection_window([tally.fastest[u]] if u in tally.fastest else [])
         for u in selection.units
@@ -356,6 +481,7 @@ async def coverage(
     return CoverageReport(
         at=at,
         source=facts.source,
+        day=selection.day,
         kinds=kinds,
         total=KindCoverage(registered=len(ordered), connected=sum(heard.values())),
         series=_counts(tally.overall),
@@ -380,16 +506,22 @@ async def staleness(
     """Every series with its status, worst first: never, stale (most periods behind first),
     overdue, fresh; then by unit and indicator code."""
     at = resolve_at(at_text, now)
-    selection = await _select(session, principal, filters)
+    selection = await _select(
+        session,
+        principal,
+        filters,
+        await _indicators(session, filters),
+        timeline.local_day(at, settings.tz),
+    )
     schedules = _schedules(settings, selection.indicators.values())
-    expectations = _expectations(settings, schedules, at)
+    owed = await _owed(session, selection, _expectations(settings, schedules, at), all_starts=True)
     facts = await _facts(session, selection, at, now)
 
     counts = [0] * len(SeriesStatus)
     ranked: list[tuple[int, int, str, str, int, int]] = []
     for unit_id, indicator_id in selection.series:
         latest = facts.received.latest.get((unit_id, indicator_id))
-        expectation = expectations[indicator_id]
+        expectation = owed((unit_id, indicator_id))
         status = expectation.status(latest)
         counts[status.rank] += 1
         if statuses and status not in statuses:
@@ -408,7 +540,7 @@ async def staleness(
     items = []
     for unit_id, indicator_id in shown:
         unit, indicator = selection.units[unit_id], selection.indicators[indicator_id]
-        expectation = expectations[indicator_id]
+        expectation = owed((unit_id, indicator_id))
         latest = facts.received.latest.get((unit_id, indicator_id))
         last = Period(expectation.schedule.cadence, latest) if latest else None
         items.append(
@@ -425,6 +557,7 @@ async def staleness(
                 last_received_at=receipts.get((unit_id, indicator_id)),
                 deadline=expectation.deadline,
                 grace_seconds=int(expectation.schedule.grace.total_seconds()),
+                first_period=expectation.first.id if expectation.first else None,
             )
         )
     return StalenessReport(
@@ -433,6 +566,7 @@ async def staleness(
         **page.model_dump(),
         at=at,
         source=facts.source,
+        day=selection.day,
         counts=_counts(counts),
     )
 
@@ -458,11 +592,11 @@ def _completeness_counts(expected: int, actual: int, on_time: int) -> Completene
 
 async def _group_keys(
     session: AsyncSession, selection: _Selection, group_by: GroupBy
-) -> tuple[dict[tuple[int, int], str], dict[str, str]]:
-    """The group key of every series, and each key's display name."""
+) -> tuple[dict[SeriesKey, str], dict[str, str]]:
+    """The group key of every series, and each key's display name, as of the selection's day."""
     units, indicators = selection.units, selection.indicators
     names: dict[str, str] = {}
-    keys: dict[tuple[int, int], str] = {}
+    keys: dict[SeriesKey, str] = {}
     for unit_id, indicator_id in selection.series:
         unit, indicator = units[unit_id], indicators[indicator_id]
         match group_by:
@@ -480,8 +614,59 @@ async def _group_keys(
         names.setdefault(key, name)
     if group_by is GroupBy.DISTRICT and names:
         # The province is not among the answer's units; its name is looked up with the rest.
-        names.update(await repository.unit_names(session, names))
+        names.update(await repository.unit_names(session, names, selection.day))
     return keys, names
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """Days over which the registry is one, from ``since`` to ``until``: the periods whose last
+    day falls within them are owed under its tree and obligations (docs/design.md §8)."""
+
+    since: date
+    until: date
+    selection: _Selection
+    keys: dict[SeriesKey, str]
+    """The group key of each series owed in the segment."""
+
+
+# A week belongs to a range by its Thursday, so its last day may fall up to 3 days after it.
+_WEEK_TAIL = timedelta(days=3)
+
+
+async def _segments(
+    session: AsyncSession,
+    principal: Principal,
+    filters: SeriesFilter,
+    indicators: _Indicators,
+    span: DaySpan,
+    group_by: GroupBy,
+) -> tuple[list[_Segment], dict[str, str]]:
+    """The range cut where the registry changes, each piece with the series owed in it; and the
+    name of every group key (as of the last piece that has it).
+
+    A filter names a unit as the tree of each piece has it: a piece where the unit does not
+    exist, is not a district or is outside the key's area owes nothing; if no piece can answer,
+    the first piece's refusal is the answer.
+    """
+    last_day = span.last_day + _WEEK_TAIL
+    starts = [span.first_day, *await repository.change_days(session, span.first_day, last_day)]
+    ends = [day - timedelta(days=1) for day in starts[1:]] + [last_day]
+    segments: list[_Segment] = []
+    names: dict[str, str] = {}
+    refusals: list[Invalid | Forbidden] = []
+    for since, until in zip(starts, ends, strict=True):
+        try:
+            selection = await _select(session, principal, filters, indicators, since)
+        except (Invalid, Forbidden) as refusal:
+            refusals.append(refusal)
+            continue
+        keys, segment_names = await _group_keys(session, selection, group_by)
+        names.update(segment_names)
+        segments.append(_Segment(since, until, selection, keys))
+    if not segments:
+        raise refusals[0]
+    return segments, names
 
 
 async def completeness(
@@ -504,42 +689,57 @@ async def completeness(
     A period is due when its deadline is ≤ ``at``, and in the range when the range holds it
     whole (a week by its Thursday, see :class:`DaySpan`). A report counts once per (unit,
     indicator, period) whatever its revisions, and is on time when its first acceptance was by
-    the period's deadline. Obligations are today's: the registry keeps no history of them.
+    the period's deadline. A period is owed by the units and obligations of its last day, under
+    that day's tree (docs/design.md §8): a range across a reorganisation counts each side under
+    its own registry, and a report counts only if its series was owed on its period's last day.
     """
     at = resolve_at(at_text, now)
     first, last = _period(period_from, "from"), _period(period_to, "to")
     if first.start > last.last_day:
         raise Invalid(f"from {first.id} starts after to {last.id} ends", field="query.from")
     span = DaySpan.between(first, last)
-    selection = await _select(session, principal, filters)
-    schedules = _schedules(settings, selection.indicators.values())
+    indicators = await _indicators(session, filters)
+    schedules = _schedules(settings, indicators.rows.values())
     expectations = _expectations(settings, schedules, at)
-    keys, names = await _group_keys(session, selection, group_by)
+    segments, names = await _segments(session, principal, filters, indicators, span, group_by)
 
-    due_counts: dict[int, int] = {}
     tally: dict[str, list[int]] = {key: [0, 0, 0] for key in names}
-    for series in selection.series:
-        indicator_id = series[1]
-        if indicator_id not in due_counts:
-            due_counts[indicator_id] = span.due_count(expectations[indicator_id])
-        tally[keys[series]][0] += due_counts[indicator_id]
+    for segment in segments:
+        due_counts: dict[int, int] = {}
+        for series, key in segment.keys.items():
+            indicator_id = series[1]
+            if indicator_id not in due_counts:
+                due_counts[indicator_id] = span.due_count(
+                    expectations[indicator_id], segment.since, segment.until
+                )
+            tally[key][0] += due_counts[indicator_id]
 
-    deadlines: dict[tuple[int, date], datetime | None] = {}
+    segment_starts = [segment.since for segment in segments]
+    unit_ids: set[int] | None = set()
+    for segment in segments:
+        if segment.selection.unit_ids is None or unit_ids is None:
+            unit_ids = None
+        else:
+            unit_ids.update(segment.selection.unit_ids)
+    # Per (indicator, period start): the deadline of a period in the range and due, and the
+    # group keys of the series owed on its last day.
+    slots: dict[tuple[int, date], tuple[datetime, dict[SeriesKey, str]] | None] = {}
     async for report in repository.reports(
-        session, at, span.first_day, span.last_day, selection.unit_ids, selection.indicator_ids
+        session, at, span.first_day, span.last_day, unit_ids, indicators.ids
     ):
-        key = keys.get((report.unit_id, report.indicator_id))
-        if key is None:  # not an obligation (or outside the answer)
-            continue
         slot = (report.indicator_id, report.period_start)
-        if slot not in deadlines:
-            deadlines[slot] = _due_deadline(span, expectations[report.indicator_id], slot[1])
-        deadline = deadlines[slot]
-        if deadline is None:
+        if slot not in slots:
+            slots[slot] = _due_slot(span, expectations[slot[0]], slot[1], segments, segment_starts)
+        found = slots[slot]
+        if found is None:
             continue
-        tally[key][1] += 1
+        deadline, keys = found
+        group = keys.get((report.unit_id, report.indicator_id))
+        if group is None:  # not owed on the period's last day (or outside the answer)
+            continue
+        tally[group][1] += 1
         if is_on_time(report.first_received_at, deadline):
-            tally[key][2] += 1
+            tally[group][2] += 1
 
     rows = [
         CompletenessRow(key=key, name=names[key], **_completeness_counts(*counts).model_dump())
@@ -561,12 +761,22 @@ async def completeness(
     )
 
 
-def _due_deadline(span: DaySpan, expectation: Expectation, start: date) -> datetime | None:
-    """The deadline of the period starting on ``start`` if the range holds it and it is due."""
+def _due_slot(
+    span: DaySpan,
+    expectation: Expectation,
+    start: date,
+    segments: list[_Segment],
+    segment_starts: list[date],
+) -> tuple[datetime, dict[SeriesKey, str]] | None:
+    """For the period starting on ``start``, if the range holds it and it is due: its deadline
+    and the group keys of the series owed on its last day."""
     try:
         period = Period(expectation.schedule.cadence, start)
     except PeriodError:
         return None
     if not span.due(period, expectation):
         return None
-    return expectation.schedule.deadline(period, expectation.tz)
+    index = bisect_right(segment_starts, period.last_day) - 1
+    if index < 0 or segments[index].until < period.last_day:
+        return None  # its segment refused the filters: nothing is owed there
+    return expectation.schedule.deadline(period, expectation.tz), segments[index].keys

@@ -298,3 +298,70 @@ def test_statuses_sort_worst_first() -> None:
         SeriesStatus.OVERDUE,
         SeriesStatus.FRESH,
     ]
+
+
+# --- series owed from a day on (docs/design.md §8) ---------------------------------------------
+
+
+def test_a_series_owed_from_a_day_owes_nothing_before_it() -> None:
+    """A successor's series start at D: a period is owed when the series is owed on its last
+    day, so a monthly one owed from 2025-07-01 owes July first."""
+    monthly = default(Cadence.MONTHLY)
+    start = date(2025, 7, 1)
+
+    may = monthly.expect(local("2025-07-02T12:00:00+07:00"), HCM).starting(start)
+    assert may.expected.id == "2025-05"
+    assert may.first == period("2025-07")
+    assert (may.status(None), may.lag(None)) == (SeriesStatus.FRESH, 0), "nothing owed yet"
+
+    july = monthly.expect(local("2025-08-10T12:00:00+07:00"), HCM)
+    assert july.starting(start).status(None) is SeriesStatus.NEVER
+    # May came before the series was owed: only July is missing from it, not June.
+    assert july.starting(start).status(date(2025, 5, 1)) is SeriesStatus.OVERDUE
+    assert july.starting(start).lag(period("2025-05")) == 1
+    assert july.status(date(2025, 5, 1)) is SeriesStatus.STALE, "owed since always"
+    assert july.lag(period("2025-05")) == 2
+
+
+@given(
+    st.sampled_from(list(Cadence)),
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)),
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2100, 1, 1)),
+)
+def test_status_by_dates_agrees_with_status_by_lag_from_a_start(
+    cadence: Cadence, at: datetime, day: date, start: date
+) -> None:
+    expectation = default(cadence).expect(at, HCM).starting(start)
+    last = Period.of_date(day, cadence)
+    lag = expectation.lag(last)
+    assert expectation.status(last.start) is SeriesStatus.of_lag(lag)
+    plain = default(cadence).expect(at, HCM).lag(last)
+    assert lag is not None
+    assert plain is not None
+    assert lag <= plain
+
+
+@pytest.mark.parametrize(
+    ("cadence", "at", "whole", "before", "after", "july"),
+    [
+        pytest.param(Cadence.MONTHLY, "2026-02-10T00:00:00+07:00", 12, 6, 6, 1, id="monthly"),
+        # Week 27 runs from 2025-06-30 to 2025-07-06: its last day is after D. Week 31 ends on
+        # 2025-08-03.
+        pytest.param(Cadence.WEEKLY, "2026-01-20T00:00:00+07:00", 52, 26, 26, 4, id="weekly"),
+        pytest.param(Cadence.YEARLY, "2026-02-10T00:00:00+07:00", 1, 0, 1, 0, id="yearly"),
+        pytest.param(Cadence.DAILY, "2025-07-03T00:00:00+07:00", 182, 181, 1, 1, id="daily-due"),
+    ],
+)
+def test_due_count_splits_at_a_day_by_each_periods_last_day(
+    cadence: Cadence, at: str, whole: int, before: int, after: int, july: int
+) -> None:
+    span = DaySpan.between(period("2025"), period("2025"))
+    expectation = default(cadence).expect(local(at), HCM)
+    day = date(2025, 7, 1)
+    assert span.due_count(expectation) == whole
+    assert span.due_count(expectation, until=day - timedelta(days=1)) == before
+    assert span.due_count(expectation, since=day) == after
+    assert span.due_count(expectation, since=day, until=date(2025, 7, 31)) == july

@@ -83,6 +83,7 @@ async def test_one_row_per_obligated_series_worst_first(
         "last_received_at": stale["last_received_at"],
         "deadline": "2026-11-28T00:00:00+07:00",  # local midnight ending 2026-11-27
         "grace_seconds": 86_400,
+        "first_period": None,  # owed since always: the registry never changed
     }
     assert datetime.fromisoformat(stale["last_received_at"]) == clock.now
     monthly = next(r for r in body["items"] if r["indicator"] == MONTHLY)
