@@ -1,6 +1,12 @@
 """The shipped registry and catalogue as the emulator sees them through the API."""
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ioc_hub.catalogue.seed import load_catalogue_file
@@ -17,6 +23,8 @@ from ioc_hub.simulate.scenario import (
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# The reform's play takes minutes on a busy machine.
+PLAY_TIMEOUT = 1800
 NOW = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)
 
 
@@ -65,3 +73,19 @@ def shipped_plan(
         seed=seed,
         tz=TZ,
     )
+
+
+async def play_reform(url: str, admin: str) -> dict[str, Any]:
+    """``ioc-hub simulate --scenario reform --json`` on ``url``'s database; its summary."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ioc_hub", "simulate", "--scenario", "reform", "--json"],
+        env={**os.environ, "IOC_HUB_DATABASE_URL": url, "IOC_HUB_ADMIN_KEY": admin},
+        capture_output=True,
+        text=True,
+        timeout=PLAY_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary

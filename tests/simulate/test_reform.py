@@ -5,10 +5,6 @@ directly; the play itself end to end, over HTTP, by ``ioc-hub simulate --scenari
 real process on each engine, read back from a real hub process.
 """
 
-import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
@@ -37,6 +33,7 @@ from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
 from tests.simulate.helpers import (
     TZ,
+    play_reform,
     shipped_indicators,
     shipped_obligations,
     shipped_plan,
@@ -60,8 +57,6 @@ AFTER = {
     "vertical_agency": {"registered": 6, "connected": 4},
     "commune": {"registered": 36, "connected": 36},
 }
-# The play takes minutes on a busy machine; the CLI fixture's two would not do.
-PLAY_TIMEOUT = 1800
 
 
 def small_event() -> dict[str, Any]:
@@ -161,21 +156,6 @@ async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         yield url
 
 
-def play_reform(url: str, admin: str) -> dict[str, Any]:
-    """``ioc-hub simulate --scenario reform --json`` on ``url``'s database; its summary."""
-    done = subprocess.run(
-        [sys.executable, "-m", "ioc_hub", "simulate", "--scenario", "reform", "--json"],
-        env={**os.environ, "IOC_HUB_DATABASE_URL": url, "IOC_HUB_ADMIN_KEY": admin},
-        capture_output=True,
-        text=True,
-        timeout=PLAY_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    summary: dict[str, Any] = json.loads(done.stdout)
-    return summary
-
-
 def table(kinds: dict[str, dict[str, int]]) -> dict[str, list[int]]:
     return {k: [v["connected"], v["registered"]] for k, v in kinds.items()}
 
@@ -190,7 +170,7 @@ async def test_reform_scenario_reproduces_both_tables_over_http(
         "74",
         *(Scope.KEYS_ADMIN, Scope.OBSERVATIONS_WRITE, Scope.COVERAGE_READ, Scope.REGISTRY_WRITE),
     )
-    summary = play_reform(fresh_url, admin)
+    summary = await play_reform(fresh_url, admin)
     assert summary["failures"] == {}
     assert summary["rejected"] == 0
     assert summary["reorganisation"]["effective"] == "2025-07-01"
