@@ -18,7 +18,7 @@ import pytest
 from ioc_hub.models import Scope
 from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
-from tests.simulate.helpers import play_reform
+from tests.simulate.helpers import ARTICLE, play_reform
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -38,14 +38,6 @@ WAIT_MS = 20_000
 LIVE_WITHIN_MS = 15_000
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# The article's table, which `simulate --scenario article` reproduces.
-ARTICLE = {
-    "ministry": {"registered": 3, "connected": 3},
-    "department": {"registered": 18, "connected": 17},
-    "vertical_agency": {"registered": 6, "connected": 4},
-    "district": {"registered": 9, "connected": 9},
-    "commune": {"registered": 91, "connected": 91},
-}
 
 pytestmark = [
     pytest.mark.slow,

@@ -23,6 +23,20 @@ from ioc_hub.simulate.scenario import (
 )
 
 TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+# The article's coverage table (connected and registered units per kind), which the article
+# scenario reproduces, and the reform's on 30 June 2025.
+ARTICLE = {
+    "ministry": {"registered": 3, "connected": 3},
+    "department": {"registered": 18, "connected": 17},
+    "vertical_agency": {"registered": 6, "connected": 4},
+    "district": {"registered": 9, "connected": 9},
+    "commune": {"registered": 91, "connected": 91},
+}
+# The two-tier map's on 2 July 2025: no districts, 36 communes, the rest as in the article.
+TWO_TIER = {
+    **{k: v for k, v in ARTICLE.items() if k != "district"},
+    "commune": {"registered": 36, "connected": 36},
+}
 # The reform's play takes minutes on a busy machine.
 PLAY_TIMEOUT = 1800
 NOW = datetime(2026, 11, 28, 6, 30, tzinfo=UTC)

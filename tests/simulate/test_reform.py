@@ -32,6 +32,8 @@ from ioc_hub.simulate.scenario import FaultRates, Plan, Scenario, UnitSpec
 from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
 from tests.simulate.helpers import (
+    ARTICLE,
+    TWO_TIER,
     TZ,
     play_reform,
     shipped_indicators,
@@ -42,21 +44,6 @@ from tests.simulate.helpers import (
 
 D = date(2025, 7, 1)
 START, SWITCH, END = (midnight(day, TZ) for day in (FIRST_DAY, D, LAST_DAY + timedelta(days=1)))
-
-# The article's table on 30 June 2025, and the two-tier map's on 2 July.
-BEFORE = {
-    "ministry": {"registered": 3, "connected": 3},
-    "department": {"registered": 18, "connected": 17},
-    "vertical_agency": {"registered": 6, "connected": 4},
-    "district": {"registered": 9, "connected": 9},
-    "commune": {"registered": 91, "connected": 91},
-}
-AFTER = {
-    "ministry": {"registered": 3, "connected": 3},
-    "department": {"registered": 18, "connected": 17},
-    "vertical_agency": {"registered": 6, "connected": 4},
-    "commune": {"registered": 36, "connected": 36},
-}
 
 
 def small_event() -> dict[str, Any]:
@@ -179,7 +166,7 @@ async def test_reform_scenario_reproduces_both_tables_over_http(
     assert rows["pushed"] == summary["accepted"]["created"] == rows["planned"] > 30_000
     played = summary["coverage_at"]
     assert list(played) == ["2025-06-30T12:00:00+07:00", "2025-07-02T12:00:00+07:00"]
-    for instant, expected in zip(played, (BEFORE, AFTER), strict=True):
+    for instant, expected in zip(played, (ARTICLE, TWO_TIER), strict=True):
         assert played[instant]["coverage"] == played[instant]["expected"] == table(expected)
 
     # Read back from a real hub process: the article's table, then the two-tier map's.
@@ -189,7 +176,7 @@ async def test_reform_scenario_reproduces_both_tables_over_http(
             base_url=hub.url, headers={"Authorization": f"Bearer {admin}"}, timeout=60
         ) as http,
     ):
-        for instant, expected in zip(played, (BEFORE, AFTER), strict=True):
+        for instant, expected in zip(played, (ARTICLE, TWO_TIER), strict=True):
             answer = await http.get("/api/v1/coverage", params={"at": instant, "limit": 1000})
             assert answer.status_code == 200, answer.text
             coverage = answer.json()
