@@ -163,7 +163,7 @@ async def test_reform_scenario_reproduces_both_tables_over_http(
     assert summary["reorganisation"]["effective"] == "2025-07-01"
     assert summary["reorganisation"]["ended"] == 65
     rows = summary["rows"]
-    assert rows["pushed"] == summary["accepted"]["created"] == rows["planned"] > 30_000
+    assert rows["pushed"] == summary["accepted"]["created"] == rows["planned"] > 25_000
     played = summary["coverage_at"]
     assert list(played) == ["2025-06-30T12:00:00+07:00", "2025-07-02T12:00:00+07:00"]
     for instant, expected in zip(played, (ARTICLE, TWO_TIER), strict=True):
