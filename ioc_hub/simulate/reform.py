@@ -7,10 +7,10 @@ period has ended (a value meant to be late waits for the first night after its d
 that hour the hub's clock is set to it and the unit pushes with its own key. One request per unit
 and night keeps two months of a province to a few thousand requests.
 
-On the effective day D the registry switches: the play
-applies the shipped event (``GET`` then ``POST /api/v1/reorganisations``), and from then on the
-units of the new map report, over the obligations the hub lists then. The old units still send
-the values of their last periods, which arrive after D.
+On the effective day D the registry switches: the play applies the shipped event (``GET`` then
+``POST /api/v1/reorganisations``), and from then on the units of the new map (the hub's tree as
+of D) report, over the obligations the hub lists then. The old units still send the values of
+their last periods, which arrive after D.
 
 The hub stamps every value with its clock, so coverage as of any instant of the span is what it
 would have been on that day. A hub serving real traffic keeps real time: the play therefore
@@ -23,12 +23,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from datetime import time as clock_time
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -40,14 +39,13 @@ from ioc_hub.simulate.runner import (
     DUPLICATE_DELAY,
     CoverageAt,
     Options,
-    Registry,
     Runner,
     Summary,
     Tally,
     connected,
     coverage_by_kind,
 )
-from ioc_hub.simulate.scenario import Plan, PlannedRow, UnitSpec
+from ioc_hub.simulate.scenario import Plan, PlannedRow
 from ioc_hub.simulate.scenario import _uniform as uniform
 
 BUILTIN = "binh-duong-2025"
@@ -78,26 +76,6 @@ def table_instants(effective: date, tz: tzinfo) -> tuple[datetime, datetime]:
         datetime.combine(effective - day, TABLE_HOUR, tz),
         datetime.combine(effective + day, TABLE_HOUR, tz),
     )
-
-
-def tree_after(units: Sequence[UnitSpec], event: dict[str, Any]) -> list[UnitSpec]:
-    """The units of the map from the event's day on: those that do not end, changed by their
-    new versions, and those that start."""
-    ends = set(event["ends"])
-    by_code = {u.code: u for u in units if u.code not in ends}
-    for change in event["versions"]:
-        unit = by_code[change["code"]]
-        by_code[unit.code] = replace(
-            unit,
-            name=change.get("name") or unit.name,
-            kind=change.get("kind") or unit.kind,
-            parent=change.get("parent") or unit.parent,
-        )
-    for start in event["starts"]:
-        by_code[start["code"]] = UnitSpec(
-            start["code"], start["name"], start["kind"], start.get("parent")
-        )
-    return list(by_code.values())
 
 
 def send_hour(unit: str, seed: int) -> int:
@@ -181,12 +159,11 @@ class Play:
                 "the 2025 reorganisation onto the seeded registry (`ioc-hub seed` on an empty "
                 "database)"
             )
-        registry = await runner.load_registry()
         event = await hub.builtin_reorganisation(BUILTIN)
-        before = runner.plan(registry)
+        effective = date.fromisoformat(event["effective"])
+        before = runner.plan(await runner.load_registry(effective - timedelta(days=1)))
         summary = Summary(options=runner.options, plan=before, started_at=started_at)
         tally = summary.tally
-        effective = date.fromisoformat(event["effective"])
         start, switch = midnight(FIRST_DAY, self.tz), midnight(effective, self.tz)
         end = midnight(LAST_DAY + timedelta(days=1), self.tz)
         if not start < switch < end:
@@ -205,7 +182,8 @@ class Play:
                 tally.duplicates += copies
                 await runner.push(rows, tally)
                 if tick == switch:
-                    after = await self.reorganise(event, registry, summary)
+                    summary.reorganisation = await hub.reorganise(event)
+                    after = runner.plan(await runner.load_registry(effective))
                     schedule(played_rows(after, switch, end, start, end), deliveries, tally)
                     await runner.mint_keys(after)
                 local = tick.astimezone(self.tz)
@@ -228,15 +206,6 @@ class Play:
                 CoverageAt(at=at, coverage=coverage_by_kind(report), expected=expected(plan))
             )
         return summary
-
-    async def reorganise(self, event: dict[str, Any], registry: Registry, summary: Summary) -> Plan:
-        """Apply the event and plan the new map over the obligations the hub lists now."""
-        hub = self.runner.hub
-        summary.reorganisation = await hub.reorganise(event)
-        obligations = (await self.runner.load_registry()).obligations
-        return self.runner.plan(
-            Registry(tree_after(registry.units, event), registry.indicators, obligations)
-        )
 
 
 def schedule(rows: list[PlannedRow], deliveries: Deliveries, tally: Tally) -> None:

@@ -29,7 +29,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -323,9 +323,10 @@ class Runner:
 
     # --- setup -------------------------------------------------------------------------------
 
-    async def load_registry(self) -> Registry:
+    async def load_registry(self, day: date | None = None) -> Registry:
+        """The hub's units (with ``day``, its tree as of that day), indicators and obligations."""
         raw_units, raw_indicators, raw_obligations = await asyncio.gather(
-            self.hub.list_all("/api/v1/units"),
+            self.hub.list_all("/api/v1/units", {"at": day.isoformat()} if day else None),
             self.hub.list_all("/api/v1/indicators"),
             self.hub.list_all("/api/v1/obligations"),
         )

@@ -1,6 +1,6 @@
 """The reform scenario: the emulator's province through the 1 July 2025 reorganisation.
 
-The pure part (the new map, the nightly sends, the rows either side of D) is checked here
+The pure part (the nightly sends, the rows either side of D) is checked here
 directly; the play itself end to end, over HTTP, by ``ioc-hub simulate --scenario reform`` as a
 real process on each engine, read back from a real hub process.
 """
@@ -9,7 +9,6 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,9 +25,8 @@ from ioc_hub.simulate.reform import (
     send_hour,
     table_instants,
     ticks,
-    tree_after,
 )
-from ioc_hub.simulate.scenario import FaultRates, Plan, Scenario, UnitSpec
+from ioc_hub.simulate.scenario import FaultRates, Plan, Scenario
 from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
 from tests.simulate.helpers import (
@@ -44,37 +42,6 @@ from tests.simulate.helpers import (
 
 D = date(2025, 7, 1)
 START, SWITCH, END = (midnight(day, TZ) for day in (FIRST_DAY, D, LAST_DAY + timedelta(days=1)))
-
-
-def small_event() -> dict[str, Any]:
-    """Two districts' worth of the reform: 25741 and 25744 end, 25747 continues under 79."""
-    return {
-        "name": "test",
-        "effective": "2025-07-01",
-        "ends": ["74", "718", "25741", "25744"],
-        "starts": [{"code": "79", "name": "TP HCM", "kind": "province", "parent": None}],
-        "versions": [
-            {"code": "25747", "name": "Phường Thủ Dầu Một", "parent": "79"},
-            {"code": "DEPT-SYT", "parent": "79"},
-        ],
-        "lineage": [],
-    }
-
-
-def test_the_new_map_drops_what_ends_and_takes_the_new_versions() -> None:
-    units = [
-        UnitSpec("74", "Bình Dương", "province", None),
-        UnitSpec("718", "Thủ Dầu Một", "district", "74"),
-        UnitSpec("25741", "Phường Hiệp Thành", "commune", "718"),
-        UnitSpec("25744", "Phường Phú Lợi", "commune", "718"),
-        UnitSpec("25747", "Phường Phú Cường", "commune", "718"),
-        UnitSpec("DEPT-SYT", "Sở Y tế", "department", "74"),
-    ]
-    after = {u.code: u for u in tree_after(units, small_event())}
-    assert sorted(after) == ["25747", "79", "DEPT-SYT"]
-    assert after["25747"] == UnitSpec("25747", "Phường Thủ Dầu Một", "commune", "79")
-    assert after["DEPT-SYT"] == UnitSpec("DEPT-SYT", "Sở Y tế", "department", "79")
-    assert after["79"] == UnitSpec("79", "TP HCM", "province", None)
 
 
 def test_the_tables_are_read_at_noon_either_side_of_the_day() -> None:
@@ -116,10 +83,9 @@ def test_a_late_value_waits_for_the_night_after_its_deadline() -> None:
 
 def test_the_new_map_reports_from_the_day_on_and_the_old_units_end() -> None:
     units = shipped_units()
-    ended = {u.code for u in units if u.kind in ("district", "province")} | {"25741"}
-    event = {**small_event(), "ends": sorted(ended), "versions": []}
+    ended = {u.code for u in units if u.kind == "district"} | {"25741"}
     after = Plan(
-        tree_after(units, event),
+        [u for u in units if u.code not in ended],
         shipped_indicators(),
         shipped_obligations(),
         scenario=Scenario.REFORM,
