@@ -121,7 +121,8 @@ async def test_reform_scenario_reproduces_both_tables_over_http(
     admin = await mint(
         fresh_url,
         "74",
-        *(Scope.KEYS_ADMIN, Scope.OBSERVATIONS_WRITE, Scope.COVERAGE_READ, Scope.REGISTRY_WRITE),
+        *(Scope.KEYS_ADMIN, Scope.OBSERVATIONS_WRITE, Scope.REGISTRY_WRITE),
+        *(Scope.COVERAGE_READ, Scope.AGGREGATES_READ),
     )
     summary = await play_reform(fresh_url, admin)
     assert summary["failures"] == {}
