@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import HubError
+from ioc_hub.registry.reorganise import Builtin
 from ioc_hub.simulate.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def reorganise(
         Path | None, typer.Argument(help="A reorganisation event (JSON, docs/design.md §8)")
     ] = None,
     builtin: Annotated[
-        str | None, typer.Option(help="A shipped event instead of a file: binh-duong-2025")
+        Builtin | None, typer.Option(help="A shipped event instead of a file")
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="Validate and count; apply nothing")] = False,
 ) -> None:

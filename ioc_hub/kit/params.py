@@ -2,7 +2,7 @@
 for the published contract and the validation alike."""
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import AwareDatetime, BeforeValidator
@@ -47,6 +47,20 @@ def _date_time_text(value: object) -> object:
 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 """An instant given as ISO 8601 text with its UTC offset."""
+
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _date_text(value: object) -> object:
+    # As for instants: pydantic would read 0 as 1970-01-01.
+    if not isinstance(value, date) and not (isinstance(value, str) and _DATE.fullmatch(value)):
+        raise ValueError("expected an ISO 8601 day, e.g. 2025-07-01")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_date_text)]
+"""A calendar day given as ISO 8601 text (``YYYY-MM-DD``)."""
 
 
 def _not_text_or_boolean(value: object) -> object:

@@ -1,4 +1,3 @@
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
@@ -8,7 +7,7 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.deps import SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
-from ioc_hub.kit.params import CODE_PATTERN
+from ioc_hub.kit.params import CODE_PATTERN, IsoDate
 from ioc_hub.models import UnitKind
 from ioc_hub.registry import reorganise, service
 from ioc_hub.registry.schemas import (
@@ -61,7 +60,7 @@ async def list_units(
     ] = None,
     active: Annotated[bool | None, Query(description="Only active or inactive units")] = None,
     at: Annotated[
-        date | None,
+        IsoDate | None,
         Query(
             description="The tree as of this day: units that existed then, as they were then",
             examples=["2025-06-30"],
@@ -146,7 +145,10 @@ ProvinceRegistrar = Annotated[Principal, Depends(province_registrar)]
     operation_id="create_reorganisation",
     responses={
         **BODY_LIMIT_RESPONSES,
-        200: {"description": "Dry run: what would change; nothing was applied"},
+        200: {
+            "model": ReorganisationOut,
+            "description": "Dry run: what would change; nothing was applied",
+        },
         409: problem_doc("A unit already has a version from that day"),
     },
 )
@@ -177,10 +179,9 @@ async def list_reorganisations(session: SessionDep, _: PrincipalDep) -> list[Reo
     "/builtin/{name}",
     summary="A shipped reorganisation, as an event for this registry",
     operation_id="builtin_reorganisation",
-    responses={422: problem_doc("No shipped reorganisation has this name")},
 )
 async def builtin_reorganisation(
-    name: Annotated[str, Path(max_length=64, examples=["binh-duong-2025"])],
+    name: Annotated[reorganise.Builtin, Path(description="A shipped reorganisation")],
     session: SessionDep,
     _: PrincipalDep,
 ) -> ReorganisationIn:

@@ -12,6 +12,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
@@ -39,7 +40,14 @@ from ioc_hub.registry.schemas import (
     UnitStart,
 )
 
-BUILTIN = {"binh-duong-2025": "binh_duong_reform_2025.json"}
+
+class Builtin(StrEnum):
+    """The reorganisations that ship with the hub, each with its data file."""
+
+    BINH_DUONG_2025 = "binh-duong-2025"
+
+
+_BUILTIN_FILES = {Builtin.BINH_DUONG_2025: "binh_duong_reform_2025.json"}
 
 # Shares are decimals from documents: a sum this close to 1 is 1.
 _SHARE_TOLERANCE = 1e-9
@@ -605,25 +613,19 @@ async def undo(session: AsyncSession, reorganisation_id: int) -> ReorganisationO
 # --- the reform that ships with the hub -------------------------------------------------------
 
 
-def _load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        resources.files("ioc_hub.data").joinpath(BUILTIN[name]).read_text(encoding="utf-8")
-    )
+def _load(name: Builtin) -> dict[str, Any]:
+    text = resources.files("ioc_hub.data").joinpath(_BUILTIN_FILES[name]).read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
     return data
 
 
-async def builtin(session: AsyncSession, name: str) -> ReorganisationIn:
+async def builtin(session: AsyncSession, name: Builtin) -> ReorganisationIn:
     """A shipped reorganisation as an event for the registry as it stands.
 
     ``binh-duong-2025``: the province 74 and its districts end; 79 starts; the 36 successors
     continue a predecessor's code with a new name under 79; the other communes end; the
     province-level units of 74 continue under 79.
     """
-    if name not in BUILTIN:
-        raise Invalid(
-            f"no built-in reorganisation {name!r}; known: {', '.join(sorted(BUILTIN))}",
-            field="path.name",
-        )
     data = _load(name)
     old, new = data["province"]["ends"], data["province"]["successor"]
     successors = data["successors"]

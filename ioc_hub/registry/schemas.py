@@ -3,7 +3,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
-from ioc_hub.kit.params import CODE_PATTERN, NAME_PATTERN, TEXT_PATTERN
+from ioc_hub.kit.params import CODE_PATTERN, NAME_PATTERN, TEXT_PATTERN, IsoDate
 from ioc_hub.models import UnitKind
 
 UnitCode = Annotated[
@@ -146,7 +146,7 @@ class ReorganisationIn(BaseModel):
     )
 
     name: UnitName
-    effective: date = Field(description="D: the first day of the new map")
+    effective: IsoDate = Field(description="D: the first day of the new map")
     ends: list[UnitCode] = Field(
         default=[], max_length=10_000, description="Units whose last day is D − 1"
     )

@@ -163,8 +163,8 @@ async def unit_in_area(
 async def _valid_parent(
     session: AsyncSession, kind: UnitKind, parent_code: str | None, field: str
 ) -> Unit:
-    """The hierarchy rule: a commune's parent is a district; every other kind hangs under the
-    province."""
+    """The hierarchy rule of today's tree: a commune's parent is a district or, on a two-tier
+    map, the province; every other kind hangs under the province (docs/design.md §2, §8)."""
     if kind is UnitKind.PROVINCE:
         raise Invalid(
             "the province is the root of the registry and is created by `ioc-hub seed`",
@@ -172,11 +172,14 @@ async def _valid_parent(
         )
     if kind is UnitKind.COMMUNE:
         if parent_code is None:
-            raise Invalid("a commune needs its district as parent", field=field)
+            raise Invalid("a commune needs its district (or province) as parent", field=field)
         parent = await get_unit(session, parent_code, field=field)
-        if parent.kind != UnitKind.DISTRICT:
+        if parent.valid_to is not None:
+            raise Invalid(f"unit {parent_code!r} ended on {parent.valid_to}", field=field)
+        if parent.kind not in (UnitKind.DISTRICT, UnitKind.PROVINCE):
             raise Invalid(
-                f"a commune's parent must be a district; {parent_code!r} is a {parent.kind}",
+                f"a commune's parent must be a district or province; {parent_code!r} is a "
+                f"{parent.kind}",
                 field=field,
             )
         if not parent.active:

@@ -73,3 +73,26 @@ async def test_keys_create_refuses_unknown_scope_and_unit(fresh_url: str) -> Non
     bad_unit = ioc_hub(fresh_url, "keys", "create", "--unit", "nope", "--scope", "keys:admin")
     assert bad_unit.returncode == 2
     assert "does not exist" in bad_unit.stderr
+
+
+async def test_reorganise_dry_run_then_apply_then_refuse_a_bad_file(
+    fresh_url: str, tmp_path: Path
+) -> None:
+    assert ioc_hub(fresh_url, "seed").returncode == 0
+    dry = ioc_hub(fresh_url, "reorganise", "--builtin", "binh-duong-2025", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would change: 65 units end, 1 start" in " ".join(dry.stderr.split())
+    applied = ioc_hub(fresh_url, "reorganise", "--builtin", "binh-duong-2025")
+    assert applied.returncode == 0, applied.stderr
+    assert "applied: 65 units end" in " ".join(applied.stderr.split())
+    again = ioc_hub(fresh_url, "reorganise", "--builtin", "binh-duong-2025")
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "x", "effective": "2026-01-01", "ends": ["nope"]}', "utf-8")
+    refused = ioc_hub(fresh_url, "reorganise", str(bad))
+    assert refused.returncode == 1
+    assert "unit 'nope' does not exist (body.ends.0)" in " ".join(refused.stderr.split())
+    neither = ioc_hub(fresh_url, "reorganise")
+    assert neither.returncode == 2

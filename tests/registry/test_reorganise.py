@@ -1,6 +1,7 @@
 """Reorganisations (docs/design.md §8): the 2025 Bình Dương reform applied whole, the tree as of a
 day, a unit's history, pushes and keys across the day, bad events refused whole, and undo."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -327,3 +328,39 @@ async def test_undo_restores_the_map_until_new_data_arrives(
     assert refused.status_code == 409
     assert "25945" in refused.json()["detail"]
     assert (await client.delete(f"{REFORM}/999", headers=auth)).status_code == 404
+
+
+async def test_pushes_racing_a_reorganisation_see_the_map_before_or_after_it(
+    client: httpx.AsyncClient, admin_token: str, mint_key: MintKey, at_now: Clock
+) -> None:
+    """Each push is judged wholly by the old map (stored) or wholly by the new one (its row for
+    the ended unit refused, the continuing unit's row stored): never a mix, never an error."""
+    auth = bearer(admin_token)
+    event = await builtin(client, auth)
+    key = bearer(await mint_key("74", Scope.OBSERVATIONS_WRITE))
+    rows = [
+        {"unit": "25948", "indicator": DAILY, "value": 1, "period": "2025-07-02"},
+        {"unit": "25945", "indicator": DAILY, "value": 2, "period": "2025-07-02"},
+    ]
+
+    async def push(serial: int) -> tuple[int, int]:
+        for row in rows:
+            row["value"] = serial
+        response = await client.post(
+            "/api/v1/observations", json={"observations": rows}, headers=key
+        )
+        assert response.status_code == 200, response.text
+        summary = response.json()
+        return summary["created"] + summary["updated"] + summary["unchanged"], summary["rejected"]
+
+    results = await asyncio.gather(
+        *(push(n) for n in range(10)),
+        client.post(REFORM, json=event, headers=auth),
+        *(push(n) for n in range(10, 20)),
+    )
+    applied = results[10]
+    assert isinstance(applied, httpx.Response)
+    assert applied.status_code == 201, applied.text
+    outcomes = {r for r in results if isinstance(r, tuple)}
+    assert outcomes <= {(2, 0), (1, 1)}, outcomes
+    assert await push(99) == (1, 1)  # after it, the new map

@@ -45,16 +45,26 @@ async def test_department_defaults_to_the_province_as_parent(
     assert response.json()["parent"] == "74"
 
 
+async def test_a_commune_may_hang_directly_under_the_province(
+    client: httpx.AsyncClient, admin_token: str
+) -> None:
+    """The two-tier map (docs/design.md §8)."""
+    response = await client.post(
+        "/api/v1/units", json={**NEW_COMMUNE, "parent": "74"}, headers=bearer(admin_token)
+    )
+    assert response.status_code == 201, response.text
+    assert (response.json()["kind"], response.json()["parent"]) == ("commune", "74")
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "field", "reason"),
     [
         (
-            {**NEW_COMMUNE, "parent": "74"},
+            {**NEW_COMMUNE, "parent": "DEPT-STTTT"},
             422,
             "body.parent",
-            "a commune's parent must be a district",
+            "a commune's parent must be a district or province",
         ),
-        ({**NEW_COMMUNE, "parent": "DEPT-STTTT"}, 422, "body.parent", "must be a district"),
         ({**NEW_COMMUNE, "parent": None}, 422, "body.parent", "a commune needs its district"),
         ({**NEW_COMMUNE, "parent": "nope"}, 422, "body.parent", "unit 'nope' does not exist"),
         (

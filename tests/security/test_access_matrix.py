@@ -160,6 +160,20 @@ async def delete_obligation(ctx: Ctx) -> Request:
     return "DELETE", f"/api/v1/obligations/{created['id']}", {}
 
 
+def reorganisation(ctx: Ctx) -> dict[str, Any]:
+    start = {"code": ctx.new("X"), "name": "Xã Mới", "kind": "commune", "parent": DISTRICT}
+    return {"name": ctx.new("new commune"), "effective": "2025-07-01", "starts": [start]}
+
+
+async def create_reorganisation(ctx: Ctx) -> Request:
+    return "POST", "/api/v1/reorganisations", {"json": reorganisation(ctx)}
+
+
+async def undo_reorganisation(ctx: Ctx) -> Request:
+    created = await ctx.admin("POST", "/api/v1/reorganisations", reorganisation(ctx))
+    return "DELETE", f"/api/v1/reorganisations/{created['id']}", {}
+
+
 @dataclass(frozen=True)
 class Row:
     build: Build
@@ -207,6 +221,12 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/units/{code}"): Row(fixed("GET", f"/api/v1/units/{COMMUNE}"), ANY_KEY),
     ("PATCH", "/api/v1/units/{code}"): Row(patch_unit, ADMIN),
     ("DELETE", "/api/v1/units/{code}"): Row(delete_unit, ADMIN),
+    ("POST", "/api/v1/reorganisations"): Row(create_reorganisation, CREATE),
+    ("GET", "/api/v1/reorganisations"): Row(fixed("GET", "/api/v1/reorganisations"), ANY_KEY),
+    ("GET", "/api/v1/reorganisations/builtin/{name}"): Row(
+        fixed("GET", "/api/v1/reorganisations/builtin/binh-duong-2025"), ANY_KEY
+    ),
+    ("DELETE", "/api/v1/reorganisations/{id}"): Row(undo_reorganisation, ADMIN),
     ("POST", "/api/v1/keys"): Row(create_key, CREATE),
     ("GET", "/api/v1/keys"): Row(fixed("GET", "/api/v1/keys"), ADMIN),
     ("DELETE", "/api/v1/keys/{key_id}"): Row(revoke_key, ADMIN),
