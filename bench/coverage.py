@@ -50,17 +50,23 @@ WARM_UP = 3
 CHUNK_ROWS = 1_000_000
 TIMEZONE = "Asia/Ho_Chi_Minh"
 
-LOAD = """
+# A daily value of pair ``p`` for day ``d``, received at ``r.at``; the callers say which.
+INSERT_DAILY = """
 INSERT INTO observations (unit_id, indicator_id, period, period_start, value, observed_at,
     received_at, first_received_at, key_id, revision, imported)
 SELECT p.unit_id, p.indicator_id, to_char(d, 'YYYY-MM-DD'), d::date,
     ((p.unit_id * 31 + p.indicator_id * 7 + (d::date - DATE '2000-01-01')) % 900)::float8,
-    NULL, r.at, r.at, NULL, 1, false
+    NULL, r.at, r.at, NULL, 1, false"""
+
+LOAD = (
+    INSERT_DAILY
+    + """
 FROM generate_series(CAST(:newest AS timestamp), CAST(:oldest AS timestamp), interval '-1 day') d
 CROSS JOIN bench_pairs p
 CROSS JOIN LATERAL (SELECT (d + interval '1 day 2 hours') AT TIME ZONE :tz AS at) r
 LIMIT :rows
 """
+)
 
 # What ingest keeps per series and per unit, rebuilt from the stored observations.
 REBUILD_STATE = [
@@ -147,6 +153,17 @@ async def sample(target: Target, path: str, calls: int, warm_up: int = WARM_UP) 
                 )
     finally:
         await http.close()
+
+
+async def alternate(
+    first: Target, second: Target, paths: list[str], rounds: int, calls: int
+) -> None:
+    """Time ``paths`` on both targets in rounds whose order alternates, so a noisy machine
+    weighs on both alike (warm-up calls in the first round only)."""
+    for n in range(rounds):
+        for target in (first, second) if n % 2 == 0 else (second, first):
+            for path in paths:
+                await sample(target, path, calls, WARM_UP if n == 0 else 1)
 
 
 async def figure(target: Target) -> Figure:
@@ -332,10 +349,7 @@ async def seeded_figures(
         ):
             few = Target("seeded registry", few_url, few_port, few_token)
             many = Target("seeded registry", many_url, many_port, many_token)
-            for n in range(rounds):
-                for target in (few, many) if n % 2 == 0 else (many, few):
-                    for path in (COVERAGE, STALENESS):
-                        await sample(target, path, calls, WARM_UP if n == 0 else 1)
+            await alternate(few, many, [COVERAGE, STALENESS], rounds, calls)
             return [await figure(few), await figure(many)], seconds
 
 
@@ -494,16 +508,14 @@ REFORM = "binh-duong-2025"
 REFORM_DAY = date(2025, 7, 1)
 DAYS_AROUND = {"before": "2025-06-30T12:00:00%2B07:00", "after": "2025-07-02T12:00:00%2B07:00"}
 
-LOAD_OWED = """
-INSERT INTO observations (unit_id, indicator_id, period, period_start, value, observed_at,
-    received_at, first_received_at, key_id, revision, imported)
-SELECT p.unit_id, p.indicator_id, to_char(d, 'YYYY-MM-DD'), d::date,
-    ((p.unit_id * 31 + p.indicator_id * 7 + (d::date - DATE '2000-01-01')) % 900)::float8,
-    NULL, r.at, r.at, NULL, 1, false
+LOAD_OWED = (
+    INSERT_DAILY
+    + """
 FROM generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp), interval '1 day') d
 JOIN bench_owed p ON p.since <= d::date AND d::date < p.until
 CROSS JOIN LATERAL (SELECT (d + interval '1 day 2 hours') AT TIME ZONE :tz AS at) r
 """
+)
 
 
 async def registry_through_time(url: str, reformed: bool, first: date, last: date) -> str:
@@ -542,6 +554,9 @@ async def registry_through_time(url: str, reformed: bool, first: date, last: dat
             )
             await session.execute(text(LOAD_OWED), {"first": first, "last": last, "tz": TIMEZONE})
         await rebuild_state(engine)
+        async with engine.connect() as connection:  # the registry's tables too, alike on both
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text("ANALYZE"))
     finally:
         await engine.dispose()
     return token
@@ -585,10 +600,7 @@ async def through_time_figures(days: int, rounds: int, calls: int) -> tuple[list
         ):
             unchanged = Target("unchanged", unchanged_url, unchanged_port, unchanged_token)
             reformed = Target("reformed", reformed_url, reformed_port, reformed_token)
-            for n in range(rounds):
-                for target in (unchanged, reformed) if n % 2 == 0 else (reformed, unchanged):
-                    for path in paths.values():
-                        await sample(target, path, calls, WARM_UP if n == 0 else 1)
+            await alternate(unchanged, reformed, list(paths.values()), rounds, calls)
         return [
             DayFigure(
                 when,

@@ -178,20 +178,18 @@ async def unit_on(session: AsyncSession, code: str, day: date) -> UnitOnDay | No
     )
 
 
-async def change_days(session: AsyncSession, after: date | None, until: date) -> list[date]:
+async def change_days(
+    session: AsyncSession, after: date | None, until: date, *, ends: bool = True
+) -> list[date]:
     """The days in (``after``, ``until``] on which the tree or the obligations change, sorted:
-    the registry is the same from one such day until the next (docs/design.md §8)."""
-    bounds = [
-        (Unit.valid_from, Unit.valid_to),
-        (UnitVersion.valid_from, UnitVersion.valid_to),
-        (Obligation.valid_from, Obligation.valid_to),
-    ]
+    the registry is the same from one such day until the next (docs/design.md §8). Without
+    ``ends``, only the days on which a unit, a version or an obligation begins: the only days a
+    series can begin to be owed (a version's end is the next one's beginning)."""
+    columns = [Unit.valid_from, UnitVersion.valid_from, Obligation.valid_from]
+    if ends:
+        columns += [Unit.valid_to, UnitVersion.valid_to, Obligation.valid_to]
     days = union(
-        *(
-            select(column.label("day")).where(column.is_not(None))
-            for pair in bounds
-            for column in pair
-        )
+        *(select(column.label("day")).where(column.is_not(None)) for column in columns)
     ).subquery()
     statement = select(days.c.day).where(days.c.day <= until).order_by(days.c.day)
     if after is not None:

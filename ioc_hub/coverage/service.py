@@ -255,18 +255,34 @@ async def _select(
     return _Selection(day, units, indicators.rows, series, unit_ids, indicators.ids)
 
 
+async def _select_at(
+    session: AsyncSession,
+    settings: Settings,
+    principal: Principal,
+    filters: SeriesFilter,
+    at: datetime,
+) -> _Selection:
+    """The selection on ``at``'s local day: coverage and staleness read the tree of that day."""
+    indicators = await _indicators(session, filters)
+    return await _select(
+        session, principal, filters, indicators, timeline.local_day(at, settings.tz)
+    )
+
+
 async def _starts(
     session: AsyncSession, selection: _Selection, since: date | None
 ) -> dict[SeriesKey, date]:
     """The day each series of the selection began to be owed, for those that began after
     ``since`` (``None``: ever); a series not listed is owed since before.
 
-    The registry only changes on the days :func:`repository.change_days` lists, so walking back
-    over them, a series owed on a change day but not on the day before began that day.
+    A series can only begin to be owed on a day a unit, a version or an obligation begins
+    (:func:`repository.change_days`), so walking back over those days, a series owed on one but
+    not on the day before began that day.
     """
     starts: dict[SeriesKey, date] = {}
     continuing = set(selection.series)
-    for day in reversed(await repository.change_days(session, since, selection.day)):
+    days = await repository.change_days(session, since, selection.day, ends=False)
+    for day in reversed(days):
         if not continuing:
             break
         before = set(
@@ -432,13 +448,7 @@ async def coverage(
     if district is None and area is not None:
         filters = SeriesFilter(kind=kind, district=area, district_field="query.area")
     at = resolve_at(at_text, now)
-    selection = await _select(
-        session,
-        principal,
-        filters,
-        await _indicators(session, filters),
-        timeline.local_day(at, settings.tz),
-    )
+    selection = await _select_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, selection.indicators.values())
     expectations = _expectations(settings, schedules, at)
     owed = await _owed(session, selection, expectations, all_starts=False)
@@ -506,13 +516,7 @@ async def staleness(
     """Every series with its status, worst first: never, stale (most periods behind first),
     overdue, fresh; then by unit and indicator code."""
     at = resolve_at(at_text, now)
-    selection = await _select(
-        session,
-        principal,
-        filters,
-        await _indicators(session, filters),
-        timeline.local_day(at, settings.tz),
-    )
+    selection = await _select_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, selection.indicators.values())
     owed = await _owed(session, selection, _expectations(settings, schedules, at), all_starts=True)
     facts = await _facts(session, selection, at, now)
@@ -649,7 +653,7 @@ async def _segments(
     exist, is not a district or is outside the key's area owes nothing; if no piece can answer,
     the first piece's refusal is the answer.
     """
-    last_day = span.last_day + _WEEK_TAIL
+    last_day = min(span.last_day, date.max - _WEEK_TAIL) + _WEEK_TAIL
     starts = [span.first_day, *await repository.change_days(session, span.first_day, last_day)]
     ends = [day - timedelta(days=1) for day in starts[1:]] + [last_day]
     segments: list[_Segment] = []

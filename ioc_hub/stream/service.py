@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -34,6 +34,7 @@ from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.repository import Contact
 from ioc_hub.ingest.validation import IndicatorRef
 from ioc_hub.kit.periods import Cadence, PeriodError
+from ioc_hub.registry import timeline
 from ioc_hub.stream.bus import Draft, Event, EventBus, LocalBus, PostgresBus
 from ioc_hub.stream.schemas import EventType, Via
 
@@ -170,12 +171,14 @@ def series_drafts(
 
 
 async def connection_windows(
-    session: AsyncSession, described: _Described, unit_ids: Iterable[int]
+    session: AsyncSession, described: _Described, unit_ids: Iterable[int], day: date
 ) -> dict[int, timedelta]:
-    """Each unit's connection window (docs/design.md §4), from its obligations."""
+    """Each unit's connection window (docs/design.md §4), from its obligations on ``day``, the
+    local day of the contact: coverage judges it so (§8)."""
     unit_ids = sorted(set(unit_ids))
     schedules: dict[int, list[Schedule]] = {u: [] for u in unit_ids}
-    for unit_id, indicator_id in await catalogue.obligated_series(session, unit_ids=unit_ids):
+    pairs = await catalogue.obligated_series(session, unit_ids=unit_ids, day=day)
+    for unit_id, indicator_id in pairs:
         indicator = described.copy.indicators_by_id.get(indicator_id)
         if indicator is not None:
             schedules[unit_id].append(described.schedule(indicator))
@@ -292,7 +295,8 @@ class Publisher:
                 return []
             async with self._sessions() as session:
                 described = self._describe(await self._cache.registry(session))
-                windows = await connection_windows(session, described, [outcome.unit_id])
+                day = timeline.local_day(outcome.at, self._settings.tz)
+                windows = await connection_windows(session, described, [outcome.unit_id], day)
             return connection_drafts(described, [contact], windows, "heartbeat")
         written = outcome.written
         assert written is not None
@@ -303,8 +307,9 @@ class Publisher:
         if contacts:
             try:
                 async with self._sessions() as session:
+                    day = timeline.local_day(outcome.now, self._settings.tz)
                     windows = await connection_windows(
-                        session, described, (c.unit_id for c in contacts)
+                        session, described, (c.unit_id for c in contacts), day
                     )
             except Exception as exc:  # the batch's other events still go out
                 log.warning("no connection events: obligations unavailable: %s", exc)

@@ -35,6 +35,46 @@ async def heartbeat(client: httpx.AsyncClient, auth: dict[str, str], unit: str) 
     assert response.status_code == 200, response.text
 
 
+SILENT = {"DEPT-SNGV", "VA-CHQ", "VA-KBNN"}
+"""The units the article's table leaves unconnected: one department, two vertical agencies."""
+
+
+async def article_situation(
+    client: httpx.AsyncClient, auth: dict[str, str], period: str = "2026-11-27"
+) -> None:
+    """Every ministry, district and commune, 17 of 18 departments and 4 of 6 vertical agencies
+    heard from: the ones with daily data push ``period``'s row in one batch, the others send a
+    heartbeat."""
+    pushers = [c for kind in ("department", "district", "commune") for c in codes(kind)]
+    await push(
+        client,
+        auth,
+        [
+            {"unit": code, "indicator": DAILY, "value": 1, "period": period}
+            for code in pushers
+            if code not in SILENT
+        ],
+    )
+    for code in codes("ministry") + codes("vertical_agency"):
+        if code not in SILENT:
+            await heartbeat(client, auth, code)
+
+
+ARTICLE_TABLE = {
+    "ministry": (3, 3),
+    "department": (17, 18),
+    "vertical_agency": (4, 6),
+    "district": (9, 9),
+    "commune": (91, 91),
+}
+"""The article's table after :func:`article_situation`, as :func:`kinds` reads it."""
+
+
+def kinds(body: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """A coverage answer's table: (connected, registered) per kind."""
+    return {kind: (c["connected"], c["registered"]) for kind, c in body["kinds"].items()}
+
+
 async def get(
     client: httpx.AsyncClient, path: str, auth: dict[str, str], **params: Any
 ) -> dict[str, Any]:

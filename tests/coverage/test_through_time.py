@@ -24,17 +24,22 @@ import pytest
 
 from ioc_hub.models import Scope
 from tests.conftest import Clock, MintKey, bearer
-from tests.coverage.helpers import DAILY, assert_problem, codes, get, heartbeat, push
+from tests.coverage.helpers import (
+    ARTICLE_TABLE,
+    DAILY,
+    SILENT,
+    article_situation,
+    assert_problem,
+    codes,
+    get,
+    kinds,
+    push,
+)
 
-SILENT = {"DEPT-SNGV", "VA-CHQ", "VA-KBNN"}
 QUIET_SUCCESSORS = {"25945", "25987"}
 TOURISTS = "KHACH-DU-LICH"  # monthly; 5 days' grace
 WEEKLY = "SXH-CA-MAC"  # weekly; every district reports it, nobody else
 OLD_DAY, NEW_DAY = "2025-06-30T12:00:00+07:00", "2025-07-02T12:00:00+07:00"
-
-
-def kinds(body: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    return {kind: (c["connected"], c["registered"]) for kind, c in body["kinds"].items()}
 
 
 async def apply_reform(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
@@ -59,19 +64,7 @@ async def reformed(
     )
 
     clock.set("2025-06-30T09:00:00+07:00")
-    pushers = [c for kind in ("department", "district", "commune") for c in codes(kind)]
-    await push(
-        client,
-        auth,
-        [
-            {"unit": code, "indicator": DAILY, "value": 1, "period": "2025-06-29"}
-            for code in pushers
-            if code not in SILENT
-        ],
-    )
-    for code in codes("ministry") + codes("vertical_agency"):
-        if code not in SILENT:
-            await heartbeat(client, auth, code)
+    await article_situation(client, auth, "2025-06-29")
 
     await apply_reform(client, auth)
     city = bearer(await mint_key("79", Scope.OBSERVATIONS_WRITE, Scope.COVERAGE_READ))
@@ -99,13 +92,7 @@ async def test_coverage_on_the_eve_is_the_articles_table(
     client: httpx.AsyncClient, admin_token: str, reformed: dict[str, str]
 ) -> None:
     body = await get(client, "coverage", bearer(admin_token), at=OLD_DAY)
-    assert kinds(body) == {
-        "ministry": (3, 3),
-        "department": (17, 18),
-        "vertical_agency": (4, 6),
-        "district": (9, 9),
-        "commune": (91, 91),
-    }
+    assert kinds(body) == ARTICLE_TABLE
     assert body["day"] == "2025-06-30"
     assert body["source"] == "observations"
     assert body["total"] == {"registered": 127, "connected": 124}
