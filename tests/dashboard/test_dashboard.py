@@ -295,11 +295,13 @@ async def test_dashboard_shows_either_day_of_the_reform(
             assert await page.locator("#districts").is_visible()
             assert await page.locator("#districts-table tbody tr").count() == 9
             assert "as of" in (await text(page, "#as-of-banner") or "")
+            assert await text(page, "#province") == "Bình Dương"
 
             # The second day of the new one: no districts, 36 communes, the rest as before.
             await show_as_of(page, "2025-07-02T12:00", "2025-07-02T05:00:00.000Z")
             assert await coverage_row(page, "district") is None
             assert await coverage_row(page, "commune") == "36/36"
+            assert await text(page, "#province") == "Thành phố Hồ Chí Minh"
             for kind in ("ministry", "department", "vertical_agency"):
                 numbers = ARTICLE[kind]
                 ratio = f"{numbers['connected']}/{numbers['registered']}"

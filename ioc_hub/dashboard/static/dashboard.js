@@ -180,11 +180,21 @@
   // --- loading ------------------------------------------------------------------------------
 
   async function loadOnce() {
-    const [groups, province] = await Promise.all([
-      fetchAll("api/v1/indicator-groups"),
-      api("api/v1/units", { kind: "province", limit: 1 }).catch(() => null),
-    ]);
+    const groups = await fetchAll("api/v1/indicator-groups");
     state.groupNames = new Map(groups.items.map((g) => [g.code, g.name]));
+    await loadProvince();
+  }
+
+  /** The province of the day shown (the map changes: Bình Dương until 30 June 2025, then
+   * Thành phố Hồ Chí Minh), in the header. */
+  async function loadProvince() {
+    const day = state.at ? new Date(state.at) : new Date();
+    const at = [day.getFullYear(), day.getMonth() + 1, day.getDate()]
+      .map((n) => String(n).padStart(2, "0"))
+      .join("-");
+    const province = await api("api/v1/units", { kind: "province", limit: 1, at }).catch(
+      () => null
+    );
     state.province = province && province.items.length ? province.items[0] : null;
     $("province").textContent = state.province ? state.province.name : "ioc-hub";
   }
@@ -298,7 +308,7 @@
       : "";
     state.openDistrict = null;
     try {
-      await reloadAll();
+      await Promise.all([reloadAll(), loadProvince()]);
       $("app").dataset.at = state.at || "";
     } catch (error) {
       handleError(error);
