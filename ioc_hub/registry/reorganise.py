@@ -16,7 +16,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.catalogue.service import obligated_series
@@ -534,25 +534,40 @@ async def _refuse_undo(
             f"({', '.join(stored)}): undoing it would orphan them",
             field="path.id",
         )
-    started = [s.code for s in event.starts]
-    keyed = (
+    started = select(Unit.id).where(Unit.code.in_([s.code for s in event.starts]))
+    # What a unit it started is still referred to by: it cannot go while any of it exists.
+    referrers = [
+        ("keys", select(AccessKey.unit_id).where(AccessKey.unit_id.in_(started))),
+        ("data", select(Observation.unit_id).where(Observation.unit_id.in_(started))),
         (
-            await session.execute(
-                select(Unit.code)
-                .join(AccessKey, AccessKey.unit_id == Unit.id)
-                .where(Unit.code.in_(started))
-                .distinct()
+            "obligations",
+            select(Obligation.id).where(
+                or_(Obligation.unit_id.in_(started), Obligation.district_id.in_(started)),
+                or_(
+                    Obligation.reorganisation_id.is_(None),
+                    Obligation.reorganisation_id != reorganisation.id,
+                ),
+            ),
+        ),
+        (
+            "child units",
+            select(UnitVersion.id).where(
+                UnitVersion.parent_id.in_(started),
+                UnitVersion.unit_id.not_in(started),
+                or_(
+                    UnitVersion.reorganisation_id.is_(None),
+                    UnitVersion.reorganisation_id != reorganisation.id,
+                ),
+            ),
+        ),
+    ]
+    for what, query in referrers:
+        if await session.scalar(query.limit(1)) is not None:
+            raise Conflict(
+                f"units it started have {what} of their own since; a reorganisation is undone "
+                "only while nothing refers to what it created",
+                field="path.id",
             )
-        )
-        .scalars()
-        .all()
-    )
-    if keyed:
-        raise Conflict(
-            f"units it started have keys ({', '.join(sorted(keyed))}); a key is never deleted, "
-            "so the reorganisation can no longer be undone",
-            field="path.id",
-        )
 
 
 async def undo(session: AsyncSession, reorganisation_id: int) -> ReorganisationOut:
@@ -640,7 +655,10 @@ async def builtin(session: AsyncSession, name: Builtin) -> ReorganisationIn:
         )
     )
     province_level = sorted(c for c in children.scalars() if c not in district_codes)
-    versions = [UnitChange(code=s["code"], name=s["name"], parent=new["code"]) for s in successors]
+    versions = [
+        UnitChange(code=s["code"], name=s["name"], subtype=s["type"].lower(), parent=new["code"])
+        for s in successors
+    ]
     versions += [UnitChange(code=code, parent=new["code"]) for code in province_level]
     lineage = [
         LineageIn.model_validate(

@@ -364,3 +364,15 @@ async def test_pushes_racing_a_reorganisation_see_the_map_before_or_after_it(
     outcomes = {r for r in results if isinstance(r, tuple)}
     assert outcomes <= {(2, 0), (1, 1)}, outcomes
     assert await push(99) == (1, 1)  # after it, the new map
+
+
+async def test_undo_is_refused_once_a_unit_it_started_has_a_key(
+    client: httpx.AsyncClient, admin_token: str, mint_key: MintKey
+) -> None:
+    auth = bearer(admin_token)
+    applied = await reform(client, auth)
+    await mint_key("79", Scope.COVERAGE_READ)
+    refused = await client.delete(f"{REFORM}/{applied['id']}", headers=auth)
+    assert refused.status_code == 409
+    assert "units it started have keys" in refused.json()["detail"]
+    assert await total(client, auth, kind="district", at="2025-07-02") == 0  # still applied
