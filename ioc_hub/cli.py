@@ -5,7 +5,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import HubError
 from ioc_hub.registry.reorganise import Builtin
 from ioc_hub.simulate.scenario import Scenario
+
+if TYPE_CHECKING:
+    from ioc_hub.simulate.runner import Options, Summary
 
 T = TypeVar("T")
 
@@ -230,6 +233,22 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by `keys li
     err.print(f"key {key_id} revoked")
 
 
+# The base URL the reform scenario's requests carry: they reach the app in the same process.
+IN_PROCESS_URL = "http://ioc-hub.in-process"
+
+
+async def _play_reform(options: "Options") -> "Summary":
+    """The reform scenario against the hub's app in this process, on the configured database
+    (migrated first, as ``serve`` does)."""
+    from ioc_hub.migrate import upgrade
+    from ioc_hub.simulate.reform import hub_in_process, simulate_reform
+
+    settings = Settings()
+    await asyncio.to_thread(upgrade, settings)
+    async with hub_in_process(settings) as (transport, move_clock):
+        return await simulate_reform(options, err, transport, move_clock)
+
+
 @app.command()
 def simulate(
     admin_key: Annotated[
@@ -237,16 +256,26 @@ def simulate(
         typer.Option(
             envvar="IOC_HUB_ADMIN_KEY",
             help="A province key with keys:admin and observations:write (to hand out), "
-            "observations:import for --backfill, coverage:read for the coverage table",
+            "observations:import for --backfill, coverage:read for the coverage table, "
+            "registry:write for --scenario reform",
             show_default=False,
         ),
     ],
-    url: Annotated[str, typer.Option(help="Base URL of the running hub")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="Base URL of the running hub [default: http://127.0.0.1:8000]; not with "
+            "--scenario reform, which runs the hub in this process",
+            show_default=False,
+        ),
+    ] = None,
     scenario: Annotated[
         Scenario,
         typer.Option(
             help="article: everyone but 1 department and 2 vertical agencies reports (the "
-            "article's 17/18, 4/6); healthy: everyone; degraded: a fifth silent, a fifth late"
+            "article's 17/18, 4/6); healthy: everyone; degraded: a fifth silent, a fifth late; "
+            "reform: the article's province from 2025-06-01 to 2025-07-31, through the "
+            "1 July 2025 reorganisation, on the database of IOC_HUB_DATABASE_URL"
         ),
     ] = Scenario.ARTICLE,
     backfill: Annotated[
@@ -322,6 +351,14 @@ def simulate(
 
     if not live and (speed != 1.0 or duration is not None):
         raise typer.BadParameter("--speed and --duration apply to --live runs only")
+    reform = scenario is Scenario.REFORM
+    if reform and (url is not None or live or backfill):
+        # The reform happens in 2025 on the hub's clock, which a serving hub keeps real.
+        raise typer.BadParameter(
+            "--scenario reform plays its own span (2025-06-01 to 2025-07-31) against the hub "
+            "in this process, on IOC_HUB_DATABASE_URL: leave out --url, --live and --backfill",
+            param_hint="--scenario",
+        )
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -339,7 +376,7 @@ def simulate(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--out-of-range/--malformed") from exc
     options = Options(
-        url=url,
+        url=IN_PROCESS_URL if reform else url or "http://127.0.0.1:8000",
         admin_key=admin_key,
         scenario=scenario,
         seed=seed,
@@ -354,7 +391,7 @@ def simulate(
         keep_keys=keep_keys,
     )
     try:
-        summary = asyncio.run(run(options, err))
+        summary = asyncio.run(_play_reform(options) if reform else run(options, err))
     except SimulationError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -78,6 +79,7 @@ class HubClient:
         concurrency: int = 4,
         timeout: float = 120.0,
         retries: int = 4,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.admin_key = admin_key
@@ -87,6 +89,7 @@ class HubClient:
             base_url=self.url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=max(4, concurrency * 2)),
+            transport=transport,
         )
 
     async def __aenter__(self) -> HubClient:
@@ -177,6 +180,25 @@ class HubClient:
         created = response.json()
         return int(created["id"]), str(created["token"])
 
+    async def reorganisations(self) -> list[dict[str, Any]]:
+        """The reorganisations the hub has applied, oldest first."""
+        applied: list[dict[str, Any]] = await self._admin_json("GET", "/api/v1/reorganisations")
+        return applied
+
+    async def builtin_reorganisation(self, name: str) -> dict[str, Any]:
+        """A shipped reorganisation as the event ``POST /api/v1/reorganisations`` takes."""
+        event: dict[str, Any] = await self._admin_json(
+            "GET", f"/api/v1/reorganisations/builtin/{name}"
+        )
+        return event
+
+    async def reorganise(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Apply a reorganisation (needs ``registry:write`` on a province key)."""
+        applied: dict[str, Any] = await self._admin_json(
+            "POST", "/api/v1/reorganisations", body=event
+        )
+        return applied
+
     async def revoke_key(self, key_id: int) -> None:
         await self._admin_json("DELETE", f"/api/v1/keys/{key_id}")
 
@@ -222,12 +244,13 @@ class HubClient:
         response = await self._request("POST", "/api/v1/heartbeat", token, body={})
         return response.status_code == 200
 
-    async def coverage(self) -> dict[str, Any] | None:
-        """``GET /api/v1/coverage`` with the admin key; ``None`` when the hub has no such
-        endpoint."""
-        response = await self._request(
-            "GET", "/api/v1/coverage", self.admin_key, params={"limit": 1}
-        )
+    async def coverage(self, at: datetime | None = None) -> dict[str, Any] | None:
+        """``GET /api/v1/coverage`` (as of ``at`` when given) with the admin key; ``None`` when
+        the hub has no such endpoint."""
+        params: dict[str, Any] = {"limit": 1}
+        if at is not None:
+            params["at"] = at.isoformat()
+        response = await self._request("GET", "/api/v1/coverage", self.admin_key, params=params)
         if response.status_code == 404:  # no filters were given: only the route can be missing
             return None
         if response.status_code == 403:

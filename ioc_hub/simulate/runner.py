@@ -27,12 +27,13 @@ import re
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -139,6 +140,24 @@ def reason_kind(reason: str) -> str:
     return _NUMBERS.sub("#", _QUOTED.sub("'…'", _ASIDE.sub("", reason)))
 
 
+@dataclass(frozen=True, slots=True)
+class CoverageAt:
+    """Coverage per kind as of a past instant, as the hub answers it and as the run expects it
+    (connected, registered)."""
+
+    at: datetime
+    coverage: dict[str, tuple[int, int]]
+    expected: dict[str, tuple[int, int]]
+
+
+def coverage_by_kind(report: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(connected, registered) per kind of a ``GET /api/v1/coverage`` answer."""
+    kinds = report.get("kinds", {})
+    return {
+        k: (int(kinds[k]["connected"]), int(kinds[k]["registered"])) for k in KINDS if k in kinds
+    }
+
+
 @dataclass
 class Summary:
     options: Options
@@ -150,6 +169,9 @@ class Summary:
     tally: Tally = field(default_factory=Tally)
     coverage: dict[str, tuple[int, int]] | None = None
     coverage_note: str | None = None
+    # The reform scenario: the reorganisation it applied, and coverage as of instants around it.
+    reorganisation: dict[str, Any] | None = None
+    coverage_at: list[CoverageAt] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         t = self.tally
@@ -195,6 +217,14 @@ class Summary:
             "expected_coverage": {k: list(v) for k, v in self.plan.expected_coverage().items()},
             "coverage": {k: list(v) for k, v in self.coverage.items()} if self.coverage else None,
             "coverage_note": self.coverage_note,
+            "reorganisation": self.reorganisation,
+            "coverage_at": {
+                c.at.isoformat(): {
+                    "coverage": {k: list(v) for k, v in c.coverage.items()},
+                    "expected": {k: list(v) for k, v in c.expected.items()},
+                }
+                for c in self.coverage_at
+            },
         }
 
 
@@ -261,6 +291,15 @@ def _indicators(raw: list[dict[str, Any]]) -> dict[str, IndicatorSpec]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """What the hub lists: its units, its active indicators and its obligations."""
+
+    units: list[UnitSpec]
+    indicators: dict[str, IndicatorSpec]
+    obligations: list[ObligationSpec]
+
+
 def _obligations(raw: list[dict[str, Any]]) -> list[ObligationSpec]:
     return [
         ObligationSpec(
@@ -284,16 +323,23 @@ class Runner:
 
     # --- setup -------------------------------------------------------------------------------
 
-    async def load_plan(self) -> Plan:
+    async def load_registry(self, day: date | None = None) -> Registry:
+        """The hub's units (with ``day``, its tree as of that day), indicators and obligations."""
         raw_units, raw_indicators, raw_obligations = await asyncio.gather(
-            self.hub.list_all("/api/v1/units"),
+            self.hub.list_all("/api/v1/units", {"at": day.isoformat()} if day else None),
             self.hub.list_all("/api/v1/indicators"),
             self.hub.list_all("/api/v1/obligations"),
         )
+        return Registry(
+            _units(raw_units), _indicators(raw_indicators), _obligations(raw_obligations)
+        )
+
+    def plan(self, registry: Registry) -> Plan:
+        """Who reports what over ``registry``, in this run's scenario."""
         plan = Plan(
-            _units(raw_units),
-            _indicators(raw_indicators),
-            _obligations(raw_obligations),
+            registry.units,
+            registry.indicators,
+            registry.obligations,
             scenario=self.options.scenario,
             faults=self.options.faults,
             seed=self.options.seed,
@@ -303,8 +349,14 @@ class Runner:
             raise SimulationError("the hub's registry has no units: run `ioc-hub seed` first")
         return plan
 
+    async def load_plan(self) -> Plan:
+        return self.plan(await self.load_registry())
+
     async def mint_keys(self, plan: Plan) -> None:
-        units = plan.reporting_units
+        """A key for each reporting unit of ``plan`` that has none yet."""
+        units = [u for u in plan.reporting_units if u.code not in self.tokens]
+        if not units:
+            return
         task = self.progress.add_task("minting keys", total=len(units))
         label = f"simulate {self.options.scenario.value}"
 
@@ -529,12 +581,7 @@ class Runner:
         if report is None:
             summary.coverage_note = "unavailable: this hub has no GET /api/v1/coverage"
             return
-        kinds = report.get("kinds", {})
-        summary.coverage = {
-            k: (int(kinds[k]["connected"]), int(kinds[k]["registered"]))
-            for k in KINDS
-            if k in kinds
-        }
+        summary.coverage = coverage_by_kind(report)
         expected = plan.expected_coverage()
         more = [k for k, (c, _) in summary.coverage.items() if c > expected[k][0]]
         fewer = [k for k, (c, _) in summary.coverage.items() if c < expected[k][0]]
@@ -558,11 +605,17 @@ def replay_span(options: Options) -> timedelta:
     return min(MAX_REPLAY, timedelta(seconds=options.duration * options.speed))
 
 
-async def simulate(options: Options, progress_console: Console) -> Summary:
-    """One emulator run against the hub at ``options.url``."""
-    began = time.monotonic()
-    start = datetime.now(UTC)
-    async with HubClient(options.url, options.admin_key, concurrency=options.concurrency) as hub:
+@contextlib.asynccontextmanager
+async def connected(
+    options: Options,
+    progress_console: Console,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Runner]:
+    """A runner talking to the hub at ``options.url`` (through ``transport`` when given), with
+    its progress bars on ``progress_console``."""
+    async with HubClient(
+        options.url, options.admin_key, concurrency=options.concurrency, transport=transport
+    ) as hub:
         await hub.check()
         progress = Progress(
             SpinnerColumn(),
@@ -573,36 +626,43 @@ async def simulate(options: Options, progress_console: Console) -> Summary:
             console=progress_console,
         )
         with progress:
-            runner = Runner(options, hub, progress)
-            plan = await runner.load_plan()
-            summary = Summary(options=options, plan=plan, started_at=start)
-            tally = summary.tally
-            cut = start - replay_span(options)
-            # A replay needs the periods that end inside it, backfill or not.
-            history_start = min(cut, start - timedelta(days=options.backfill_days))
-            due: list[PlannedRow] = []
-            later: list[PlannedRow] = []
-            for row in plan.initial_rows(history_start, start):
-                tally.planned += 1
-                if row.missing:
-                    tally.missing += 1
-                else:
-                    (due if row.arrival <= cut else later).append(row)
-            await runner.mint_keys(plan)
-            try:
-                if options.backfill_days > 0:
-                    await runner.backfill(due, cut, tally)
-                    due = []
-                if options.live:
-                    summary.reached = await runner.live(plan, due, later, cut, start, tally)
-                else:
-                    await runner.once(plan, due, later, tally)
-                    summary.reached = start
-                await runner.read_coverage(plan, summary)
-            finally:
-                if not options.keep_keys:
-                    await runner.revoke_keys()
-        summary.requests = hub.requests
+            yield Runner(options, hub, progress)
+
+
+async def simulate(options: Options, progress_console: Console) -> Summary:
+    """One emulator run against the hub at ``options.url``."""
+    began = time.monotonic()
+    start = datetime.now(UTC)
+    async with connected(options, progress_console) as runner:
+        plan = await runner.load_plan()
+        summary = Summary(options=options, plan=plan, started_at=start)
+        tally = summary.tally
+        cut = start - replay_span(options)
+        # A replay needs the periods that end inside it, backfill or not.
+        history_start = min(cut, start - timedelta(days=options.backfill_days))
+        due: list[PlannedRow] = []
+        later: list[PlannedRow] = []
+        for row in plan.initial_rows(history_start, start):
+            tally.planned += 1
+            if row.missing:
+                tally.missing += 1
+            else:
+                (due if row.arrival <= cut else later).append(row)
+        await runner.mint_keys(plan)
+        try:
+            if options.backfill_days > 0:
+                await runner.backfill(due, cut, tally)
+                due = []
+            if options.live:
+                summary.reached = await runner.live(plan, due, later, cut, start, tally)
+            else:
+                await runner.once(plan, due, later, tally)
+                summary.reached = start
+            await runner.read_coverage(plan, summary)
+        finally:
+            if not options.keep_keys:
+                await runner.revoke_keys()
+        summary.requests = runner.hub.requests
     summary.elapsed = time.monotonic() - began
     return summary
 
@@ -664,15 +724,37 @@ def render(summary: Summary, console: Console) -> None:
                 listed.add_row(name, f"{count:,}")
             console.print(listed)
 
-    coverage = Table(title="coverage (GET /api/v1/coverage)", title_justify="left")
-    coverage.add_column("kind")
-    coverage.add_column("connected", justify="right")
-    coverage.add_column("this run expects", justify="right")
-    expected = plan.expected_coverage()
-    for kind in KINDS:
-        got = summary.coverage.get(kind) if summary.coverage else None
-        shown = f"{got[0]}/{got[1]}" if got else "—"
-        coverage.add_row(kind, shown, f"{expected[kind][0]}/{expected[kind][1]}")
-    console.print(coverage)
+    if summary.reorganisation is not None:
+        event = summary.reorganisation
+        console.print(
+            f"reorganisation {event['id']} applied on {event['effective']}: {event['name']} "
+            f"({event['ended']} units end, {event['started']} start, {event['edges']} lineage "
+            "edges)"
+        )
+    tables = [
+        (f"coverage as of {c.at.isoformat()} (GET /api/v1/coverage?at=…)", c.coverage, c.expected)
+        for c in summary.coverage_at
+    ]
+    if not tables:
+        tables = [
+            (
+                "coverage (GET /api/v1/coverage)",
+                summary.coverage or {},
+                plan.expected_coverage(),
+            )
+        ]
+    for title, got, expected in tables:
+        coverage = Table(title=title, title_justify="left")
+        coverage.add_column("kind")
+        coverage.add_column("connected", justify="right")
+        coverage.add_column("this run expects", justify="right")
+        for kind in KINDS:
+            if kind in got or kind in expected:
+                coverage.add_row(kind, _ratio(got.get(kind)), _ratio(expected.get(kind)))
+        console.print(coverage)
     if summary.coverage_note:
         console.print(f"coverage: {summary.coverage_note}")
+
+
+def _ratio(counts: tuple[int, int] | None) -> str:
+    return f"{counts[0]}/{counts[1]}" if counts else "—"

@@ -148,6 +148,8 @@ class Scenario(StrEnum):
     ARTICLE = "article"
     HEALTHY = "healthy"
     DEGRADED = "degraded"
+    # The article's province through the 1 July 2025 reorganisation (ioc_hub/simulate/reform.py).
+    REFORM = "reform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +186,8 @@ SCENARIO_FAULTS: dict[Scenario, FaultRates] = {
     Scenario.DEGRADED: FaultRates(
         late=0.15, missing=0.08, duplicate=0.05, out_of_range=0.02, malformed=0.02
     ),
+    # Clean data: what changes is the map. Faults can still be asked for with the flags.
+    Scenario.REFORM: FaultRates(),
 }
 
 
@@ -270,7 +274,7 @@ def choose_behaviours(
     behaviours = {u.code: Behaviour.REPORTING for u in units if u.kind in KINDS}
     for kind in KINDS:
         of_kind = [u for u in units if u.kind == kind]
-        if scenario is Scenario.ARTICLE:
+        if scenario in (Scenario.ARTICLE, Scenario.REFORM):
             for unit in _ranked(of_kind, "article-silent")[: ARTICLE_SILENT.get(kind, 0)]:
                 behaviours[unit.code] = Behaviour.SILENT
         elif scenario is Scenario.DEGRADED:

@@ -18,6 +18,7 @@ import pytest
 from ioc_hub.models import Scope
 from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
+from tests.simulate.helpers import ARTICLE, play_reform
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -37,14 +38,6 @@ WAIT_MS = 20_000
 LIVE_WITHIN_MS = 15_000
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# The article's table, which `simulate --scenario article` reproduces.
-ARTICLE = {
-    "ministry": {"registered": 3, "connected": 3},
-    "department": {"registered": 18, "connected": 17},
-    "vertical_agency": {"registered": 6, "connected": 4},
-    "district": {"registered": 9, "connected": 9},
-    "commune": {"registered": 91, "connected": 91},
-}
 
 pytestmark = [
     pytest.mark.slow,
@@ -256,3 +249,80 @@ async def test_dashboard_shows_the_simulated_province_and_follows_it_live(
         f"dashboard on {engine}: live update {live_seconds:.2f} s after the push, "
         f"whole test {time.monotonic() - started:.1f} s; screenshot {shot}"
     )
+
+
+async def coverage_row(page: Any, kind: str) -> str | None:
+    """The ratio the coverage card shows for ``kind``, or None when it has no row."""
+    row = page.locator(f'#coverage-table tr[data-kind="{kind}"] .ratio')
+    return await row.text_content() if await row.count() else None
+
+
+async def show_as_of(page: Any, wall_time: str, instant: str) -> None:
+    """Pick a local wall time in the "as of" field and wait until the page shows it."""
+    await page.fill("#as-of", wall_time)
+    await page.wait_for_selector(f'#app[data-at="{instant}"]')
+
+
+async def test_dashboard_shows_either_day_of_the_reform(
+    fresh_url: str, tmp_path: Path, page: Any
+) -> None:
+    await cli(fresh_url, "seed")
+    admin = await mint(fresh_url, "74", *Scope)
+    operator = await mint(fresh_url, "74", Scope.COVERAGE_READ)
+    engine = "postgresql" if fresh_url.startswith("postgresql") else "sqlite"
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on(
+        "console",
+        lambda message: problems.append(message.text) if message.type == "error" else None,
+    )
+    summary = await play_reform(fresh_url, admin)
+    assert summary["failures"] == {}
+
+    async with running_hub(fresh_url, tmp_path / "hub.log") as hub:
+        try:
+            await page.goto(f"{hub.url}/dashboard")
+            await page.fill("#key-input", operator)
+            await page.click("#key-submit")
+            await page.wait_for_selector('#coverage-table tr[data-kind="total"] .ratio')
+            assert await page.locator("#as-of-banner").is_hidden()
+
+            # The last day of the old map: the article's table, districts and all.
+            await show_as_of(page, "2025-06-30T12:00", "2025-06-30T05:00:00.000Z")
+            for kind, numbers in ARTICLE.items():
+                ratio = f"{numbers['connected']}/{numbers['registered']}"
+                assert await coverage_row(page, kind) == ratio, kind
+            assert await page.locator("#districts").is_visible()
+            assert await page.locator("#districts-table tbody tr").count() == 9
+            assert "as of" in (await text(page, "#as-of-banner") or "")
+            assert await text(page, "#province") == "Bình Dương"
+
+            # The second day of the new one: no districts, 36 communes, the rest as before.
+            await show_as_of(page, "2025-07-02T12:00", "2025-07-02T05:00:00.000Z")
+            assert await coverage_row(page, "district") is None
+            assert await coverage_row(page, "commune") == "36/36"
+            assert await text(page, "#province") == "Thành phố Hồ Chí Minh"
+            for kind in ("ministry", "department", "vertical_agency"):
+                numbers = ARTICLE[kind]
+                ratio = f"{numbers['connected']}/{numbers['registered']}"
+                assert await coverage_row(page, kind) == ratio, kind
+            assert await page.locator("#districts").is_hidden()
+            heat_rows = page.locator("#heatmap-table tbody tr[data-unit]")
+            codes = await heat_rows.evaluate_all("rs => rs.map(r => r.dataset.unit)")
+            assert "25945" in codes
+            assert "718" not in codes
+            await page.evaluate("window.scrollTo(0, 0)")
+            ARTIFACTS.mkdir(exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / f"dashboard-reform-{engine}.png"))
+
+            # Now again: the picker empties and the banner goes.
+            await page.click("#as-of-now")
+            await page.wait_for_selector('#app[data-at=""]')
+            assert await page.locator("#as-of-banner").is_hidden()
+            assert problems == []
+        finally:
+            ARTIFACTS.mkdir(exist_ok=True)
+            with contextlib.suppress(playwright_api.Error):
+                await page.screenshot(
+                    path=str(ARTIFACTS / f"dashboard-reform-{engine}-last.png"), full_page=True
+                )

@@ -17,14 +17,8 @@ import httpx
 import pytest
 
 from tests.fixtures.database import ENGINES, database_url_for
+from tests.simulate.helpers import ARTICLE
 
-ARTICLE = {
-    "ministry": {"registered": 3, "connected": 3},
-    "department": {"registered": 18, "connected": 17},
-    "vertical_agency": {"registered": 6, "connected": 4},
-    "district": {"registered": 9, "connected": 9},
-    "commune": {"registered": 91, "connected": 91},
-}
 ADMIN_SCOPES = [
     "keys:admin",
     "observations:write",

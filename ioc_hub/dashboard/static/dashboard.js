@@ -45,6 +45,7 @@
     groups: [], // [{code, name}], columns of the heatmap
     groupNames: new Map(),
     coverage: null,
+    at: null, // the "as of" instant (ISO, UTC) the coverage and staleness are asked at; null: now
     units: new Map(), // code -> coverage row
     series: new Map(), // unit code -> staleness items
     openDistrict: null,
@@ -181,24 +182,39 @@
   // --- loading ------------------------------------------------------------------------------
 
   async function loadOnce() {
-    const [groups, province] = await Promise.all([
-      fetchAll("api/v1/indicator-groups"),
-      api("api/v1/units", { kind: "province", limit: 1 }).catch(() => null),
-    ]);
+    const groups = await fetchAll("api/v1/indicator-groups");
     state.groupNames = new Map(groups.items.map((g) => [g.code, g.name]));
+    await loadProvince();
+  }
+
+  /** The province of the day shown (the map changes: Bình Dương until 30 June 2025, then
+   * Thành phố Hồ Chí Minh), in the header. */
+  async function loadProvince() {
+    const day = state.at ? new Date(state.at) : new Date();
+    const at = [day.getFullYear(), day.getMonth() + 1, day.getDate()]
+      .map((n) => String(n).padStart(2, "0"))
+      .join("-");
+    const province = await api("api/v1/units", { kind: "province", limit: 1, at }).catch(
+      () => null
+    );
     state.province = province && province.items.length ? province.items[0] : null;
     $("province").textContent = state.province ? state.province.name : "ioc-hub";
   }
 
+  /** The ``at=`` of the coverage and staleness calls: none for now, else the chosen instant. */
+  function asOf() {
+    return state.at ? { at: state.at } : {};
+  }
+
   async function loadCoverage() {
-    const { first, items } = await fetchAll("api/v1/coverage", {}, (answer) => answer.units);
+    const { first, items } = await fetchAll("api/v1/coverage", asOf(), (answer) => answer.units);
     state.coverage = first;
     state.units = new Map(items.map((unit) => [unit.code, unit]));
   }
 
   async function loadStaleness(units) {
     if (!units) {
-      const { items } = await fetchAll("api/v1/staleness");
+      const { items } = await fetchAll("api/v1/staleness", asOf());
       const series = new Map();
       for (const item of items) {
         if (!series.has(item.unit)) series.set(item.unit, []);
@@ -209,7 +225,9 @@
       return;
     }
     const answers = await Promise.all(
-      [...units].map((unit) => fetchAll("api/v1/staleness", { unit }).then((a) => [unit, a.items]))
+      [...units].map((unit) =>
+        fetchAll("api/v1/staleness", { ...asOf(), unit }).then((a) => [unit, a.items])
+      )
     );
     for (const [unit, items] of answers) state.series.set(unit, items);
   }
@@ -286,6 +304,28 @@
     }, wait);
   }
 
+  /** Show the hub as of the instant in the picker (its wall time in this browser's zone), or
+   * as of now when it is empty. The registry of that day decides the kinds and the units. */
+  async function pickAsOf() {
+    const value = $("as-of").value;
+    const instant = value ? new Date(value) : null;
+    state.at = instant && !Number.isNaN(instant.getTime()) ? instant.toISOString() : null;
+    $("as-of-now").hidden = !state.at;
+    const banner = $("as-of-banner");
+    banner.hidden = !state.at;
+    banner.textContent = state.at
+      ? `Showing coverage and staleness as of ${dateTime.format(instant)}, over the registry ` +
+        "of that day. Choose Now to follow the hub live again."
+      : "";
+    state.openDistrict = null;
+    try {
+      await Promise.all([reloadAll(), loadProvince()]);
+      $("app").dataset.at = state.at || "";
+    } catch (error) {
+      handleError(error);
+    }
+  }
+
   // --- rendering ----------------------------------------------------------------------------
 
   function render() {
@@ -309,7 +349,8 @@
   function renderCoverage() {
     const body = $("coverage-table").tBodies[0];
     const { kinds, total, series } = state.coverage;
-    const rows = KINDS.filter(([kind]) => kinds[kind]).map(([kind, label]) => {
+    // A kind with no units that day (districts after 1 July 2025) has no row.
+    const rows = KINDS.filter(([kind]) => kinds[kind] && kinds[kind].registered).map(([kind, label]) => {
       const { connected, registered } = kinds[kind];
       const missing = unitsOf(kind).filter((u) => !u.connected);
       return { kind, label, connected, registered, missing };
@@ -957,6 +998,15 @@
     });
     $("sign-out").addEventListener("click", () => signOut(null));
     $("refresh").addEventListener("click", () => schedule());
+    $("as-of").addEventListener("change", () => pickAsOf());
+    $("as-of-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      pickAsOf();
+    });
+    $("as-of-now").addEventListener("click", () => {
+      $("as-of").value = "";
+      pickAsOf();
+    });
     $("drilldown-close").addEventListener("click", () => openDistrict(state.openDistrict));
     const heatmap = $("heatmap-table");
     const pick = (target) => {
