@@ -32,9 +32,10 @@ from ioc_hub.models import Scope
 from tests.fixtures.database import create_database, drop_database
 from tests.fixtures.process import cli, mint, running_hub
 
-# Small enough that the whole test stays well under 4 minutes on 2 busy cores.
+# Small enough that a run as one key takes a few minutes over the sixty-odd operations on 2 cores;
+# the timeout only catches a run that hangs, with room for a machine busy with other work.
 MAX_EXAMPLES = int(os.environ.get("IOC_HUB_SCHEMATHESIS_EXAMPLES", "25"))
-RUN_TIMEOUT = 200.0
+RUN_TIMEOUT = 900.0
 HERE = Path(__file__).parent
 CONFIG = HERE / "schemathesis.toml"
 HOOKS = HERE / "schemathesis_hooks.py"
