@@ -4,7 +4,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StrictBool
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StrictBool,
+    UrlConstraints,
+)
 
 from ioc_hub.kit.params import TEXT_PATTERN
 from ioc_hub.models import DeliveryStatus, DisabledReason
@@ -29,9 +37,11 @@ def _no_credentials(url: HttpUrl) -> HttpUrl:
 
 WebhookUrl = Annotated[
     HttpUrl,
+    # UrlConstraints, not Field(max_length): pydantic before 2.11 applies the latter to a URL
+    # object and fails.
+    UrlConstraints(max_length=2000),
     AfterValidator(_no_credentials),
     Field(
-        max_length=2000,
         description="Where notifications are POSTed: http or https, no credentials, a public "
         "address unless the hub allows private ones (`IOC_HUB_WEBHOOKS_ALLOW_PRIVATE`)",
         examples=["https://ioc.binhduong.gov.vn/hooks/ioc-hub"],
