@@ -202,6 +202,8 @@ class AlertOut(BaseModel):
     details: dict[str, Any] = Field(
         examples=[{"last_contact_at": None, "connection_window_seconds": 172_800}],
         description="The facts behind it as of its last notification; they depend on the kind",
+        # Said outright: pydantic states it for dict[str, Any] only from 2.11.
+        json_schema_extra={"additionalProperties": True},
     )
     started_at: datetime = Field(description="When it fired")
     notified_at: datetime = Field(description="When its last notification was sent")

@@ -89,14 +89,10 @@ _SCHEME = (
     r"^([Uu][Ii][Dd]|[Cc][Oo][Dd][Ee]|[Nn][Aa][Mm][Ee]"
     r"|[Aa][Tt][Tt][Rr][Ii][Bb][Uu][Tt][Ee]:[A-Za-z0-9]{1,50})$"
 )
-Scheme = Annotated[
-    str | None,
-    Query(
-        pattern=_SCHEME,
-        description="CODE (the default here) or a mapped identifier; UID, NAME and attribute "
-        "schemes are refused with a conflict, the hub having none of them",
-    ),
-]
+_SCHEME_WORDS = (
+    "CODE (the default here) or a mapped identifier; UID, NAME and attribute schemes are refused "
+    "with a conflict, the hub having none of them"
+)
 Identifier = Annotated[str, Field(min_length=1, max_length=64)]
 
 door = APIRouter(tags=["dhis2"], responses=AUTH_RESPONSES)
@@ -129,9 +125,15 @@ async def import_data_values(
     ingest: IngestDep,
     now: NowDep,
     after_commit: BackgroundTasks,
-    id_scheme: Annotated[Scheme, Query(alias="idScheme")] = None,
-    data_element_id_scheme: Annotated[Scheme, Query(alias="dataElementIdScheme")] = None,
-    org_unit_id_scheme: Annotated[Scheme, Query(alias="orgUnitIdScheme")] = None,
+    id_scheme: Annotated[
+        str | None, Query(alias="idScheme", pattern=_SCHEME, description=_SCHEME_WORDS)
+    ] = None,
+    data_element_id_scheme: Annotated[
+        str | None, Query(alias="dataElementIdScheme", pattern=_SCHEME, description=_SCHEME_WORDS)
+    ] = None,
+    org_unit_id_scheme: Annotated[
+        str | None, Query(alias="orgUnitIdScheme", pattern=_SCHEME, description=_SCHEME_WORDS)
+    ] = None,
     dry_run: Annotated[
         bool, Query(alias="dryRun", description="Check and count, store nothing")
     ] = False,

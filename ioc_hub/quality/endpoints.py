@@ -90,7 +90,7 @@ async def get_outliers(
     ] = Algorithm.MODIFIED_Z,
     threshold: Annotated[
         float,
-        Query(ge=0, le=1e6, description="Values scoring above it are flagged (not for range)"),
+        Query(ge=0.0, le=1e6, description="Values scoring above it are flagged (not for range)"),
     ] = 3.0,
     max_results: Annotated[int, Query(ge=1, le=10_000, description="Rows returned")] = 1000,
     baseline_months: Annotated[
