@@ -254,25 +254,8 @@ async def _notify_flags(session: AsyncSession, flags: Sequence[Flag], copy: Regi
     """``outlier.flagged`` to the webhooks that want it, written with the values (§9)."""
     for flag in flags:
         unit, indicator = copy.units_by_id[flag.unit_id], copy.indicators_by_id[flag.indicator_id]
-        await outbox.publish(
-            session,
-            "outlier.flagged",
-            {
-                "unit": unit.ref.code,
-                "indicator": indicator.code,
-                "period": flag.period,
-                "value": flag.value,
-                "centre": flag.centre,
-                "spread": flag.spread,
-                "score": flag.score,
-                "lower": flag.lower,
-                "upper": flag.upper,
-                "n": flag.n,
-                "algorithm": flag.algorithm,
-                "threshold": flag.threshold,
-                "flagged_at": flag.flagged_at,
-            },
-        )
+        data = {"unit": unit.ref.code, "indicator": indicator.code, **flag.facts()}
+        await outbox.publish(session, "outlier.flagged", {**data, "flagged_at": flag.flagged_at})
 
 
 def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> list[NewValue]:

@@ -51,6 +51,22 @@ class Flag:
     threshold: float
     flagged_at: datetime
 
+    def facts(self) -> dict[str, object]:
+        """What the stream's ``outlier`` event and the ``outlier.flagged`` webhook tell of the
+        value, besides its unit, indicator and time."""
+        return {
+            "period": self.period,
+            "value": self.value,
+            "centre": self.centre,
+            "spread": self.spread,
+            "score": self.score,
+            "lower": self.lower,
+            "upper": self.upper,
+            "n": self.n,
+            "algorithm": self.algorithm,
+            "threshold": self.threshold,
+        }
+
 
 async def flag_new_values(
     session: AsyncSession, settings: Settings, values: Sequence[NewValue], now: datetime

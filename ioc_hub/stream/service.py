@@ -185,16 +185,7 @@ def outlier_drafts(described: _Described, written: Written) -> list[Draft]:
             **fields,
             "at": flag.flagged_at.astimezone(UTC),
             "indicator": indicator.code,
-            "period": flag.period,
-            "value": flag.value,
-            "centre": flag.centre,
-            "spread": flag.spread,
-            "score": flag.score,
-            "lower": flag.lower,
-            "upper": flag.upper,
-            "n": flag.n,
-            "algorithm": flag.algorithm,
-            "threshold": flag.threshold,
+            **flag.facts(),
         }
         drafts.append(Draft(EventType.OUTLIER, ref, _json(data)))
     return drafts
