@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dispatcher = Dispatcher(
             settings, sessions, app.state.transaction_queue, announce=stream.announce
         )
-        await dispatcher.start()
+        if settings.webhooks_dispatcher:
+            await dispatcher.start()
         try:
             yield
         finally:

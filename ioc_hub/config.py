@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     """How often the evaluating process runs every alert rule, and how often the others try to
     take over from it: the longest a dead evaluator goes unreplaced."""
     # --- webhooks (docs/design.md §9, Webhooks) ---
+    webhooks_dispatcher: bool = True
+    """Whether this process delivers webhook notifications. Any number of processes may; turned
+    off, a process still writes notifications to the outbox and leaves them to the others."""
+
     webhooks_allow_private: bool = False
     """Let webhook URLs reach loopback, private, link-local and reserved addresses. Off: such
     URLs are refused when registered, and checked again before every delivery."""

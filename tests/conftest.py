@@ -163,6 +163,9 @@ async def roomy_app(database_url: str) -> AsyncIterator[FastAPI]:
             database_url=database_url,
             max_batch=ROOMY_MAX_BATCH,
             alert_evaluator=False,
+            # One dispatcher per test database, the ``client`` app's: a notification is then
+            # announced on the stream the tests read.
+            webhooks_dispatcher=False,
             **WEBHOOKS,
         )
     )

@@ -2,16 +2,27 @@
 library (issue 19): signed notifications, retries under one ``webhook-id``, a hanging receiver
 that delays no other, a 410 that disables, and the delivery log."""
 
+import asyncio
+import contextlib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ioc_hub.models import WebhookEndpoint
+from ioc_hub.access import service as access
+from ioc_hub.app import create_app
+from ioc_hub.config import Settings
+from ioc_hub.models import Scope, WebhookEndpoint
+from ioc_hub.registry import service as registry
+from ioc_hub.seed import seed_all
 from ioc_hub.stream.schemas import EVENT_MODELS
-from tests.conftest import bearer
+from tests.conftest import WEBHOOKS, bearer
+from tests.fixtures.database import ENGINES, database_url_for
 from tests.webhooks.helpers import deliveries, publish_now, receiver, settled, until
 
 
@@ -262,3 +273,33 @@ async def test_retrying_by_hand_needs_an_enabled_webhook_and_its_own_delivery(
         headers=bearer(hooks_admin),
     )
     assert disabled.status_code == 409
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_process_with_its_dispatcher_off_leaves_delivery_to_another(
+    engine: str, tmp_path: Path
+) -> None:
+    async with contextlib.aclosing(database_url_for(engine, tmp_path)) as urls:
+        url = await anext(urls)
+        settings = Settings(database_url=url, alert_evaluator=False, **WEBHOOKS)
+        writer = create_app(settings.model_copy(update={"webhooks_dispatcher": False}))
+        async with LifespanManager(writer):
+            sessions: async_sessionmaker[AsyncSession] = writer.state.session_factory
+            async with sessions() as session, session.begin():
+                await seed_all(session)
+                province = await registry.get_unit(session, "74")
+                token = (await access.mint_key(session, province, [Scope.ALERTS_ADMIN])).token
+            transport = httpx.ASGITransport(app=writer)
+            async with (
+                httpx.AsyncClient(transport=transport, base_url="http://hub.test") as http,
+                receiver(http, token, ["alert.firing"]) as hook,
+            ):
+                await publish_now(sessions, "alert.firing", {"rule": 4})
+                await asyncio.sleep(5 * settings.webhooks_poll_seconds)
+                assert hook.delivered() == []
+                [pending] = await deliveries(http, token, hook.webhook["id"])
+                assert pending["status"] == "pending"
+                deliverer = create_app(settings)
+                async with LifespanManager(deliverer):
+                    [line] = await until(hook.delivered)
+    assert line["data"] == {"rule": 4}
