@@ -47,7 +47,7 @@ READS = (
     "/api/v1/units?kind=commune&limit=20",
     f"/api/v1/observations?indicator={DAILY}&limit=200",
     f"/api/dataValueSets?dataElement={DAILY}&startDate=2026-10-01&endDate=2026-11-30"
-    "&orgUnit=74&children=true",
+    "&orgUnit=718&children=true",
     "/open/v1/catalog",
     f"/open/v1/data/{OPEN_MONTHLY}?from=2026-06&to=2026-10&level=district",
 )
