@@ -21,7 +21,7 @@ class Observation(Base):
     """The current value of one (unit, indicator, period); earlier values live in revisions.
 
     On PostgreSQL the table is partitioned by range of ``period_start``, a partition a year and
-    a default one (``ioc_hub.partitions``, docs/design.md §12). PostgreSQL wants the partition key
+    a default one (``ioc_hub.partitions``, docs/design.md §11). PostgreSQL wants the partition key
     in every unique constraint there: the natural key names ``period_start`` (which the period
     determines) on both engines, and the primary key is (id, period_start) on PostgreSQL. The
     mapper keeps ``id`` alone as the identity: its sequence keeps it unique. Since nothing can

@@ -2,7 +2,7 @@
 
 PostgreSQL: ``observations`` becomes a table partitioned by range of ``period_start``, one
 partition a year (``observations_2025``) and a default one, so that an old year can be detached
-and archived (docs/design.md §12). Its rows are moved over with their ids, and its id sequence
+and archived (docs/design.md §11). Its rows are moved over with their ids, and its id sequence
 goes with them. PostgreSQL wants the partition key in every unique constraint of a partitioned
 table: the primary key becomes (id, period_start) and the natural key (unit, indicator, period,
 period_start), which is the same key since a period determines its start. No foreign key can
