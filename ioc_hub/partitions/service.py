@@ -21,9 +21,9 @@ from ioc_hub.errors import HubError
 PARENT = "observations"
 DEFAULT = "observations_default"
 
-# Making a partition locks observations against writers; a pass that waits longer than this for
-# the lock gives up and is tried again later, rather than queue ingest behind it.
-_LOCK_TIMEOUT = "5s"
+# Making a partition locks observations; a pass that waits longer than this for the lock gives up
+# and is tried again later, rather than hold every read and push queued behind its request.
+_LOCK_TIMEOUT = "2s"
 # Detaching locks the whole table: an operator's command may wait longer for it.
 _DETACH_LOCK_TIMEOUT = "60s"
 
@@ -32,7 +32,6 @@ SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound,
     c.reltuples::bigint AS rows, pg_total_relation_size(c.oid) AS bytes
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = CAST(:parent AS regclass)
-ORDER BY c.relname
 """)
 _FROM_YEAR = re.compile(r"FROM \('(\d{4})-01-01'\)")
 
@@ -59,18 +58,18 @@ def partition_name(year: int) -> str:
     return f"{PARENT}_{year}"
 
 
-def _require_postgresql(connection: AsyncConnection) -> None:
-    if connection.dialect.name != "postgresql":
+def _require_postgresql(engine: AsyncEngine) -> None:
+    if engine.dialect.name != "postgresql":
         raise NotPartitioned(
             "observations are partitioned on PostgreSQL only; this hub runs on "
-            f"{connection.dialect.name}, where the table is one"
+            f"{engine.dialect.name}, where the table is one"
         )
 
 
 async def list_partitions(engine: AsyncEngine) -> list[Partition]:
     """Every partition of ``observations``, the default one last."""
+    _require_postgresql(engine)
     async with engine.connect() as connection:
-        _require_postgresql(connection)
         found = (await connection.execute(_PARTITIONS, {"parent": PARENT})).all()
     partitions = []
     for name, bound, rows, size in found:
@@ -87,15 +86,15 @@ async def ensure(engine: AsyncEngine, years: Iterable[int]) -> set[int]:
 
     A year's rows must leave the default partition before its partition exists (PostgreSQL
     refuses a partition whose rows sit in the default), so each new year is a plain table first,
-    filled from the default partition and then attached. The table is locked against writers
-    first (SHARE ROW EXCLUSIVE: readers go on): a push that routed its row to the default
-    partition before the attach would be refused once it had it (the row no longer belongs
-    there), and concurrent passes (several hub processes) take turns. Pushes wait a moment;
-    nothing is locked when nothing is missing.
+    filled from the default partition and then attached. The table is locked against readers and
+    writers first: a push that had routed its row to the default partition before the attach
+    would be refused once it got there (the row no longer belongs there), and a read planned
+    before the attach but run after it would find the moved rows in neither place. Concurrent
+    passes (several hub processes) take turns. Nothing is locked when nothing is missing.
     """
+    if engine.dialect.name != "postgresql":
+        return set(years)
     async with engine.connect() as connection:
-        if connection.dialect.name != "postgresql":
-            return set(years)
         wanted = set(years) | await _years_in_default(connection)
         missing = [y for y in sorted(wanted) if not await _exists(connection, y)]
         await connection.commit()
@@ -103,7 +102,7 @@ async def ensure(engine: AsyncEngine, years: Iterable[int]) -> set[int]:
             return wanted
         async with connection.begin():
             await connection.execute(text(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT}'"))
-            await connection.execute(text(f"LOCK TABLE {PARENT} IN SHARE ROW EXCLUSIVE MODE"))
+            await connection.execute(text(f"LOCK TABLE {PARENT} IN ACCESS EXCLUSIVE MODE"))
             for year in missing:
                 if not await _exists(connection, year):  # another pass may have made it
                     await _split_out(connection, year)
@@ -148,6 +147,7 @@ async def detach(engine: AsyncEngine, year: int, today: date) -> str:
 
     The hub keeps writing this year and the next, so only earlier years may go.
     """
+    _require_postgresql(engine)
     if year >= today.year:
         raise CannotDetach(
             f"year {year} is not over: the hub still writes to it (detach {today.year - 1} "
@@ -155,7 +155,6 @@ async def detach(engine: AsyncEngine, year: int, today: date) -> str:
         )
     name = partition_name(year)
     async with engine.begin() as connection:
-        _require_postgresql(connection)
         attached = await connection.scalar(
             text(
                 "SELECT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = to_regclass(:name) "

@@ -153,3 +153,34 @@ async def test_cli_refuses_sqlite(tmp_path: Any) -> None:
     )
     assert done.returncode == 1
     assert "partitioned on PostgreSQL only" in done.stderr
+
+
+async def test_reads_see_every_row_while_a_year_moves_out_of_the_default(
+    app: FastAPI, client: httpx.AsyncClient, commune: dict[str, str]
+) -> None:
+    """A read running while the rows of a year move to its new partition finds each of them
+    once: the move locks the table whole."""
+    engine = postgresql_only(app)
+    await push(client, commune, *[f"2026-10-{day:02}" for day in range(1, 31)])
+    async with engine.begin() as connection:  # the same values twenty years back: the default
+        await connection.execute(
+            text(
+                "INSERT INTO observations (unit_id, indicator_id, period, period_start, value, "
+                "received_at, first_received_at) SELECT unit_id, indicator_id, "
+                "'2006' || substr(period, 5), CAST(period_start - interval '20 years' AS date), "
+                "value, received_at, first_received_at FROM observations"
+            )
+        )
+    counts: list[int] = []
+    moving = asyncio.create_task(service.ensure(engine, set()))
+    while not moving.done():
+        async with engine.connect() as connection:
+            counts.append(
+                await connection.scalar(
+                    text("SELECT count(*) FROM observations WHERE period LIKE '2006-%'")
+                )
+                or 0
+            )
+    await moving
+    assert set(counts) == {30}
+    assert set((await where_stored(engine)).values()) == {"observations_2006", "observations_2026"}
