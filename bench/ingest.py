@@ -54,7 +54,7 @@ INSERT INTO observations (unit_id, indicator_id, period, period_start, value, ob
 SELECT unit_id, indicator_id, period, period_start, value, NULL, now(), now(), 1, false
 FROM unnest($1::integer[], $2::integer[], $3::varchar[], $4::date[], $5::float8[])
     AS t(unit_id, indicator_id, period, period_start, value)
-ON CONFLICT (unit_id, indicator_id, period) DO UPDATE SET value = excluded.value
+ON CONFLICT (unit_id, indicator_id, period, period_start) DO UPDATE SET value = excluded.value
 """
 
 RESET = (

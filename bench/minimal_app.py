@@ -18,7 +18,7 @@ _UPSERT = """
 INSERT INTO observations (unit_id, indicator_id, period, period_start, value, received_at,
     first_received_at, revision, imported)
 VALUES ($1, $2, $3, $4, $5, now(), now(), 1, false)
-ON CONFLICT (unit_id, indicator_id, period) DO UPDATE SET value = excluded.value
+ON CONFLICT (unit_id, indicator_id, period, period_start) DO UPDATE SET value = excluded.value
 """
 _DSN = os.environ.get("IOC_HUB_DATABASE_URL", "").replace("postgresql+asyncpg://", "postgresql://")
 

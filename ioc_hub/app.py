@@ -19,6 +19,7 @@ from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
 from ioc_hub.metrics.middleware import PushMetrics
 from ioc_hub.metrics.service import HubMetrics
+from ioc_hub.partitions.keeper import PartitionKeeper
 from ioc_hub.replica import Replica
 from ioc_hub.stream.service import Stream
 from ioc_hub.webhooks.dispatcher import Dispatcher
@@ -51,11 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await replica.start()
         cache = IngestCache()
         stream = Stream.create(settings, cache, sessions)
+        partitions = PartitionKeeper(engine, clock=lambda: now_of(app.state))
+        app.state.partitions = partitions
         app.state.ingest = IngestContext(
             settings=settings,
             cache=cache,
-            observers=[metrics.observe, stream.publisher.observe],
+            observers=[metrics.observe, stream.publisher.observe, partitions.observe],
         )
+        await partitions.start()
         app.state.stream = stream
         metrics.count_subscribers(lambda: stream.bus.subscriber_count)
         await stream.start()
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stream.stop()
             if replica is not None:
                 await replica.stop()
+            await partitions.stop()
             await engine.dispose()
 
     app = FastAPI(

@@ -1,5 +1,5 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, openapi, simulate,
-upload, webhook-receiver."""
+"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, partitions, openapi,
+simulate, upload, webhook-receiver."""
 
 import asyncio
 import json
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
@@ -26,6 +26,11 @@ T = TypeVar("T")
 app = typer.Typer(help="ioc-hub: the data hub of a provincial IOC.", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke access keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+partitions_app = typer.Typer(
+    help="Observations' yearly partitions (PostgreSQL): list, detach a year to archive it.",
+    no_args_is_help=True,
+)
+app.add_typer(partitions_app, name="partitions")
 err = Console(stderr=True)
 
 SHUTDOWN_GRACE_SECONDS = 10
@@ -231,6 +236,62 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(help="Id shown by `keys li
         err.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     err.print(f"key {key_id} revoked")
+
+
+def _with_engine(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` with an engine on the configured database; a HubError ends the command."""
+
+    async def run() -> T:
+        engine = create_engine(Settings())
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except HubError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(1) from exc
+
+
+@partitions_app.command("list")
+def partitions_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """List observations' partitions: year, estimated rows, size on disk."""
+    from dataclasses import asdict
+
+    from ioc_hub.partitions import service
+
+    partitions = _with_engine(service.list_partitions)
+    if as_json:
+        typer.echo(json.dumps([asdict(p) for p in partitions], indent=2))
+        return
+    table = Table("partition", "year", "rows (estimate)", "size")
+    for p in partitions:
+        rows = "?" if p.rows is None else f"{p.rows:,}"
+        year = "other years" if p.year is None else str(p.year)
+        table.add_row(p.name, year, rows, f"{p.bytes / 2**20:,.1f} MiB")
+    Console().print(table)
+
+
+@partitions_app.command("detach")
+def partitions_detach(
+    year: Annotated[int, typer.Argument(help="The year to detach, before the current one")],
+) -> None:
+    """Detach a year's partition: its observations leave every read and stay in a plain table
+    of the same name, to pg_dump and then drop."""
+    from datetime import UTC, datetime
+
+    from ioc_hub.partitions import service
+
+    today = datetime.now(UTC).date()
+    name = _with_engine(lambda engine: service.detach(engine, year, today))
+    err.print(
+        f"[green]{name} detached[/green]: archive it with `pg_dump --table={name}`, "
+        f"then `DROP TABLE {name}`"
+    )
 
 
 # The base URL the reform scenario's requests carry: they reach the app in the same process.

@@ -1,6 +1,8 @@
 """Alembic, driven from code: ``serve`` and ``migrate`` upgrade to head; ``/ready`` compares."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -36,3 +38,19 @@ def current_and_head(connection: Connection) -> tuple[str | None, str | None]:
     current = MigrationContext.configure(connection).get_current_revision()
     head = ScriptDirectory(str(_script_location())).get_current_head()
     return current, head
+
+
+def without_partitions(connection: Connection) -> Callable[[str | None, str, Any], bool]:
+    """Alembic's ``include_name`` that leaves out partitions (PostgreSQL's yearly
+    ``observations_<year>``): each belongs to its parent table, which is compared with its
+    model, and no model lists them. Detached years are plain tables again: compared, and
+    reported, until dropped."""
+    partitions: set[str] = set()
+    if connection.dialect.name == "postgresql":
+        found = connection.exec_driver_sql("SELECT relname FROM pg_class WHERE relispartition")
+        partitions = set(found.scalars())
+
+    def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
+        return not (type_ == "table" and name in partitions)
+
+    return include_name

@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ioc_hub.config import Settings
+from ioc_hub.migrate import without_partitions
 from ioc_hub.models import Base
 
 config = context.config
@@ -23,6 +24,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=without_partitions(connection),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -18,11 +18,19 @@ from ioc_hub.models.base import Base, BigId, UTCDateTime
 
 
 class Observation(Base):
-    """The current value of one (unit, indicator, period); earlier values live in revisions."""
+    """The current value of one (unit, indicator, period); earlier values live in revisions.
+
+    On PostgreSQL the table is partitioned by range of ``period_start``, a partition a year and
+    a default one (``ioc_hub.partitions``, docs/design.md §11). PostgreSQL wants the partition key
+    in every unique constraint there: the natural key names ``period_start`` (which the period
+    determines) on both engines, and the primary key is (id, period_start) on PostgreSQL. The
+    mapper keeps ``id`` alone as the identity: its sequence keeps it unique. Since nothing can
+    point a foreign key at ``id`` alone, nothing does.
+    """
 
     __tablename__ = "observations"
     __table_args__ = (
-        UniqueConstraint("unit_id", "indicator_id", "period"),
+        UniqueConstraint("unit_id", "indicator_id", "period", "period_start"),
         # Aggregates read (indicator, period range) and use unit, value and received_at: with
         # them in the index that read is an index-only scan, so its cost follows the answer and
         # not the table (bench/aggregates.py). It serves every (indicator, period) lookup too.
@@ -35,6 +43,7 @@ class Observation(Base):
             "received_at",
         ),
         Index("ix_observations_received_at", "received_at"),
+        {"postgresql_partition_by": "RANGE (period_start)"},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

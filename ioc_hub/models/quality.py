@@ -63,7 +63,8 @@ class FollowUp(Base):
 
     __tablename__ = "follow_ups"
 
-    observation_id: Mapped[int] = mapped_column(ForeignKey("observations.id"), primary_key=True)
+    # No foreign key: on PostgreSQL observations' key is (id, period_start) (partitions).
+    observation_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     follow_up: Mapped[bool] = mapped_column(Boolean, index=True)
     note: Mapped[str] = mapped_column(String(1000))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -5,12 +5,15 @@ from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from sqlalchemy.engine import Connection
 
-from ioc_hub.migrate import current_and_head
+from ioc_hub.migrate import current_and_head, without_partitions
 from ioc_hub.models import Base
 
 
 def _diff(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection,
+        opts={"compare_type": True, "include_name": without_partitions(connection)},
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

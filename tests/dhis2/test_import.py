@@ -18,7 +18,7 @@ from ioc_hub.models import (
     SeriesState,
 )
 from tests.conftest import MintKey, bearer
-from tests.dhis2.conftest import MEASLES, NGELEHUN, post_set
+from tests.dhis2.conftest import DISTRICT, MEASLES, NGELEHUN, post_set
 
 
 def row(**fields: Any) -> dict[str, Any]:
@@ -360,3 +360,23 @@ async def test_an_empty_set_imports_nothing(client: httpx.AsyncClient, district_
         "ignored": 0,
         "deleted": 0,
     }
+
+
+async def test_delete_of_a_value_marked_for_follow_up(
+    client: httpx.AsyncClient, district_key: str, mint_key: MintKey
+) -> None:
+    """No foreign key ties a follow-up to its observation (observations are partitioned on
+    PostgreSQL): the value goes, and its follow-up with it from every list."""
+    auth = bearer(district_key)
+    operator = bearer(await mint_key(DISTRICT, Scope.COVERAGE_READ))
+    await post_set(client, auth, {"dataValues": [row()]})
+    marked = await client.put(
+        "/api/v1/observations/25741/YT-SOI/2026-10/follow-up",
+        json={"follow_up": True, "note": "kiểm tra"},
+        headers=operator,
+    )
+    assert marked.status_code == 200, marked.text
+    response = await post_set(client, auth, {"dataValues": [row()]}, importStrategy="DELETE")
+    assert response.status_code == 200, response.text
+    listed = await client.get("/api/v1/follow-ups", params={"state": "any"}, headers=operator)
+    assert listed.json()["items"] == []

@@ -27,7 +27,8 @@ from ioc_hub.ingest.validation import ValidRow
 # Nothing is written when the registry is no longer at :generation (the rows were judged by an
 # older copy). Series state and contact only move forward (GREATEST / CASE), so a backfill never
 # moves them back; receipt times move to the resolution of RECEIPT_RESOLUTION. ``observed``,
-# ``received`` and ``comments`` are NULL when no row has one; unnest pads them.
+# ``received`` and ``comments`` are NULL when no row has one; unnest pads them. A row the upsert
+# inserted is at revision 1, an updated one past it (the partitioned table cannot return xmax).
 _WRITE = text("""
 WITH guard AS (
     SELECT (SELECT generation FROM registry_generation WHERE id = 1) = :generation AS fresh
@@ -51,7 +52,7 @@ up AS (
     SELECT unit_id, indicator_id, period, period_start, value, comment, observed_at,
         received_at, received_at, :key_id, 1, :imported
     FROM input
-    ON CONFLICT (unit_id, indicator_id, period) DO UPDATE
+    ON CONFLICT (unit_id, indicator_id, period, period_start) DO UPDATE
         SET previous_value = o.value, previous_comment = o.comment,
             previous_received_at = o.received_at,
             value = excluded.value, comment = excluded.comment,
@@ -60,7 +61,7 @@ up AS (
         WHERE (o.value, o.comment) IS DISTINCT FROM (excluded.value, excluded.comment)
     RETURNING o.id, o.unit_id, o.indicator_id, o.period, o.period_start, o.value, o.comment,
         o.revision, o.previous_value, o.previous_comment, o.previous_received_at, o.received_at,
-        o.key_id, (o.xmax = 0) AS inserted
+        o.key_id, (o.revision = 1) AS inserted
 ),
 rev AS (
     INSERT INTO observation_revisions (observation_id, revision, old_value, new_value,

@@ -1,0 +1,1 @@
+"""Observations' yearly partitions on PostgreSQL: made ahead, listed, detached for archiving."""
