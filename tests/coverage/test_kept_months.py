@@ -4,17 +4,20 @@ grace, over periods of three cadences across month ends. The kept months must eq
 recomputation from the observations, and completeness from them must equal completeness from
 the observations alone."""
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.config import Settings
@@ -23,9 +26,12 @@ from ioc_hub.coverage.schemas import GroupBy
 from ioc_hub.coverage.service import SeriesFilter
 from ioc_hub.kit.pagination import PageParams
 from ioc_hub.kit.periods import Cadence, Period
+from ioc_hub.migrate import alembic_config, upgrade
 from ioc_hub.models import Indicator, Observation, SeriesMonth, Unit, UnitKind
+from ioc_hub.seed import seed_all
 from tests.conftest import Clock, bearer
 from tests.coverage.helpers import DAILY, MONTHLY, get, push
+from tests.fixtures.database import ENGINES, create_database, drop_database
 
 WEEKLY = "SXH-CA-MAC"
 CADENCES = {DAILY: Cadence.DAILY, WEEKLY: Cadence.WEEKLY, MONTHLY: Cadence.MONTHLY}
@@ -285,3 +291,52 @@ async def test_whole_months_are_counted_without_reading_observations(
     body = await get(client, "completeness", auth, group_by="unit", **params)
     assert body["overall"]["expected"] == 28
     assert (body["overall"]["actual"], body["overall"]["on_time"]) == (1, 0)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_the_migration_counts_the_months_already_stored(engine: str, tmp_path: Path) -> None:
+    url = await create_database(engine, tmp_path)
+    hub = Settings(database_url=url)
+    before = ScriptDirectory.from_config(alembic_config(hub)).get_revision("0011").down_revision
+    assert isinstance(before, str)
+    try:
+        await asyncio.to_thread(upgrade, hub, before)
+        database = create_async_engine(url)
+        received = {  # a daily indicator's periods are due a day after they end (00:00 local)
+            "2026-01-30": "2026-01-31T10:00:00+07:00",  # on time
+            "2026-01-31": "2026-02-02T00:00:01+07:00",  # a second late
+            "2026-02-01": "2026-02-03T00:00:00+07:00",  # at its deadline: on time
+        }
+        async with AsyncSession(database) as session, session.begin():
+            await seed_all(session)
+            unit_id = await session.scalar(select(Unit.id).where(Unit.code == "25741"))
+            indicator_id = await session.scalar(select(Indicator.id).where(Indicator.code == DAILY))
+            await session.execute(
+                insert(Observation),
+                [
+                    {
+                        "unit_id": unit_id,
+                        "indicator_id": indicator_id,
+                        "period": period,
+                        "period_start": date.fromisoformat(period),
+                        "value": 1.0,
+                        "received_at": datetime.fromisoformat(at),
+                        "first_received_at": datetime.fromisoformat(at),
+                    }
+                    for period, at in received.items()
+                ],
+            )
+        await database.dispose()
+        await asyncio.to_thread(upgrade, hub)
+        async with AsyncSession(database) as session:
+            months = (await session.scalars(select(SeriesMonth).order_by(SeriesMonth.month))).all()
+        await database.dispose()
+    finally:
+        await drop_database(url)
+    day = timedelta(days=1) // timedelta(microseconds=1)
+    assert [
+        (m.month, m.received, m.on_time, m.grace_microseconds, m.last_received_at) for m in months
+    ] == [
+        (date(2026, 1, 1), 2, 1, day, datetime.fromisoformat(received["2026-01-31"])),
+        (date(2026, 2, 1), 1, 1, day, datetime.fromisoformat(received["2026-02-01"])),
+    ]
