@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    case,
     func,
     or_,
     select,
@@ -420,21 +421,66 @@ async def reports(
         yield Report(unit_id, indicator_id, start, first_received_at)
 
 
-async def unsettled_months(
-    session: AsyncSession,
-    at: datetime,
-    first: date,
-    last: date,
-    graces: dict[int, int],
-    unit_ids: Collection[int] | None,
-) -> set[tuple[int, date]]:
-    """The (indicator id, month) among ``first``..``last`` for the indicators of ``graces`` where
-    some kept month cannot answer at ``at``: it holds a report first accepted after ``at``, or
-    was counted under another grace than the indicator's now (``graces``, as
+def _unsettled(at: datetime, graces: dict[int, int]) -> ColumnElement[bool]:
+    """A kept month that cannot answer at ``at``: it holds a report first accepted after
+    ``at``, or was counted under another grace than its indicator's now (``graces``, as
     :func:`~ioc_hub.coverage.months.grace_key` stores it)."""
     by_grace: dict[int, list[int]] = defaultdict(list)
     for indicator_id, grace in graces.items():
         by_grace[grace].append(indicator_id)
+    return or_(
+        SeriesMonth.last_received_at > at,
+        SeriesMonth.grace_microseconds.is_(None),
+        *(
+            and_(
+                SeriesMonth.indicator_id.in_(sorted(ids)),
+                SeriesMonth.grace_microseconds != grace,
+            )
+            for grace, ids in sorted(by_grace.items())
+        ),
+    )
+
+
+async def month_totals(
+    session: AsyncSession,
+    at: datetime,
+    graces: dict[int, int],
+    first: date,
+    last: date,
+    unit_ids: Collection[int] | None,
+) -> Result[int, int, int, int, int]:
+    """(unit id, indicator id, received, on time, unsettled months) of each series of the
+    indicators of ``graces`` (each with its grace now), summed over its kept months
+    ``first``..``last``; the sums hold only when no month is unsettled (:func:`_unsettled`)."""
+    unsettled = case((_unsettled(at, graces), 1), else_=0)
+    statement = (
+        select(
+            SeriesMonth.unit_id,
+            SeriesMonth.indicator_id,
+            func.sum(SeriesMonth.received),
+            func.sum(SeriesMonth.on_time),
+            func.sum(unsettled),
+        )
+        .where(
+            SeriesMonth.indicator_id.in_(sorted(graces)),
+            SeriesMonth.month >= first,
+            SeriesMonth.month <= last,
+        )
+        .group_by(SeriesMonth.unit_id, SeriesMonth.indicator_id)
+    )
+    return await _execute(session, _among(statement, SeriesMonth.unit_id, unit_ids))
+
+
+async def unsettled_months(
+    session: AsyncSession,
+    at: datetime,
+    graces: dict[int, int],
+    first: date,
+    last: date,
+    unit_ids: Collection[int] | None,
+) -> set[tuple[int, date]]:
+    """The (indicator id, month) among ``first``..``last`` of the indicators of ``graces``
+    where some kept month cannot answer at ``at`` (:func:`_unsettled`)."""
     statement = (
         select(SeriesMonth.indicator_id, SeriesMonth.month)
         .distinct()
@@ -442,44 +488,8 @@ async def unsettled_months(
             SeriesMonth.indicator_id.in_(sorted(graces)),
             SeriesMonth.month >= first,
             SeriesMonth.month <= last,
-            or_(
-                SeriesMonth.last_received_at > at,
-                SeriesMonth.grace_microseconds.is_(None),
-                *(
-                    and_(
-                        SeriesMonth.indicator_id.in_(sorted(ids)),
-                        SeriesMonth.grace_microseconds != grace,
-                    )
-                    for grace, ids in sorted(by_grace.items())
-                ),
-            ),
+            _unsettled(at, graces),
         )
     )
     statement = _among(statement, SeriesMonth.unit_id, unit_ids)
     return {(indicator_id, month) for indicator_id, month in await _execute(session, statement)}
-
-
-async def month_totals(
-    session: AsyncSession,
-    indicator_ids: Collection[int],
-    first: date,
-    last: date,
-    unit_ids: Collection[int] | None,
-) -> Result[int, int, int, int]:
-    """(unit id, indicator id, received, on time) of each series of these indicators, summed
-    over its kept months ``first``..``last``."""
-    statement = (
-        select(
-            SeriesMonth.unit_id,
-            SeriesMonth.indicator_id,
-            func.sum(SeriesMonth.received),
-            func.sum(SeriesMonth.on_time),
-        )
-        .where(
-            SeriesMonth.indicator_id.in_(sorted(indicator_ids)),
-            SeriesMonth.month >= first,
-            SeriesMonth.month <= last,
-        )
-        .group_by(SeriesMonth.unit_id, SeriesMonth.indicator_id)
-    )
-    return await _execute(session, _among(statement, SeriesMonth.unit_id, unit_ids))

@@ -828,6 +828,39 @@ class _MonthPlan:
     """Per indicator id: (first month, last month, segment index)."""
     read: set[tuple[int, date]]
 
+    def months(self, indicator_id: int) -> list[date]:
+        """Every kept month of the indicator."""
+        found = []
+        for low, high, _ in self.runs.get(indicator_id, []):
+            month = low
+            while month <= high:
+                found.append(month)
+                month = next_month(month)
+        return found
+
+    def cut(self, months: set[tuple[int, date]]) -> bool:
+        """Move these (indicator id, month) from the runs to the reads; whether any was in a
+        run."""
+        moved = False
+        for indicator_id, runs in list(self.runs.items()):
+            gaps = sorted(month for i, month in months if i == indicator_id)
+            kept: list[tuple[date, date, int]] = []
+            for low, high, index in runs:
+                for gap in gaps:
+                    if low <= gap <= high:
+                        moved = True
+                        self.read.add((indicator_id, gap))
+                        if low < gap:
+                            kept.append((low, previous_month(gap), index))
+                        low = next_month(gap)
+                if low <= high:
+                    kept.append((low, high, index))
+            if kept:
+                self.runs[indicator_id] = kept
+            else:
+                del self.runs[indicator_id]
+        return moved
+
 
 def _plan_months(
     span: DaySpan, expectations: dict[int, Expectation], segments: list[_Segment]
@@ -857,46 +890,45 @@ async def _count_kept(
     unit_ids: Collection[int] | None,
     tally: dict[str, list[int]],
 ) -> None:
-    """Count the reports of the plan's kept months into ``tally``; a month that cannot answer
-    at ``at`` (:func:`repository.unsettled_months`) moves to the plan's reads."""
-    if not plan.runs:
-        return
-    first = min(run[0] for runs in plan.runs.values() for run in runs)
-    last = max(run[1] for runs in plan.runs.values() for run in runs)
+    """Count the reports of the plan's kept months into ``tally``. A month that cannot answer
+    at ``at`` (:func:`repository.unsettled_months`) moves to the plan's reads, and the kept
+    months are summed again without it."""
     graces = {i: grace_key(schedules[i].grace) for i in plan.runs}
-    unsettled = {
-        (indicator_id, month)
-        for indicator_id, month in await repository.unsettled_months(
-            session, at, first, last, graces, unit_ids
+    while True:
+        totals: list[tuple[int, int, int, int, int]] = []
+        unsettled: set[int] = set()
+        for (low, high, index), indicator_ids in _shared_runs(plan).items():
+            for unit_id, indicator_id, received, on_time, months in await repository.month_totals(
+                session, at, {i: graces[i] for i in indicator_ids}, low, high, unit_ids
+            ):
+                if months:
+                    unsettled.add(indicator_id)
+                totals.append((index, unit_id, indicator_id, received, on_time))
+        if not unsettled:
+            break
+        first = min(run[0] for i in unsettled for run in plan.runs[i])
+        last = max(run[1] for i in unsettled for run in plan.runs[i])
+        found = await repository.unsettled_months(
+            session, at, {i: graces[i] for i in unsettled}, first, last, unit_ids
         )
-        if any(low <= month <= high for low, high, _ in plan.runs[indicator_id])
-    }
-    plan.read |= unsettled
-    # Runs cut around the unsettled months, then grouped: one query per run shared by
-    # indicators (every daily indicator of a range usually shares one).
+        if not plan.cut(found):  # changed since the sums were read: read them all instead
+            plan.cut({(i, month) for i in unsettled for month in plan.months(i)})
+    for index, unit_id, indicator_id, received, on_time in totals:
+        group = segments[index].keys.get((unit_id, indicator_id))
+        if group is None:  # not owed in the segment (or outside the answer)
+            continue
+        tally[group][1] += received
+        tally[group][2] += on_time
+
+
+def _shared_runs(plan: _MonthPlan) -> dict[tuple[date, date, int], list[int]]:
+    """The plan's runs of kept months, each with the indicators sharing it: one query each
+    (every daily indicator of a range usually shares one)."""
     shared: dict[tuple[date, date, int], list[int]] = {}
     for indicator_id, runs in plan.runs.items():
-        gaps = sorted(month for i, month in unsettled if i == indicator_id)
-        for low, high, index in runs:
-            for gap in gaps:
-                if low <= gap <= high:
-                    if low < gap:
-                        shared.setdefault((low, previous_month(gap), index), []).append(
-                            indicator_id
-                        )
-                    low = next_month(gap)
-            if low <= high:
-                shared.setdefault((low, high, index), []).append(indicator_id)
-    for (low, high, index), indicator_ids in shared.items():
-        keys = segments[index].keys
-        for unit_id, indicator_id, received, on_time in await repository.month_totals(
-            session, indicator_ids, low, high, unit_ids
-        ):
-            group = keys.get((unit_id, indicator_id))
-            if group is None:  # not owed in the segment (or outside the answer)
-                continue
-            tally[group][1] += received
-            tally[group][2] += on_time
+        for run in runs:
+            shared.setdefault(run, []).append(indicator_id)
+    return shared
 
 
 async def _count_observations(
