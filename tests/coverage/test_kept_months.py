@@ -24,6 +24,7 @@ from ioc_hub.config import Settings
 from ioc_hub.coverage import repository, service
 from ioc_hub.coverage.schemas import GroupBy
 from ioc_hub.coverage.service import SeriesFilter
+from ioc_hub.ingest.repository.months import recount_regraced
 from ioc_hub.kit.pagination import PageParams
 from ioc_hub.kit.periods import Cadence, Period
 from ioc_hub.migrate import alembic_config, upgrade
@@ -282,11 +283,7 @@ async def test_whole_months_are_counted_without_reading_observations(
     clock.set("2026-03-10T03:00:00+00:00")
     late = [{"unit": "25741", "indicator": DAILY, "value": 1, "period": "2026-02-03"}]
     await push(client, auth, late)
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("completeness read the observations")
-
-    monkeypatch.setattr(repository, "reports", refuse)
+    monkeypatch.setattr(repository, "reports", _refuse)
     params = {"from": "2026-02", "to": "2026-02", "unit": "25741", "indicator": DAILY}
     body = await get(client, "completeness", auth, group_by="unit", **params)
     assert body["overall"]["expected"] == 28
@@ -340,3 +337,43 @@ async def test_the_migration_counts_the_months_already_stored(engine: str, tmp_p
         (date(2026, 1, 1), 2, 1, day, datetime.fromisoformat(received["2026-01-31"])),
         (date(2026, 2, 1), 1, 1, day, datetime.fromisoformat(received["2026-02-01"])),
     ]
+
+
+async def test_months_counted_under_a_changed_grace_are_read_from_observations_until_recounted(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    admin_token: str,
+    clock: Clock,
+    session_factory: async_sessionmaker[AsyncSession],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auth = bearer(admin_token)
+    clock.set("2026-02-03T10:00:00+00:00")  # 17:00 local: 02-02 is on time, 02-01 late
+    rows = [
+        {"unit": "25741", "indicator": DAILY, "value": 1, "period": period}
+        for period in ("2026-02-01", "2026-02-02")
+    ]
+    await push(client, auth, rows)
+    clock.set("2026-03-10T03:00:00+00:00")
+    params = {"from": "2026-02", "to": "2026-02", "unit": "25741", "indicator": DAILY}
+
+    async def on_time() -> int:
+        body = await get(client, "completeness", auth, group_by="unit", **params)
+        assert (body["overall"]["expected"], body["overall"]["actual"]) == (28, 2)
+        result: int = body["overall"]["on_time"]
+        return result
+
+    assert await on_time() == 1
+    two_days = {"grace_seconds": 2 * 86400}
+    patched = await client.patch(f"/api/v1/indicators/{DAILY}", json=two_days, headers=auth)
+    assert patched.status_code == 200, patched.text
+    assert await on_time() == 2  # the kept month counted under one day: the observations answer
+
+    async with session_factory() as session, session.begin():
+        assert await recount_regraced(session, app.state.settings) == 1
+    monkeypatch.setattr(repository, "reports", _refuse)
+    assert await on_time() == 2
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("completeness read the observations")

@@ -1,18 +1,21 @@
 """Keeping ``series_months`` (docs/design.md §4) in the batch's transaction, the same SQL on both
 engines: a write adds the periods it created (the PostgreSQL statement does the same in one of
-its steps), a deletion counts the months it touched again from the observations left.
+its steps), a deletion counts the months it touched again from the observations left, and
+``ioc-hub recount`` counts again the months a change of grace left untrusted.
 """
 
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, select, tuple_
+from sqlalchemy import and_, case, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc_hub.config import Settings
 from ioc_hub.coverage.months import Deadlines, MonthCount, MonthKey, count_months, next_month
 from ioc_hub.kit.dialect import greatest, upsert
-from ioc_hub.models import Observation, SeriesMonth
+from ioc_hub.kit.periods import Cadence
+from ioc_hub.models import Indicator, Observation, SeriesMonth
 
 # SQLite takes at most 32,766 bound parameters per statement: three a key.
 _CHUNK = 5000
@@ -111,3 +114,36 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
                 )
             )
         )
+
+
+async def recount_regraced(session: AsyncSession, settings: Settings) -> int:
+    """Count again every month counted under another grace than its indicator's in force (the
+    indicator's own, or the ``IOC_HUB_GRACE_*`` setting, changed since): completeness reads
+    their observations until then. Returns how many months were counted again."""
+    indicators = (
+        await session.execute(select(Indicator.id, Indicator.cadence, Indicator.grace_seconds))
+    ).all()
+    deadlines = Deadlines(settings, ((i, Cadence(c), own) for i, c, own in indicators))
+    by_grace: dict[int, list[int]] = {}
+    for indicator_id, _, _ in indicators:
+        by_grace.setdefault(deadlines.grace(indicator_id), []).append(indicator_id)
+    stale = (
+        await session.execute(
+            select(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).where(
+                or_(
+                    SeriesMonth.grace_microseconds.is_(None),
+                    *(
+                        and_(
+                            SeriesMonth.indicator_id.in_(ids),
+                            SeriesMonth.grace_microseconds != grace,
+                        )
+                        for grace, ids in by_grace.items()
+                    ),
+                )
+            )
+        )
+    ).all()
+    keys = sorted((u, i, month) for u, i, month in stale)
+    for start in range(0, len(keys), _CHUNK):
+        await recount(session, deadlines, keys[start : start + _CHUNK])
+    return len(keys)
