@@ -69,6 +69,20 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
     if not keys:
         return
     wanted = set(keys)
+    # Lock the months first (PostgreSQL; SQLite has one writer): a push that counts into one of
+    # them then waits, or has committed before the observations are read, so no count is lost.
+    ordered = sorted(wanted, key=lambda key: (key[1], key[2], key[0]))
+    for start in range(0, len(ordered), _CHUNK):
+        await session.execute(
+            select(SeriesMonth.unit_id)
+            .where(
+                tuple_(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).in_(
+                    ordered[start : start + _CHUNK]
+                )
+            )
+            .order_by(*_KEY)
+            .with_for_update()
+        )
     series = sorted({(unit_id, indicator_id) for unit_id, indicator_id, _ in wanted})
     first = min(month for *_, month in wanted)
     end = next_month(max(month for *_, month in wanted))
