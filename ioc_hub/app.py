@@ -1,4 +1,4 @@
-"""The application factory; the lifespan owns the engine, nothing connects at import."""
+"""The application factory; the lifespan owns the engines, nothing connects at import."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +19,7 @@ from ioc_hub.kit import openapi
 from ioc_hub.kit.limits import BodySizeLimit
 from ioc_hub.metrics.middleware import PushMetrics
 from ioc_hub.metrics.service import HubMetrics
+from ioc_hub.replica import Replica
 from ioc_hub.stream.service import Stream
 from ioc_hub.webhooks.dispatcher import Dispatcher
 
@@ -44,6 +45,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = sessions
         app.state.transaction_queue = transaction_queue(engine)
+        replica = Replica.create(settings, engine)
+        app.state.replica = replica
+        if replica is not None:
+            await replica.start()
         cache = IngestCache()
         stream = Stream.create(settings, cache, sessions)
         app.state.ingest = IngestContext(
@@ -75,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dispatcher.stop()
             await alerts.stop()
             await stream.stop()
+            if replica is not None:
+                await replica.stop()
             await engine.dispose()
 
     app = FastAPI(

@@ -2,10 +2,10 @@
 
 from datetime import timedelta
 from functools import cached_property
-from typing import Literal
+from typing import Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ioc_hub.kit.periods import Cadence
@@ -36,6 +36,14 @@ class Settings(BaseSettings):
 
     db_timeout_seconds: float = Field(default=10.0, gt=0)
     """How long a request waits for a database connection or statement before answering 503."""
+
+    read_database_url: str | None = None
+    """A streaming standby of ``database_url`` (``postgresql+asyncpg://…``) that read-heavy
+    routes use while it keeps up (docs/design.md §7, Read replica). PostgreSQL only."""
+
+    read_max_lag_seconds: float = Field(default=5.0, ge=0.5)
+    """How far behind the primary the standby may be for reads to use it; further behind,
+    unreachable or slow to hand out a connection, reads go to the primary."""
 
     grace_daily: timedelta = timedelta(days=1)
     """Time after a daily period's end before it is due (docs/design.md §4)."""
@@ -174,6 +182,22 @@ class Settings(BaseSettings):
                 "database_url must use an async driver: sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
         return value
+
+    @field_validator("read_database_url")
+    @classmethod
+    def _postgres_standby(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("postgresql+asyncpg://"):
+            raise ValueError("read_database_url must be a postgresql+asyncpg:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _replica_needs_postgres(self) -> Self:
+        if self.read_database_url is not None and self.is_sqlite:
+            raise ValueError(
+                "read_database_url is set but database_url is SQLite, which has no replicas: "
+                "unset IOC_HUB_READ_DATABASE_URL, or use PostgreSQL"
+            )
+        return self
 
     @cached_property
     def tz(self) -> ZoneInfo:

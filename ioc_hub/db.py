@@ -37,6 +37,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
 
 
+def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
+    """The read replica's engine (docs/design.md §7, Read replica). A read that cannot have a
+    working replica connection goes to the primary, so the failure must come at checkout: each
+    checkout pings its connection, and waits for one no longer than the lag bound (a replica
+    that slow is as good as a lagging one)."""
+    wait = min(settings.db_timeout_seconds, settings.read_max_lag_seconds)
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=wait,
+        pool_pre_ping=True,
+        connect_args={**_asyncpg_connect_args(settings), "timeout": wait},
+    )
+
+
 def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
     return {
         "timeout": settings.db_timeout_seconds,

@@ -1,4 +1,5 @@
-"""The dependency aliases every endpoint takes: settings, the request's session, the clock.
+"""The dependency aliases every endpoint takes: settings, the request's session (or, for a route
+that only reads, the read session), the clock.
 
 All are ``async def``: FastAPI runs plain ``def`` dependencies in a thread pool, and the hop costs
 more than these functions do.
@@ -15,6 +16,7 @@ from starlette.datastructures import State
 from ioc_hub.config import Settings
 from ioc_hub.db import session_scope
 from ioc_hub.errors import Invalid
+from ioc_hub.replica import Replica
 
 
 async def get_settings(request: Request) -> Settings:
@@ -64,3 +66,23 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 # scope="function": the commit happens before the response is sent, so a 2xx means it is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+
+async def get_read_session(request: Request, primary: SessionDep) -> AsyncIterator[AsyncSession]:
+    """The session of a read-heavy route that only reads: the read replica's while it keeps up
+    (docs/design.md §7, Read replica), else the request's own on the primary. Routes that write,
+    and reads that must see the caller's own writes at once, take ``SessionDep``."""
+    # The fallback is the request's one primary session, the one its key was checked in: a
+    # second would wait forever in SQLite's transaction queue. Unused, it opens no connection.
+    state = request.app.state
+    replica: Replica | None = state.replica
+    session = await replica.session() if replica is not None else None
+    state.metrics.read(replica=session is not None)
+    if session is None:
+        yield primary
+        return
+    async with session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -8,7 +8,7 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates import service
 from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
-from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
 from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDate, IsoDateTime
@@ -58,7 +58,8 @@ ChangedSince = Annotated[
     IsoDateTime | None,
     Query(
         description="Only rows with an observation received (created or changed) at or after "
-        "this time; poll with the time of your previous pull minus a few seconds"
+        "this time; poll with the time of your previous pull minus a minute (an answer may "
+        "come from a read replica a few seconds behind)"
     ),
 ]
 Format = Annotated[
@@ -116,7 +117,7 @@ def to_response(representation: service.Representation) -> Response:
     responses=ROWS_RESPONSES,
 )
 async def get_aggregates(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Reader,
     now: NowDep,

@@ -7,8 +7,19 @@ to one unit or to every unit of a kind; :func:`obligated_series` expands them fo
 from collections.abc import Collection, Sequence
 from datetime import date
 
-from sqlalchemy import ColumnElement, and_, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Subquery,
+    and_,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from ioc_hub.access.principal import Principal
 from ioc_hub.catalogue.schemas import (
@@ -22,7 +33,7 @@ from ioc_hub.catalogue.schemas import (
 )
 from ioc_hub.config import Settings
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
-from ioc_hub.kit.pagination import Page, PageParams, count_rows
+from ioc_hub.kit.pagination import AnySelect, Page, PageParams, count_rows
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Aggregation, Indicator, IndicatorGroup, Obligation, Unit, UnitKind
 from ioc_hub.registry import service as registry
@@ -435,57 +446,141 @@ async def obligated_series(
     indicator_ids: Collection[int] | None = None,
     day: date | None = None,
 ) -> list[tuple[int, int]]:
-    """The distinct (unit_id, indicator_id) pairs that must be reported, sorted.
-
-    Only active units and active indicators count. Kind-wide obligations expand to every unit of
-    the kind (within their district when they name one), in SQL, in one query. ``unit_ids`` and
-    ``indicator_ids`` restrict the answer; an empty collection means nothing.
-
-    ``day`` asks for the obligations of that day over the tree of that day (docs/design.md §8):
-    units existing then, with that day's kind and parent, and obligations valid then. Without
-    it, the answer is today's registry as it stands: units that have not ended, as they are now.
-    """
+    """The distinct (unit_id, indicator_id) pairs that must be reported, sorted: the rows of
+    :func:`obligated`, which says which."""
     if (unit_ids is not None and not unit_ids) or (indicator_ids is not None and not indicator_ids):
         return []
-    in_force: ColumnElement[bool]
-    if day is None:
-        units = select(Unit.id, Unit.kind, Unit.parent_id, Unit.active).where(
-            Unit.valid_to.is_(None)
-        )
-        in_force = Obligation.valid_to.is_(None)
-    else:
-        units = select(*timeline.tree_on(day).c)
-        in_force = timeline.spans(Obligation.valid_from, Obligation.valid_to, day)
-    tree = units.subquery("tree")
-    conditions = [tree.c.active.is_(True), Indicator.active.is_(True), in_force]
-    if unit_ids is not None:
-        conditions.append(tree.c.id.in_(unit_ids))
-    if indicator_ids is not None:
-        conditions.append(Obligation.indicator_id.in_(indicator_ids))
-    per_unit = (
-        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
-        .select_from(Obligation)
-        .join(tree, tree.c.id == Obligation.unit_id)
-        .join(Indicator, Indicator.id == Obligation.indicator_id)
-        .where(*conditions)
-    )
-    per_kind = (
-        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
-        .select_from(Obligation)
-        .join(
-            tree,
-            and_(
-                tree.c.kind == Obligation.unit_kind,
-                or_(Obligation.district_id.is_(None), tree.c.parent_id == Obligation.district_id),
-            ),
-        )
-        .join(Indicator, Indicator.id == Obligation.indicator_id)
-        .where(*conditions)
-    )
-    pairs = union(per_unit, per_kind).subquery()
+    pairs = obligated(unit_ids=unit_ids, indicator_ids=indicator_ids, day=day)
     rows = await session.execute(
         select(pairs.c.unit_id, pairs.c.indicator_id).order_by(
             pairs.c.unit_id, pairs.c.indicator_id
         )
     )
     return [(int(unit_id), int(indicator_id)) for unit_id, indicator_id in rows]
+
+
+def obligated(
+    *,
+    unit_ids: Collection[int] | None = None,
+    indicator_ids: Collection[int] | None = None,
+    day: date | None = None,
+) -> Subquery:
+    """The distinct (``unit_id``, ``indicator_id``) pairs that must be reported, as a query for
+    a caller to count or join rather than list.
+
+    Only active units and active indicators count. Kind-wide obligations expand to every unit of
+    the kind (within their district when they name one). ``unit_ids`` and ``indicator_ids``
+    restrict the answer.
+
+    ``day`` asks for the obligations of that day over the tree of that day (docs/design.md §8):
+    units existing then, with that day's kind and parent, and obligations valid then. Without
+    it, the answer is today's registry as it stands: units that have not ended, as they are now.
+    """
+
+    def in_force(obligation: type[Obligation]) -> ColumnElement[bool]:
+        if day is None:
+            return obligation.valid_to.is_(None)
+        return timeline.spans(obligation.valid_from, obligation.valid_to, day)
+
+    if day is None:
+        units = select(Unit.id, Unit.kind, Unit.parent_id, Unit.active).where(
+            Unit.valid_to.is_(None)
+        )
+    else:
+        units = select(*timeline.tree_on(day).c)
+    tree = units.subquery("tree")
+    # Each unit gets each indicator from one obligation at most, so the two parts hold no pair
+    # twice and nothing is deduplicated pair by pair (a country owes hundreds of thousands): an
+    # obligation is left out when another in force gives the same units the same indicator
+    # (a kind-wide one naming no district covers its kind's district ones; of equal ones the
+    # first counts), and a unit's own obligation when a kind-wide one covers the unit.
+    other = aliased(Obligation)
+
+    def covers(rule: type[Obligation]) -> ColumnElement[bool]:
+        return and_(
+            rule.unit_kind == tree.c.kind,
+            or_(rule.district_id.is_(None), rule.district_id == tree.c.parent_id),
+        )
+
+    conditions = [tree.c.active.is_(True), Indicator.active.is_(True), in_force(Obligation)]
+    if unit_ids is not None:
+        conditions.append(tree.c.id.in_(unit_ids))
+    if indicator_ids is not None:
+        conditions.append(Obligation.indicator_id.in_(indicator_ids))
+    per_kind = (
+        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
+        .select_from(Obligation)
+        .join(tree, covers(Obligation))
+        .join(Indicator, Indicator.id == Obligation.indicator_id)
+        .where(
+            *conditions,
+            ~exists().where(
+                other.indicator_id == Obligation.indicator_id,
+                other.unit_kind == Obligation.unit_kind,
+                in_force(other),
+                or_(
+                    and_(other.district_id.is_(None), Obligation.district_id.is_not(None)),
+                    and_(
+                        other.district_id.is_not_distinct_from(Obligation.district_id),
+                        other.id < Obligation.id,
+                    ),
+                ),
+            ),
+        )
+    )
+    per_unit = (
+        select(tree.c.id.label("unit_id"), Obligation.indicator_id.label("indicator_id"))
+        .select_from(Obligation)
+        .join(tree, tree.c.id == Obligation.unit_id)
+        .join(Indicator, Indicator.id == Obligation.indicator_id)
+        .where(
+            *conditions,
+            ~exists().where(
+                other.indicator_id == Obligation.indicator_id,
+                in_force(other),
+                or_(
+                    covers(other),
+                    and_(other.unit_id == Obligation.unit_id, other.id < Obligation.id),
+                ),
+            ),
+        )
+    )
+    return union_all(per_kind, per_unit).subquery("obligated")
+
+
+def fastest_obligations(speed: dict[int, int], *, day: date) -> AnySelect:
+    """Each unit's least ``speed`` (by indicator id; indicators not in it do not count) among
+    the indicators it must report on ``day`` (as :func:`obligated` says), computed from the
+    obligations rather than the series they expand to: rows (``unit_id``, ``speed``)."""
+    tree = timeline.tree_on(day)
+    rank = case(speed, value=Obligation.indicator_id)
+    conditions = [
+        Indicator.active.is_(True),
+        Obligation.indicator_id.in_(speed),
+        timeline.spans(Obligation.valid_from, Obligation.valid_to, day),
+    ]
+    by_kind = (
+        select(Obligation.unit_kind, Obligation.district_id, func.min(rank).label("speed"))
+        .join(Indicator, Indicator.id == Obligation.indicator_id)
+        .where(Obligation.unit_kind.is_not(None), *conditions)
+        .group_by(Obligation.unit_kind, Obligation.district_id)
+        .subquery("by_kind")
+    )
+    own = (
+        select(Obligation.unit_id, func.min(rank).label("speed"))
+        .join(Indicator, Indicator.id == Obligation.indicator_id)
+        .where(Obligation.unit_id.is_not(None), *conditions)
+        .group_by(Obligation.unit_id)
+        .subquery("own")
+    )
+    speeds = union_all(
+        select(tree.c.id.label("unit_id"), by_kind.c.speed).join(
+            by_kind,
+            and_(
+                by_kind.c.unit_kind == tree.c.kind,
+                or_(by_kind.c.district_id.is_(None), by_kind.c.district_id == tree.c.parent_id),
+            ),
+        ),
+        select(tree.c.id, own.c.speed).join(own, own.c.unit_id == tree.c.id),
+    ).subquery("speeds")
+    return select(speeds.c.unit_id, func.min(speeds.c.speed)).group_by(speeds.c.unit_id)

@@ -13,7 +13,7 @@ from ioc_hub.coverage.schemas import (
     StalenessReport,
 )
 from ioc_hub.coverage.service import SeriesFilter
-from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import PageDep
 from ioc_hub.kit.params import CODE_PATTERN
@@ -102,7 +102,7 @@ FilterDep = Annotated[SeriesFilter, Depends(series_filter)]
 
 @router.get("/coverage", summary="Connection coverage", operation_id="get_coverage")
 async def get_coverage(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Operator,
     now: NowDep,
@@ -136,7 +136,7 @@ async def get_coverage(
 
 @router.get("/staleness", summary="Staleness per series", operation_id="get_staleness")
 async def get_staleness(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Operator,
     now: NowDep,
@@ -165,7 +165,7 @@ async def get_staleness(
     "/completeness", summary="Completeness (reporting rate)", operation_id="get_completeness"
 )
 async def get_completeness(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Operator,
     now: NowDep,

@@ -15,21 +15,27 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
     Result,
     Select,
     Subquery,
     and_,
     case,
     func,
+    null,
     or_,
     select,
+    true,
     tuple_,
+    type_coerce,
     union,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from ioc_hub.catalogue import service as catalogue
 from ioc_hub.coverage.months import next_month
+from ioc_hub.kit.dialect import code_order
 from ioc_hub.models import (
     Indicator,
     IndicatorGroup,
@@ -244,18 +250,164 @@ async def indicators(session: AsyncSession, *conditions: ColumnElement[bool]) ->
     ]
 
 
-async def series_state(
+# --- owed series, counted in SQL ----------------------------------------------------------------
+#
+# A province owes tens of thousands of series and a country hundreds of thousands: coverage and
+# staleness count them in the database by what decides their status (their indicator, the day
+# they began to be owed and the start of their latest period) and list only the series a page
+# shows.
+
+
+def answer_units(tree: Subquery, *conditions: ColumnElement[bool]) -> Select[tuple[int]]:
+    """The ids of the units :func:`units` lists."""
+    return select(tree.c.id).where(
+        tree.c.active.is_(True), tree.c.kind != UnitKind.PROVINCE.value, *conditions
+    )
+
+
+def with_starts(pairs: Subquery, before: Collection[tuple[date, Subquery]]) -> Subquery:
+    """The (``unit_id``, ``indicator_id``) series of ``pairs`` with ``start``, the day each
+    began to be owed: the latest of the days ``before`` lists, each with the series owed on
+    the eve of it, on whose eve the series was not owed; null when it was owed on every eve."""
+    key = tuple_(pairs.c.unit_id, pairs.c.indicator_id)
+    whens = [
+        (key.not_in(select(eve.c.unit_id, eve.c.indicator_id)), type_coerce(day, Date))
+        for day, eve in sorted(before, key=lambda item: item[0], reverse=True)
+    ]
+    start = case(*whens, else_=null()) if whens else type_coerce(null(), Date)
+    return select(pairs.c.unit_id, pairs.c.indicator_id, start.label("start")).subquery("owed")
+
+
+def latest_kept() -> Subquery:
+    """The start of each series' latest period, as kept at ingest."""
+    return select(
+        SeriesState.unit_id,
+        SeriesState.indicator_id,
+        SeriesState.last_period_start.label("last_start"),
+    ).subquery("latest")
+
+
+def latest_received_by(at: datetime) -> Subquery:
+    """The start of each series' latest period first received by ``at``, from what is stored."""
+    return (
+        select(
+            Observation.unit_id,
+            Observation.indicator_id,
+            func.max(Observation.period_start).label("last_start"),
+        )
+        .where(Observation.first_received_at <= at)
+        .group_by(Observation.unit_id, Observation.indicator_id)
+        .subquery("latest")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Census:
+    """How many owed series share an indicator, a start and a latest period's start (``None``:
+    owed since before the registry's changes looked at; nothing received)."""
+
+    indicator_id: int
+    start: date | None
+    last_start: date | None
+    count: int
+
+
+def _with_latest(owed: Subquery, latest: Subquery) -> Any:
+    return owed.outerjoin(
+        latest,
+        and_(latest.c.unit_id == owed.c.unit_id, latest.c.indicator_id == owed.c.indicator_id),
+    )
+
+
+async def census(session: AsyncSession, owed: Subquery, latest: Subquery) -> list[Census]:
+    """The owed series (:func:`with_starts`) counted by what decides their status."""
+    columns = (owed.c.indicator_id, owed.c.start, latest.c.last_start)
+    rows = await _execute(
+        session,
+        select(*columns, func.count()).select_from(_with_latest(owed, latest)).group_by(*columns),
+    )
+    return [Census(*row) for row in rows]
+
+
+async def fastest(session: AsyncSession, speed: dict[int, int], day: date) -> dict[int, int]:
+    """Each unit's least ``speed`` among the indicators it must report on ``day``
+    (:func:`catalogue.fastest_obligations`)."""
+    if not speed:
+        return {}
+    rows = await _execute(session, catalogue.fastest_obligations(speed, day=day))
+    return dict(rows.all())
+
+
+@dataclass(frozen=True, slots=True)
+class OwedSeries:
+    unit_id: int
+    indicator_id: int
+    start: date | None
+    last_start: date | None
+
+
+async def owed_series(
     session: AsyncSession,
-    unit_ids: Collection[int] | None,
-    indicator_ids: Collection[int] | None,
-) -> Received:
-    """The series state kept at ingest: the latest period of every series that received data.
-    Receipts are left out: :func:`receipts` fetches them for the series an answer shows."""
-    statement = select(SeriesState.unit_id, SeriesState.indicator_id, SeriesState.last_period_start)
-    statement = _among(statement, SeriesState.unit_id, unit_ids)
-    statement = _among(statement, SeriesState.indicator_id, indicator_ids)
-    rows = await _execute(session, statement)
-    return Received({(unit_id, indicator_id): start for unit_id, indicator_id, start in rows}, None)
+    owed: Subquery,
+    latest: Subquery,
+    *,
+    unit_ids: Collection[int] | None = None,
+    among: Collection[tuple[int, date | None, date | None]] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[OwedSeries]:
+    """Owed series, of ``unit_ids`` or with an (indicator, start, latest start) in ``among``,
+    by unit code then indicator code (code point order, as Python sorts), rows ``offset`` on."""
+    condition: ColumnElement[bool] = true()
+    if unit_ids is not None:
+        condition = owed.c.unit_id.in_(unit_ids)
+    if among is not None:
+        if not among:
+            return []
+        condition = and_(
+            condition,
+            or_(
+                *(
+                    and_(
+                        owed.c.indicator_id == indicator_id,
+                        owed.c.start.is_not_distinct_from(start),
+                        latest.c.last_start.is_not_distinct_from(last_start),
+                    )
+                    for indicator_id, start, last_start in among
+                )
+            ),
+        )
+    statement = (
+        select(owed.c.unit_id, owed.c.indicator_id, owed.c.start, latest.c.last_start)
+        .select_from(_with_latest(owed, latest))
+        .join(Unit, Unit.id == owed.c.unit_id)
+        .join(Indicator, Indicator.id == owed.c.indicator_id)
+        .where(condition)
+        .order_by(code_order(session, Unit.code), code_order(session, Indicator.code))
+        .offset(offset)
+        .limit(limit)
+    )
+    return [OwedSeries(*row) for row in await _execute(session, statement)]
+
+
+async def pairs(session: AsyncSession, pairs: Subquery) -> list[SeriesKey]:
+    """The (``unit_id``, ``indicator_id``) rows of ``pairs``, sorted."""
+    rows = await _execute(
+        session,
+        select(pairs.c.unit_id, pairs.c.indicator_id).order_by(
+            pairs.c.unit_id, pairs.c.indicator_id
+        ),
+    )
+    return [(unit_id, indicator_id) for unit_id, indicator_id in rows]
+
+
+async def starts(session: AsyncSession, owed: Subquery) -> dict[SeriesKey, date]:
+    """The start of every owed series that has one."""
+    rows = await _execute(
+        session,
+        select(owed.c.unit_id, owed.c.indicator_id, owed.c.start).where(owed.c.start.is_not(None)),
+    )
+    return {(unit_id, indicator_id): start for unit_id, indicator_id, start in rows}
 
 
 async def receipts(session: AsyncSession, keys: Collection[SeriesKey]) -> dict[SeriesKey, datetime]:

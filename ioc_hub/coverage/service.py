@@ -19,13 +19,13 @@ Completeness owes each period under the tree and obligations of the period's las
 """
 
 from bisect import bisect_right
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Subquery, or_
+from sqlalchemy import ColumnElement, Subquery, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal, UnitRef
@@ -33,7 +33,7 @@ from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository
 from ioc_hub.coverage.months import grace_key, next_month, previous_month, split_months
-from ioc_hub.coverage.repository import IndicatorRow, Received, SeriesKey, UnitOnDay, UnitRow
+from ioc_hub.coverage.repository import IndicatorRow, SeriesKey, UnitOnDay, UnitRow
 from ioc_hub.coverage.rules import (
     ConnectionWindow,
     DaySpan,
@@ -99,21 +99,32 @@ class _Indicators:
 
 
 @dataclass(frozen=True, slots=True)
-class _Selection:
-    """The units and indicators an answer covers on one day, and the series owed between them."""
+class _Scope:
+    """The units and indicators an answer covers on one day, and the series owed between them
+    as a query (``unit_id``, ``indicator_id``), to count or join in the database."""
 
     day: date
     units: dict[int, UnitRow]
     indicators: dict[int, IndicatorRow]
-    series: list[tuple[int, int]]
+    pairs: Subquery
     unit_ids: Collection[int] | None
     """The unit ids to filter on in SQL, or ``None`` when every unit is in the answer."""
     indicator_ids: Collection[int] | None
 
 
 @dataclass(frozen=True, slots=True)
+class _Selection(_Scope):
+    """A scope with its owed series listed, for answers that judge them one by one."""
+
+    series: list[SeriesKey]
+
+
+@dataclass(frozen=True, slots=True)
 class _Facts:
-    received: Received
+    """What had arrived by ``at``: each series' latest period as a query, and each unit's last
+    contact."""
+
+    latest: Subquery
     contacts: dict[int, datetime]
     source: Source
 
@@ -242,6 +253,30 @@ async def _indicators(session: AsyncSession, filters: SeriesFilter) -> _Indicato
     return _Indicators(rows, rows.keys() if conditions else None)
 
 
+async def _scope(
+    session: AsyncSession,
+    principal: Principal | None,
+    filters: SeriesFilter,
+    indicators: _Indicators,
+    day: date,
+) -> _Scope:
+    """The units of the tree of ``day`` in the answer and the series owed that day."""
+    tree = timeline.tree_on(day)
+    unit_conditions = await _unit_conditions(session, principal, filters, tree, day)
+    units = {u.id: u for u in await repository.units(session, tree, *unit_conditions)}
+    obligated = catalogue.obligated(indicator_ids=indicators.ids, day=day)
+    pairs = (
+        select(obligated.c.unit_id, obligated.c.indicator_id)
+        .where(
+            obligated.c.unit_id.in_(repository.answer_units(tree, *unit_conditions)),
+            obligated.c.indicator_id.in_(indicators.rows),
+        )
+        .subquery("pairs")
+    )
+    unit_ids = units.keys() if unit_conditions else None
+    return _Scope(day, units, indicators.rows, pairs, unit_ids, indicators.ids)
+
+
 async def _select(
     session: AsyncSession,
     principal: Principal | None,
@@ -249,63 +284,32 @@ async def _select(
     indicators: _Indicators,
     day: date,
 ) -> _Selection:
-    """The units of the tree of ``day`` in the answer and the series owed that day."""
-    tree = timeline.tree_on(day)
-    unit_conditions = await _unit_conditions(session, principal, filters, tree, day)
-    units = {u.id: u for u in await repository.units(session, tree, *unit_conditions)}
-    unit_ids = units.keys() if unit_conditions else None
-    pairs = await catalogue.obligated_series(
-        session,
-        unit_ids=repository.short_list(unit_ids),
-        indicator_ids=repository.short_list(indicators.ids),
-        day=day,
+    """The scope of ``day`` with its owed series listed."""
+    scope = await _scope(session, principal, filters, indicators, day)
+    series = await repository.pairs(session, scope.pairs)
+    return _Selection(
+        scope.day,
+        scope.units,
+        scope.indicators,
+        scope.pairs,
+        scope.unit_ids,
+        scope.indicator_ids,
+        series,
     )
-    series = [(u, i) for u, i in pairs if u in units and i in indicators.rows]
-    return _Selection(day, units, indicators.rows, series, unit_ids, indicators.ids)
 
 
-async def _select_at(
+async def _scope_at(
     session: AsyncSession,
     settings: Settings,
     principal: Principal | None,
     filters: SeriesFilter,
     at: datetime,
-) -> _Selection:
-    """The selection on ``at``'s local day: coverage and staleness read the tree of that day."""
+) -> _Scope:
+    """The scope on ``at``'s local day: coverage and staleness read the tree of that day."""
     indicators = await _indicators(session, filters)
-    return await _select(
+    return await _scope(
         session, principal, filters, indicators, timeline.local_day(at, settings.tz)
     )
-
-
-async def _starts(
-    session: AsyncSession, selection: _Selection, since: date | None
-) -> dict[SeriesKey, date]:
-    """The day each series of the selection began to be owed, for those that began after
-    ``since`` (``None``: ever); a series not listed is owed since before.
-
-    A series can only begin to be owed on a day a unit, a version or an obligation begins
-    (:func:`repository.change_days`), so walking back over those days, a series owed on one but
-    not on the day before began that day.
-    """
-    starts: dict[SeriesKey, date] = {}
-    continuing = set(selection.series)
-    days = await repository.change_days(session, since, selection.day, ends=False)
-    for day in reversed(days):
-        if not continuing:
-            break
-        before = set(
-            await catalogue.obligated_series(
-                session,
-                unit_ids=repository.short_list(selection.unit_ids),
-                indicator_ids=repository.short_list(selection.indicator_ids),
-                day=day - timedelta(days=1),
-            )
-        )
-        for key in continuing - before:
-            starts[key] = day
-        continuing &= before
-    return starts
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -333,19 +337,20 @@ def _expectations(
 
 @dataclass(slots=True)
 class _Owed:
-    """Each series' expectation: its schedule's, or, for a series that began to be owed within
-    the registry's history, the same from the day it began (docs/design.md §8)."""
+    """The owed series of a scope with the day each began to be owed (:func:`_owed`), and each
+    one's expectation: its schedule's, or, for a series that began to be owed within the
+    registry's history, the same from the day it began (docs/design.md §8)."""
 
+    series: Subquery
+    """``unit_id``, ``indicator_id``, ``start`` (null: owed since before the changes looked at)."""
     expectations: dict[int, Expectation]
-    starts: dict[SeriesKey, date]
     _started: dict[tuple[int, date], Expectation] = field(default_factory=dict)
 
-    def __call__(self, key: SeriesKey) -> Expectation:
-        expectation = self.expectations[key[1]]
-        start = self.starts.get(key)
+    def of(self, indicator_id: int, start: date | None) -> Expectation:
+        expectation = self.expectations[indicator_id]
         if start is None:
             return expectation
-        slot = (key[1], start)
+        slot = (indicator_id, start)
         started = self._started.get(slot)
         if started is None:
             started = self._started[slot] = expectation.starting(start)
@@ -354,37 +359,40 @@ class _Owed:
 
 async def _owed(
     session: AsyncSession,
-    selection: _Selection,
+    scope: _Scope,
     expectations: dict[int, Expectation],
     *,
     all_starts: bool,
 ) -> _Owed:
-    """The expectations of the selection's series. A start changes a series' status only when
+    """The scope's owed series with their starts. A series can only begin to be owed on a day
+    a unit, a version or an obligation begins (:func:`repository.change_days`): it began on
+    the latest such day on whose eve it was not owed. A start changes a series' status only when
     it falls on or after its expected period's first day, so without ``all_starts`` (coverage,
     which shows statuses but not lags) older changes of the registry are not looked at."""
     since = None
-    if not all_starts:
-        if not expectations:
-            return _Owed(expectations, {})
+    if not all_starts and expectations:
         since = min(e.expected.start for e in expectations.values()) - timedelta(days=1)
-    return _Owed(expectations, await _starts(session, selection, since))
+    days = (
+        []
+        if not expectations
+        else await repository.change_days(session, since, scope.day, ends=False)
+    )
+    eves = [
+        (day, catalogue.obligated(indicator_ids=scope.indicator_ids, day=day - timedelta(days=1)))
+        for day in days
+    ]
+    return _Owed(repository.with_starts(scope.pairs, eves), expectations)
 
 
-async def _facts(
-    session: AsyncSession, selection: _Selection, at: datetime, now: datetime
-) -> _Facts:
+async def _facts(session: AsyncSession, scope: _Scope, at: datetime, now: datetime) -> _Facts:
     """What had arrived by ``at``: kept state for now and later, stored receipts for the past."""
     if at >= now:
         return _Facts(
-            await repository.series_state(session, selection.unit_ids, selection.indicator_ids),
-            await repository.contacts(session, selection.unit_ids),
-            "state",
+            repository.latest_kept(), await repository.contacts(session, scope.unit_ids), "state"
         )
     return _Facts(
-        await repository.series_received_by(
-            session, at, selection.unit_ids, selection.indicator_ids
-        ),
-        await repository.contacts_by(session, at, selection.unit_ids),
+        repository.latest_received_by(at),
+        await repository.contacts_by(session, at, scope.unit_ids),
         "observations",
     )
 
@@ -404,46 +412,32 @@ def _page(items: list[T], page: PageParams) -> list[T]:
 # --- coverage ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Tally:
-    fastest: dict[int, Schedule]
-    """Each unit's fastest obligation; absent for a unit without obligations."""
-    per_unit: dict[int, list[int]]
-    """Each unit's series per status, indexed by the status' rank."""
-    overall: list[int]
+def _census(owed: _Owed, census: Iterable[repository.Census]) -> list[int]:
+    """Series per status, indexed by the status' rank."""
+    tally = [0] * len(SeriesStatus)
+    for group in census:
+        tally[owed.of(group.indicator_id, group.start).rank(group.last_start)] += group.count
+    return tally
 
 
-def _tally(
-    selection: _Selection, schedules: dict[int, Schedule], owed: _Owed, received: Received
-) -> _Tally:
-    """One pass over every obligated series: its status, and its unit's fastest obligation."""
-    speeds = {i: schedule.speed for i, schedule in schedules.items()}
-    fastest: dict[int, int] = {}
-    per_unit: dict[int, list[int]] = {u: [0] * len(SeriesStatus) for u in selection.units}
-    overall = [0] * len(SeriesStatus)
-    latest = received.latest
-    shared = owed.expectations if not owed.starts else None  # the common case: no lookup
-    for key in selection.series:
-        unit_id, indicator_id = key
-        known = fastest.get(unit_id)
-        if known is None or speeds[indicator_id] < speeds[known]:
-            fastest[unit_id] = indicator_id
-        expectation = shared[indicator_id] if shared is not None else owed(key)
-        rank = expectation.rank(latest.get(key))
-        per_unit[unit_id][rank] += 1
-        overall[rank] += 1
-    return _Tally({u: schedules[i] for u, i in fastest.items()}, per_unit, overall)
-
-
-def _connections(
-    selection: _Selection, tally: _Tally, contacts: dict[int, datetime], at: datetime
+async def _connections(
+    session: AsyncSession,
+    scope: _Scope,
+    schedules: dict[int, Schedule],
+    contacts: dict[int, datetime],
+    at: datetime,
 ) -> tuple[dict[int, ConnectionWindow], dict[int, bool]]:
-    """Each unit's connection window and whether it is connected at ``at``."""
+    """Each unit's connection window (from its fastest obligation) and whether it is connected
+    at ``at``."""
+    fastest_first = sorted(set(schedules.values()), key=lambda schedule: schedule.speed)
+    place = {schedule: n for n, schedule in enumerate(fastest_first)}
+    speed = {i: place[schedule] for i, schedule in schedules.items()}
+    fastest = await repository.fastest(session, speed, scope.day)
     windows = {
-        u: connection_window([tally.fastest[u]] if u in tally.fastest else [])
-        for u in selection.units
+        u: connection_window([fastest_first[fastest[u]]] if u in fastest else [])
+        for u in scope.units
     }
-    connected = {u: is_connected(contacts.get(u), windows[u].length, at) for u in selection.units}
+    connected = {u: is_connected(contacts.get(u), windows[u].length, at) for u in scope.units}
     return windows, connected
 
 
@@ -469,17 +463,16 @@ async def coverage(
     if district is None and area is not None:
         filters = SeriesFilter(kind=kind, district=area, district_field="query.area")
     at = resolve_at(at_text, now)
-    selection = await _select_at(session, settings, principal, filters, at)
-    schedules = _schedules(settings, selection.indicators.values())
-    expectations = _expectations(settings, schedules, at)
-    owed = await _owed(session, selection, expectations, all_starts=False)
-    facts = await _facts(session, selection, at, now)
+    scope = await _scope_at(session, settings, principal, filters, at)
+    schedules = _schedules(settings, scope.indicators.values())
+    owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=False)
+    facts = await _facts(session, scope, at, now)
 
-    tally = _tally(selection, schedules, owed, facts.received)
-    windows, connected = _connections(selection, tally, facts.contacts, at)
+    overall = _census(owed, await repository.census(session, owed.series, facts.latest))
+    windows, connected = await _connections(session, scope, schedules, facts.contacts, at)
     contacts = facts.contacts
-    registered = Counter(unit.kind for unit in selection.units.values())
-    heard = Counter(unit.kind for unit in selection.units.values() if connected[unit.id])
+    registered = Counter(unit.kind for unit in scope.units.values())
+    heard = Counter(unit.kind for unit in scope.units.values() if connected[unit.id])
     kinds = {
         k: KindCoverage(registered=registered[k], connected=heard[k])
         for k in COUNTED_KINDS
@@ -487,10 +480,18 @@ async def coverage(
     }
     # Worst first: who is not connected, then in the article's order of kinds.
     ordered = sorted(
-        selection.units.values(), key=lambda u: (connected[u.id], _KIND_ORDER[u.kind], u.code)
+        scope.units.values(), key=lambda u: (connected[u.id], _KIND_ORDER[u.kind], u.code)
     )
+    shown = _page(ordered, page)
+    per_unit = {unit.id: [0] * len(SeriesStatus) for unit in shown}
+    if shown:
+        for series in await repository.owed_series(
+            session, owed.series, facts.latest, unit_ids=per_unit.keys()
+        ):
+            expectation = owed.of(series.indicator_id, series.start)
+            per_unit[series.unit_id][expectation.rank(series.last_start)] += 1
     items = []
-    for unit in _page(ordered, page):
+    for unit in shown:
         window = windows[unit.id]
         items.append(
             UnitCoverage(
@@ -502,16 +503,16 @@ async def coverage(
                 last_contact_at=contacts.get(unit.id),
                 connection_window_seconds=int(window.length.total_seconds()),
                 fastest_cadence=window.fastest.cadence if window.fastest else None,
-                series=_counts(tally.per_unit[unit.id]),
+                series=_counts(per_unit[unit.id]),
             )
         )
     return CoverageReport(
         at=at,
         source=facts.source,
-        day=selection.day,
+        day=scope.day,
         kinds=kinds,
         total=KindCoverage(registered=len(ordered), connected=sum(heard.values())),
-        series=_counts(tally.overall),
+        series=_counts(overall),
         units=Page(items=items, total=len(ordered), **page.model_dump()),
     )
 
@@ -541,20 +542,20 @@ class Snapshot:
 async def snapshot(session: AsyncSession, settings: Settings, at: datetime) -> Snapshot:
     """The whole province at ``at`` (now, or later: "if nothing more arrives"), in the tree of
     ``at``'s day."""
-    selection = await _select_at(session, settings, None, SeriesFilter(), at)
-    schedules = _schedules(settings, selection.indicators.values())
-    expectations = _expectations(settings, schedules, at)
-    owed = await _owed(session, selection, expectations, all_starts=True)
-    facts = await _facts(session, selection, at, at)
-    tally = _tally(selection, schedules, owed, facts.received)
-    windows, connected = _connections(selection, tally, facts.contacts, at)
+    scope = await _scope_at(session, settings, None, SeriesFilter(), at)
+    schedules = _schedules(settings, scope.indicators.values())
+    owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=True)
+    facts = await _facts(session, scope, at, at)
+    rows = await repository.owed_series(session, owed.series, facts.latest)
+    starts = {(r.unit_id, r.indicator_id): r.start for r in rows if r.start is not None}
+    windows, connected = await _connections(session, scope, schedules, facts.contacts, at)
     return Snapshot(
         at=at,
-        units=selection.units,
-        indicators=selection.indicators,
-        series=selection.series,
-        latest=facts.received.latest,
-        expectation=owed,
+        units=scope.units,
+        indicators=scope.indicators,
+        series=[(r.unit_id, r.indicator_id) for r in rows],
+        latest={(r.unit_id, r.indicator_id): r.last_start for r in rows if r.last_start},
+        expectation=lambda key: owed.of(key[1], starts.get(key)),
         contacts=facts.contacts,
         windows=windows,
         connected=connected,
@@ -576,51 +577,74 @@ async def staleness(
     now: datetime,
 ) -> StalenessReport:
     """Every series with its status, worst first: never, stale (most periods behind first),
-    overdue, fresh; then by unit and indicator code."""
+    overdue, fresh; then by unit and indicator code.
+
+    The series are counted in the database by what decides their place (:class:`Census`); only
+    those the page shows are listed."""
     at = resolve_at(at_text, now)
-    selection = await _select_at(session, settings, principal, filters, at)
-    schedules = _schedules(settings, selection.indicators.values())
-    owed = await _owed(session, selection, _expectations(settings, schedules, at), all_starts=True)
-    facts = await _facts(session, selection, at, now)
+    scope = await _scope_at(session, settings, principal, filters, at)
+    schedules = _schedules(settings, scope.indicators.values())
+    owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=True)
+    facts = await _facts(session, scope, at, now)
 
     counts = [0] * len(SeriesStatus)
-    ranked: list[tuple[int, int, str, str, int, int]] = []
-    for unit_id, indicator_id in selection.series:
-        latest = facts.received.latest.get((unit_id, indicator_id))
-        expectation = owed((unit_id, indicator_id))
-        status = expectation.status(latest)
-        counts[status.rank] += 1
+    places: dict[tuple[int, int], list[repository.Census]] = defaultdict(list)
+    for group in await repository.census(session, owed.series, facts.latest):
+        expectation = owed.of(group.indicator_id, group.start)
+        status = expectation.status(group.last_start)
+        counts[status.rank] += group.count
         if statuses and status not in statuses:
             continue
         lag = 0
-        if status is SeriesStatus.STALE and latest is not None:
-            lag = expectation.lag(Period(expectation.schedule.cadence, latest)) or 0
-        unit, indicator = selection.units[unit_id], selection.indicators[indicator_id]
-        ranked.append((status.rank, -lag, unit.code, indicator.code, unit_id, indicator_id))
-    ranked.sort()
+        if status is SeriesStatus.STALE and group.last_start is not None:
+            cadence = expectation.schedule.cadence
+            lag = expectation.lag(Period(cadence, group.last_start)) or 0
+        places[(status.rank, -lag)].append(group)
 
-    shown = [(unit_id, indicator_id) for *_, unit_id, indicator_id in _page(ranked, page)]
-    receipts = facts.received.receipts
-    if receipts is None:
-        receipts = await repository.receipts(session, shown)
+    # Walk the places in order to the page's, and list the page's series from them.
+    shown: list[repository.OwedSeries] = []
+    passed = 0
+    for place in sorted(places):
+        groups = places[place]
+        size = sum(group.count for group in groups)
+        if passed + size > page.offset and len(shown) < page.limit:
+            shown += await repository.owed_series(
+                session,
+                owed.series,
+                facts.latest,
+                among=[(g.indicator_id, g.start, g.last_start) for g in groups],
+                offset=max(0, page.offset - passed),
+                limit=page.limit - len(shown),
+            )
+        passed += size
+
+    keys = [(series.unit_id, series.indicator_id) for series in shown]
+    if facts.source == "state":
+        receipts = await repository.receipts(session, keys)
+    else:
+        receipts = (
+            await repository.series_received_by(
+                session, at, {u for u, _ in keys}, {i for _, i in keys}
+            )
+        ).receipts or {}
     items = []
-    for unit_id, indicator_id in shown:
-        unit, indicator = selection.units[unit_id], selection.indicators[indicator_id]
-        expectation = owed((unit_id, indicator_id))
-        latest = facts.received.latest.get((unit_id, indicator_id))
-        last = Period(expectation.schedule.cadence, latest) if latest else None
+    for series in shown:
+        unit, indicator = scope.units[series.unit_id], scope.indicators[series.indicator_id]
+        expectation = owed.of(series.indicator_id, series.start)
+        cadence = Cadence(indicator.cadence)
+        last = Period(cadence, series.last_start) if series.last_start else None
         items.append(
             SeriesStaleness(
                 unit=unit.code,
                 kind=unit.kind,
                 indicator=indicator.code,
                 group=indicator.group_code,
-                cadence=Cadence(indicator.cadence),
-                status=expectation.status(last.start if last else None),
+                cadence=cadence,
+                status=expectation.status(series.last_start),
                 last_period=last.id if last else None,
                 expected_period=expectation.expected.id,
                 lag_periods=expectation.lag(last),
-                last_received_at=receipts.get((unit_id, indicator_id)),
+                last_received_at=receipts.get((series.unit_id, series.indicator_id)),
                 deadline=expectation.deadline,
                 grace_seconds=int(expectation.schedule.grace.total_seconds()),
                 first_period=expectation.first.id if expectation.first else None,
@@ -628,11 +652,11 @@ async def staleness(
         )
     return StalenessReport(
         items=items,
-        total=len(ranked),
+        total=passed,
         **page.model_dump(),
         at=at,
         source=facts.source,
-        day=selection.day,
+        day=scope.day,
         counts=_counts(counts),
     )
 

@@ -14,7 +14,7 @@ from pydantic import Field
 from ioc_hub.access import service as access
 from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWriter
 from ioc_hub.access.principal import Principal
-from ioc_hub.deps import NowDep, SessionDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SessionDep
 from ioc_hub.dhis2 import mappings, service
 from ioc_hub.dhis2.schemas import (
     DataValueSetIn,
@@ -214,7 +214,7 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=EXPORT_RESPONSES,
 )
 async def export_data_values(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Reader,
     query: Annotated[service.ExportQuery, Depends(export_query)],
 ) -> DataValueSetOut:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
-from ioc_hub.deps import NowDep, SessionDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc, problem_response
 from ioc_hub.ingest import pipeline, reads
 from ioc_hub.ingest.rows import BadRow, Reason
@@ -218,7 +218,7 @@ async def heartbeat(
     responses={404: problem_doc("No such unit or indicator")},
 )
 async def list_observations(
-    session: SessionDep,
+    session: ReadSessionDep,
     principal: Reader,
     page: PageDep,
     unit: Annotated[

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, func
+from sqlalchemy import ColumnElement, SQLColumnExpression, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -26,3 +26,11 @@ def greatest(session: AsyncSession, *values: Any) -> ColumnElement[Any]:
     if is_postgresql(session):
         return func.greatest(*values)
     return func.max(*values)
+
+
+def code_order(session: AsyncSession, column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
+    """``column`` to sort by code point, as Python sorts strings: PostgreSQL's default collation
+    follows the locale (which skips punctuation), SQLite's compares bytes already."""
+    if is_postgresql(session):
+        return column.collate("C")
+    return column

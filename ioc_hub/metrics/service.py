@@ -177,6 +177,14 @@ class HubMetrics:
             "Open event streams (GET /api/v1/stream) on this process",
             registry=registry,
         )
+        self.reads = Counter(
+            "ioc_hub_reads",
+            "Requests of read-heavy routes by the database that answered them: the read "
+            "replica, or the primary (none configured, or behind or unreachable)",
+            ["database"],
+            registry=registry,
+        )
+        self._reads = {True: self.reads.labels("replica"), False: self.reads.labels("primary")}
         self.coverage = CoverageGauges()
         registry.register(self.coverage)
         # Every label value from the start, so rates work before the first occurrence; each
@@ -195,6 +203,10 @@ class HubMetrics:
 
     def count_subscribers(self, count: Callable[[], int]) -> None:
         self.subscribers.set_function(lambda: float(count()))
+
+    def read(self, replica: bool) -> None:
+        """A read-heavy route took its session from the replica, or from the primary."""
+        self._reads[replica].inc()
 
     def answered(self, endpoint: str, status: int, replayed: bool, seconds: float) -> None:
         """A push or import answered, whatever refused or stored it."""

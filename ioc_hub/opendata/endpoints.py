@@ -19,7 +19,7 @@ from ioc_hub.aggregates.endpoints import (
 )
 from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
-from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Page
 from ioc_hub.kit.params import CODE_PATTERN
@@ -37,7 +37,11 @@ router = APIRouter(prefix="/open/v1", tags=["open data"])
     responses={404: problem_doc("The registry has no province yet")},
 )
 async def get_open_catalog(
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep, now: NowDep
+    request: Request,
+    response: Response,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    now: NowDep,
 ) -> Catalog:
     """Every open indicator (DCAT field names) with its download links; no key needed."""
 
@@ -66,7 +70,7 @@ async def get_open_data(
             examples=["CPI"],
         ),
     ],
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     now: NowDep,
     page: AggregatePageDep,

@@ -7,7 +7,7 @@ from ioc_hub.access.dependencies import AUTH_RESPONSES, scoped
 from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates.schemas import OutputFormat
 from ioc_hub.aggregates.service import choose_format
-from ioc_hub.deps import NowDep, SessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, SessionDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN
@@ -68,7 +68,7 @@ router = APIRouter(prefix="/api/v1", tags=["quality"], responses=AUTH_RESPONSES)
     },
 )
 async def get_outliers(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: Operator,
     now: NowDep,

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from ioc_hub.access.dependencies import AUTH_RESPONSES, PrincipalDep, RegistryWriter
 from ioc_hub.access.principal import Principal
-from ioc_hub.deps import SessionDep
+from ioc_hub.deps import ReadSessionDep, SessionDep
 from ioc_hub.errors import BODY_LIMIT_RESPONSES, Forbidden, problem_doc
 from ioc_hub.kit.pagination import Page, PageDep
 from ioc_hub.kit.params import CODE_PATTERN, IsoDate
@@ -50,7 +50,7 @@ async def create_unit(body: UnitCreate, session: SessionDep, principal: Registry
     responses={404: problem_doc("The parent unit does not exist")},
 )
 async def list_units(
-    session: SessionDep,
+    session: ReadSessionDep,
     _: PrincipalDep,
     page: PageDep,
     kind: Annotated[UnitKind | None, Query(description="Only units of this kind")] = None,

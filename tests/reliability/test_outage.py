@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.private_postgres import Cluster, private_cluster
 from tests.fixtures.process import cli, mint, running_hub
 from tests.reliability.helpers import Batches, read_stored
-from tests.reliability.private_postgres import Cluster, private_cluster
 
 DB_TIMEOUT = 2.0
 # The longest a request may take: a pool checkout, a connect and a statement (3 × the
