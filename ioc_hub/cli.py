@@ -1,4 +1,4 @@
-"""The ``ioc-hub`` command: serve, migrate, seed, reorganise, keys, partitions, openapi,
+"""The ``ioc-hub`` command: serve, migrate, recount, seed, reorganise, keys, partitions, openapi,
 simulate, upload, webhook-receiver."""
 
 import asyncio
@@ -57,6 +57,18 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 
     upgrade(Settings(), revision)
     err.print(f"[green]database at {revision}[/green]")
+
+
+@app.command()
+def recount() -> None:
+    """Count again the months completeness keeps whose grace has changed since (an indicator's
+    grace_seconds or an IOC_HUB_GRACE_* setting), so that it reads them instead of their
+    observations."""
+    from ioc_hub.ingest.repository.months import recount_regraced
+
+    settings = Settings()
+    counted = _in_session(lambda session: recount_regraced(session, settings))
+    err.print(f"[green]{counted} months counted again[/green]")
 
 
 @app.command()

@@ -1,11 +1,13 @@
 """The queries behind coverage, staleness and completeness.
 
 Two sources answer "what had arrived by ``t``": the state kept at ingest (``series_state``,
-``unit_contacts``), whose size grows with units and series only, and the stored observations,
-read only for a past ``t`` and for completeness. Id filters go into SQL while they are short; a
-caller given ``None`` filters in Python (a province-wide answer needs no ``IN`` list at all).
+``unit_contacts``, ``series_months``), whose size grows with units and series only, and the
+stored observations, read for a past ``t`` and for the months of a completeness range the kept
+ones cannot answer for. Id filters go into SQL while they are short; a caller given ``None``
+filters in Python (a province-wide answer needs no ``IN`` list at all).
 """
 
+from collections import defaultdict
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.catalogue import service as catalogue
+from ioc_hub.coverage.months import next_month
 from ioc_hub.kit.dialect import code_order
 from ioc_hub.models import (
     Indicator,
@@ -39,6 +42,7 @@ from ioc_hub.models import (
     Obligation,
     Observation,
     ObservationRevision,
+    SeriesMonth,
     SeriesState,
     Unit,
     UnitContact,
@@ -527,8 +531,10 @@ async def reports(
     last_day: date,
     unit_ids: Collection[int] | None,
     indicator_ids: Collection[int] | None,
+    months: Collection[tuple[int, date]] | None = None,
 ) -> AsyncIterator[Report]:
-    """Observations first accepted by ``at`` whose period may lie in the day range, streamed.
+    """Observations first accepted by ``at`` whose period may lie in the day range, streamed;
+    with ``months``, only those of these (indicator id, first day of the month of period start).
 
     One row per (unit, indicator, period) whatever its revisions: the natural key is unique and
     ``first_received_at`` never changes. The caller places each period in the range exactly.
@@ -545,7 +551,97 @@ async def reports(
     )
     statement = _among(statement, Observation.unit_id, unit_ids)
     statement = _among(statement, Observation.indicator_id, indicator_ids)
+    if months is not None:
+        by_month: dict[date, list[int]] = defaultdict(list)
+        for indicator_id, month in months:
+            by_month[month].append(indicator_id)
+        statement = statement.where(
+            or_(
+                *(
+                    and_(
+                        Observation.period_start >= month,
+                        Observation.period_start < next_month(month),
+                        Observation.indicator_id.in_(sorted(ids)),
+                    )
+                    for month, ids in sorted(by_month.items())
+                )
+            )
+        )
     connection = await session.connection()
     result = await connection.stream(statement.execution_options(yield_per=5000))
     async for unit_id, indicator_id, start, first_received_at in result:
         yield Report(unit_id, indicator_id, start, first_received_at)
+
+
+def _unsettled(at: datetime, graces: dict[int, int]) -> ColumnElement[bool]:
+    """A kept month that cannot answer at ``at``: it holds a report first accepted after
+    ``at``, or was counted under another grace than its indicator's now (``graces``, as
+    :func:`~ioc_hub.coverage.months.grace_key` stores it)."""
+    by_grace: dict[int, list[int]] = defaultdict(list)
+    for indicator_id, grace in graces.items():
+        by_grace[grace].append(indicator_id)
+    return or_(
+        SeriesMonth.last_received_at > at,
+        SeriesMonth.grace_microseconds.is_(None),
+        *(
+            and_(
+                SeriesMonth.indicator_id.in_(sorted(ids)),
+                SeriesMonth.grace_microseconds != grace,
+            )
+            for grace, ids in sorted(by_grace.items())
+        ),
+    )
+
+
+async def month_totals(
+    session: AsyncSession,
+    at: datetime,
+    graces: dict[int, int],
+    first: date,
+    last: date,
+    unit_ids: Collection[int] | None,
+) -> Result[int, int, int, int, int]:
+    """(unit id, indicator id, received, on time, unsettled months) of each series of the
+    indicators of ``graces`` (each with its grace now), summed over its kept months
+    ``first``..``last``; the sums hold only when no month is unsettled (:func:`_unsettled`)."""
+    unsettled = case((_unsettled(at, graces), 1), else_=0)
+    statement = (
+        select(
+            SeriesMonth.unit_id,
+            SeriesMonth.indicator_id,
+            func.sum(SeriesMonth.received),
+            func.sum(SeriesMonth.on_time),
+            func.sum(unsettled),
+        )
+        .where(
+            SeriesMonth.indicator_id.in_(sorted(graces)),
+            SeriesMonth.month >= first,
+            SeriesMonth.month <= last,
+        )
+        .group_by(SeriesMonth.unit_id, SeriesMonth.indicator_id)
+    )
+    return await _execute(session, _among(statement, SeriesMonth.unit_id, unit_ids))
+
+
+async def unsettled_months(
+    session: AsyncSession,
+    at: datetime,
+    graces: dict[int, int],
+    first: date,
+    last: date,
+    unit_ids: Collection[int] | None,
+) -> set[tuple[int, date]]:
+    """The (indicator id, month) among ``first``..``last`` of the indicators of ``graces``
+    where some kept month cannot answer at ``at`` (:func:`_unsettled`)."""
+    statement = (
+        select(SeriesMonth.indicator_id, SeriesMonth.month)
+        .distinct()
+        .where(
+            SeriesMonth.indicator_id.in_(sorted(graces)),
+            SeriesMonth.month >= first,
+            SeriesMonth.month <= last,
+            _unsettled(at, graces),
+        )
+    )
+    statement = _among(statement, SeriesMonth.unit_id, unit_ids)
+    return {(indicator_id, month) for indicator_id, month in await _execute(session, statement)}

@@ -284,17 +284,18 @@ class DaySpan:
             return None
         return first, last
 
-    def due_count(
+    def due_periods(
         self, expectation: Expectation, since: date | None = None, until: date | None = None
-    ) -> int:
-        """How many periods of the schedule the span holds that are due at the expectation's
-        instant (a period is due once its deadline is ≤ that instant), counting only those whose
-        last day lies within ``since``..``until`` when given (the days over which the registry
-        is one: a period is owed by the registry of its last day, docs/design.md §8)."""
+    ) -> tuple[Period, Period] | None:
+        """The first and last period of the schedule the span holds that are due at the
+        expectation's instant (a period is due once its deadline is ≤ that instant), keeping only
+        those whose last day lies within ``since``..``until`` when given (the days over which
+        the registry is one: a period is owed by the registry of its last day, docs/design.md
+        §8); ``None`` when there are none."""
         cadence = expectation.schedule.cadence
         bounds = self.periods(cadence)
         if bounds is None:
-            return 0
+            return None
         first, last = bounds
         last = min(last, expectation.expected)
         try:
@@ -304,8 +305,15 @@ class DaySpan:
                 ending = Period.of_date(until, cadence)
                 last = min(last, ending if ending.last_day <= until else ending.previous())
         except PeriodError:  # past the supported years: no period of it is in the span
-            return 0
-        return max(0, last.ordinal - first.ordinal + 1)
+            return None
+        return (first, last) if first <= last else None
+
+    def due_count(
+        self, expectation: Expectation, since: date | None = None, until: date | None = None
+    ) -> int:
+        """How many periods :meth:`due_periods` holds."""
+        bounds = self.due_periods(expectation, since, until)
+        return 0 if bounds is None else bounds[1].ordinal - bounds[0].ordinal + 1
 
     def due(self, period: Period, expectation: Expectation) -> bool:
         """Whether ``period`` is in the span and due at the expectation's instant."""

@@ -32,6 +32,7 @@ from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository
+from ioc_hub.coverage.months import grace_key, next_month, previous_month, split_months
 from ioc_hub.coverage.repository import IndicatorRow, SeriesKey, UnitOnDay, UnitRow
 from ioc_hub.coverage.rules import (
     ConnectionWindow,
@@ -770,6 +771,7 @@ async def completeness(
     period_to: str,
     at_text: str | None,
     now: datetime,
+    from_kept: bool = True,
 ) -> CompletenessReport:
     """DHIS2's reporting rate over a period range (docs/design.md §4): ``expected`` = obligations ×
     due periods, ``actual`` = those received by ``at``, ``on_time`` = those received by their
@@ -781,6 +783,10 @@ async def completeness(
     the period's deadline. A period is owed by the units and obligations of its last day, under
     that day's tree (docs/design.md §8): a range across a reorganisation counts each side under
     its own registry, and a report counts only if its series was owed on its period's last day.
+
+    Reports are counted from the months kept at ingest where they can answer, from the
+    observations elsewhere (:func:`_plan_months`); ``from_kept`` ``False`` counts every report
+    from the observations, the answer the kept months must equal.
     """
     at = resolve_at(at_text, now)
     first, last = _period(period_from, "from"), _period(period_to, "to")
@@ -803,32 +809,19 @@ async def completeness(
                 )
             tally[key][0] += due_counts[indicator_id]
 
-    segment_starts = [segment.since for segment in segments]
     unit_ids: set[int] | None = set()
     for segment in segments:
         if segment.selection.unit_ids is None or unit_ids is None:
             unit_ids = None
         else:
             unit_ids.update(segment.selection.unit_ids)
-    # Per (indicator, period start): the deadline of a period in the range and due, and the
-    # group keys of the series owed on its last day.
-    slots: dict[tuple[int, date], tuple[datetime, dict[SeriesKey, str]] | None] = {}
-    async for report in repository.reports(
-        session, at, span.first_day, span.last_day, unit_ids, indicators.ids
-    ):
-        slot = (report.indicator_id, report.period_start)
-        if slot not in slots:
-            slots[slot] = _due_slot(span, expectations[slot[0]], slot[1], segments, segment_starts)
-        found = slots[slot]
-        if found is None:
-            continue
-        deadline, keys = found
-        group = keys.get((report.unit_id, report.indicator_id))
-        if group is None:  # not owed on the period's last day (or outside the answer)
-            continue
-        tally[group][1] += 1
-        if is_on_time(report.first_received_at, deadline):
-            tally[group][2] += 1
+    plan = _plan_months(span, expectations, segments) if from_kept else None
+    if plan is not None:
+        await _count_kept(session, at, plan, schedules, segments, unit_ids, tally)
+    if plan is None or plan.read:
+        await _count_observations(
+            session, at, span, expectations, segments, unit_ids, indicators.ids, plan, tally
+        )
 
     rows = [
         CompletenessRow(key=key, name=names[key], **_completeness_counts(*counts).model_dump())
@@ -848,6 +841,164 @@ async def completeness(
         group_by=group_by,
         overall=_completeness_counts(*totals),
     )
+
+
+@dataclass(slots=True)
+class _MonthPlan:
+    """Where completeness counts reports: the runs of kept months of each indicator, by the
+    segment owing them, and the (indicator id, month) whose observations it reads."""
+
+    runs: dict[int, list[tuple[date, date, int]]]
+    """Per indicator id: (first month, last month, segment index)."""
+    read: set[tuple[int, date]]
+
+    def months(self, indicator_id: int) -> list[date]:
+        """Every kept month of the indicator."""
+        found = []
+        for low, high, _ in self.runs.get(indicator_id, []):
+            month = low
+            while month <= high:
+                found.append(month)
+                month = next_month(month)
+        return found
+
+    def cut(self, months: set[tuple[int, date]]) -> bool:
+        """Move these (indicator id, month) from the runs to the reads; whether any was in a
+        run."""
+        moved = False
+        for indicator_id, runs in list(self.runs.items()):
+            gaps = sorted(month for i, month in months if i == indicator_id)
+            kept: list[tuple[date, date, int]] = []
+            for low, high, index in runs:
+                for gap in gaps:
+                    if low <= gap <= high:
+                        moved = True
+                        self.read.add((indicator_id, gap))
+                        if low < gap:
+                            kept.append((low, previous_month(gap), index))
+                        low = next_month(gap)
+                if low <= high:
+                    kept.append((low, high, index))
+            if kept:
+                self.runs[indicator_id] = kept
+            else:
+                del self.runs[indicator_id]
+        return moved
+
+
+def _plan_months(
+    span: DaySpan, expectations: dict[int, Expectation], segments: list[_Segment]
+) -> _MonthPlan:
+    """The months whose every period (by start) is in the range, due and owed under one segment
+    can be counted from ``series_months``; a month holding some such periods and some others
+    is read from the observations."""
+    plan = _MonthPlan({}, set())
+    for indicator_id, expectation in expectations.items():
+        for index, segment in enumerate(segments):
+            due = span.due_periods(expectation, segment.since, segment.until)
+            if due is None:
+                continue
+            split = split_months(*due)
+            plan.read.update((indicator_id, month) for month in split.cut)
+            if split.whole is not None:
+                plan.runs.setdefault(indicator_id, []).append((*split.whole, index))
+    return plan
+
+
+async def _count_kept(
+    session: AsyncSession,
+    at: datetime,
+    plan: _MonthPlan,
+    schedules: dict[int, Schedule],
+    segments: list[_Segment],
+    unit_ids: Collection[int] | None,
+    tally: dict[str, list[int]],
+) -> None:
+    """Count the reports of the plan's kept months into ``tally``. A month that cannot answer
+    at ``at`` (:func:`repository.unsettled_months`) moves to the plan's reads, and the kept
+    months are summed again without it."""
+    graces = {i: grace_key(schedules[i].grace) for i in plan.runs}
+    while True:
+        totals: list[tuple[int, int, int, int, int]] = []
+        unsettled: set[int] = set()
+        for (low, high, index), indicator_ids in _shared_runs(plan).items():
+            for unit_id, indicator_id, received, on_time, months in await repository.month_totals(
+                session, at, {i: graces[i] for i in indicator_ids}, low, high, unit_ids
+            ):
+                if months:
+                    unsettled.add(indicator_id)
+                totals.append((index, unit_id, indicator_id, received, on_time))
+        if not unsettled:
+            break
+        first = min(run[0] for i in unsettled for run in plan.runs[i])
+        last = max(run[1] for i in unsettled for run in plan.runs[i])
+        found = await repository.unsettled_months(
+            session, at, {i: graces[i] for i in unsettled}, first, last, unit_ids
+        )
+        if not plan.cut(found):  # changed since the sums were read: read them all instead
+            plan.cut({(i, month) for i in unsettled for month in plan.months(i)})
+    for index, unit_id, indicator_id, received, on_time in totals:
+        group = segments[index].keys.get((unit_id, indicator_id))
+        if group is None:  # not owed in the segment (or outside the answer)
+            continue
+        tally[group][1] += received
+        tally[group][2] += on_time
+
+
+def _shared_runs(plan: _MonthPlan) -> dict[tuple[date, date, int], list[int]]:
+    """The plan's runs of kept months, each with the indicators sharing it: one query each
+    (every daily indicator of a range usually shares one)."""
+    shared: dict[tuple[date, date, int], list[int]] = {}
+    for indicator_id, runs in plan.runs.items():
+        for run in runs:
+            shared.setdefault(run, []).append(indicator_id)
+    return shared
+
+
+async def _count_observations(
+    session: AsyncSession,
+    at: datetime,
+    span: DaySpan,
+    expectations: dict[int, Expectation],
+    segments: list[_Segment],
+    unit_ids: Collection[int] | None,
+    indicator_ids: Collection[int] | None,
+    plan: _MonthPlan | None,
+    tally: dict[str, list[int]],
+) -> None:
+    """Count the reports of the plan's read months (every month without a plan) into ``tally``
+    from the observations, each placed in the range exactly."""
+    segment_starts = [segment.since for segment in segments]
+    # Per (indicator, period start): the deadline of a period in the range and due, and the
+    # group keys of the series owed on its last day.
+    slots: dict[tuple[int, date], tuple[datetime, dict[SeriesKey, str]] | None] = {}
+    async for report in repository.reports(
+        session,
+        at,
+        span.first_day,
+        span.last_day,
+        unit_ids,
+        indicator_ids,
+        None if plan is None else plan.read,
+    ):
+        slot = (report.indicator_id, report.period_start)
+        if slot not in slots:
+            expectation = expectations.get(slot[0])
+            slots[slot] = (
+                None
+                if expectation is None  # an inactive indicator: nobody owes it
+                else _due_slot(span, expectation, slot[1], segments, segment_starts)
+            )
+        found = slots[slot]
+        if found is None:
+            continue
+        deadline, keys = found
+        group = keys.get((report.unit_id, report.indicator_id))
+        if group is None:  # not owed on the period's last day (or outside the answer)
+            continue
+        tally[group][1] += 1
+        if is_on_time(report.first_received_at, deadline):
+            tally[group][2] += 1
 
 
 def _due_slot(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal
 from ioc_hub.config import Settings
+from ioc_hub.coverage.months import Deadlines
 from ioc_hub.errors import PROBLEM_JSON, Conflict, FieldError, PayloadTooLarge
 from ioc_hub.ingest import repository
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
@@ -220,6 +221,7 @@ async def _validate_and_write(
                 key_id=request.principal.key_id,
                 now=request.now,
                 generation=copy.generation,
+                deadlines=_deadlines(ctx.settings, copy),
                 imported=request.imported,
             )
         except repository.StaleRegistry:
@@ -302,6 +304,12 @@ def _validator(copy: RegistryCopy, settings: Settings, request: "Push | Deletion
         indicators=copy.indicators,
         tz=settings.tz,
         now=request.now,
+    )
+
+
+def _deadlines(settings: Settings, copy: RegistryCopy) -> Deadlines:
+    return Deadlines(
+        settings, ((i.id, i.cadence, i.grace_seconds) for i in copy.indicators.values())
     )
 
 
@@ -484,7 +492,11 @@ async def delete_rows(ctx: IngestContext, session: AsyncSession, request: Deleti
             break
         stale = copy
     deleted = await repository.delete_batch(
-        session, keys, key_id=request.principal.key_id, now=request.now
+        session,
+        keys,
+        key_id=request.principal.key_id,
+        now=request.now,
+        deadlines=_deadlines(ctx.settings, copy),
     )
     await _keep_rejections(session, request, rejected)
     return DeleteResult(deleted, tuple(rejected))

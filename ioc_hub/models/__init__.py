@@ -18,6 +18,7 @@ from ioc_hub.models.observation import (
 from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
+from ioc_hub.models.series_month import SeriesMonth
 from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
 from ioc_hub.models.webhook import (
     DeliveryStatus,
@@ -55,6 +56,7 @@ __all__ = [
     "Rejection",
     "Reorganisation",
     "Scope",
+    "SeriesMonth",
     "SeriesState",
     "Unit",
     "UnitContact",

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc_hub.coverage.months import Deadlines
 from ioc_hub.ingest.repository import portable, postgresql
 from ioc_hub.ingest.repository.common import (
     RECEIPT_RESOLUTION,
@@ -41,19 +42,28 @@ async def write_batch(
     key_id: int,
     now: datetime,
     generation: int,
+    deadlines: Deadlines,
     imported: bool = False,
 ) -> WriteCounts:
     """Store ``rows`` (one per natural key) and return what changed.
 
     Writes only while the registry is still at ``generation``; otherwise raises
     :class:`StaleRegistry` having written nothing. Imported rows carry their own
-    ``received_at`` (a push is received ``now``) and are stored with ``imported`` set.
+    ``received_at`` (a push is received ``now``) and are stored with ``imported`` set. The
+    observations created join their months (``series_months``), judged on time by
+    ``deadlines``.
     """
     # A fixed order makes concurrent batches lock shared rows in the same order (no deadlock).
     ordered = sorted(rows, key=lambda r: (r.unit_id, r.indicator_id, r.period))
     store = postgresql.write if is_postgresql(session) else portable.write
     return await store(
-        session, ordered, key_id=key_id, now=now, generation=generation, imported=imported
+        session,
+        ordered,
+        key_id=key_id,
+        now=now,
+        generation=generation,
+        imported=imported,
+        deadlines=deadlines,
     )
 
 

@@ -3,7 +3,8 @@
 A deleted observation leaves the table, so every read (aggregates, exports, coverage) stops
 seeing it without a filter of its own; its last state goes to ``observation_deletions`` with the
 revision the deletion made, and its earlier revisions stay where they are. The series it belonged
-to falls back to its latest remaining value, or is forgotten when none remains.
+to falls back to its latest remaining value, or is forgotten when none remains; the month it
+counted in is counted again.
 """
 
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc_hub.coverage.months import Deadlines, MonthKey, month_of
+from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.validation import StoredKey
 from ioc_hub.models import Observation, ObservationDeletion, SeriesState
 
@@ -20,11 +23,18 @@ _CHUNK = 5000
 
 
 async def delete_batch(
-    session: AsyncSession, keys: Sequence[StoredKey], *, key_id: int, now: datetime
+    session: AsyncSession,
+    keys: Sequence[StoredKey],
+    *,
+    key_id: int,
+    now: datetime,
+    deadlines: Deadlines,
 ) -> int:
-    """Delete the observations at ``keys`` (those that exist) and return how many were."""
+    """Delete the observations at ``keys`` (those that exist) and return how many were; the
+    months completeness reads are counted again (their on-time counts by ``deadlines``)."""
     ordered = sorted(set(keys))  # a fixed order: concurrent batches lock rows alike
     deleted: list[dict[str, object]] = []
+    touched: set[MonthKey] = set()
     for start in range(0, len(ordered), _CHUNK):
         found = await session.execute(
             select(Observation)
@@ -36,6 +46,8 @@ async def delete_batch(
             .order_by(Observation.id)
             .with_for_update()  # PostgreSQL: a concurrent push of the key waits; SQLite: no-op
         )
+        rows = found.scalars().all()
+        touched.update((o.unit_id, o.indicator_id, month_of(o.period_start)) for o in rows)
         deleted.extend(
             {
                 "observation_id": o.id,
@@ -50,7 +62,7 @@ async def delete_batch(
                 "deleted_at": now,
                 "key_id": key_id,
             }
-            for o in found.scalars()
+            for o in rows
         )
     if not deleted:
         return 0
@@ -62,6 +74,7 @@ async def delete_batch(
         )
     series = sorted({(d["unit_id"], d["indicator_id"]) for d in deleted})
     await _fall_back(session, series)  # type: ignore[arg-type]
+    await months.recount(session, deadlines, touched)
     return len(deleted)
 
 

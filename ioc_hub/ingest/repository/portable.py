@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import case, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc_hub.coverage.months import Deadlines, count_months
+from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.repository.common import (
     CONTACT_GAP,
     RECEIPT_RESOLUTION,
@@ -40,6 +42,7 @@ async def write(
     now: datetime,
     generation: int,
     imported: bool,
+    deadlines: Deadlines,
 ) -> WriteCounts:
     """Store ``rows`` (one per natural key, in a fixed order) with the same effects as the
     PostgreSQL statement."""
@@ -111,6 +114,11 @@ async def write(
         )
     if new:
         await session.execute(insert(Observation), new)
+        reports = [
+            (r["unit_id"], r["indicator_id"], r["period_start"], r["first_received_at"])
+            for r in new
+        ]
+        await months.add(session, count_months(deadlines, reports))
     if changed:
         await session.execute(update(Observation), changed)
         await session.execute(insert(ObservationRevision), revisions)

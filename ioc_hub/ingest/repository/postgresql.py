@@ -2,8 +2,8 @@
 
 The upsert moves the old value and comment into ``previous_*`` in the same UPDATE that replaces
 them, so the revision log gets the true old value even when pushes of one natural key race; the
-unique index keeps them from duplicating it. Data-modifying CTEs move series state and unit
-contact in the same statement, and report what moved.
+unique index keeps them from duplicating it. Data-modifying CTEs move series state, the months
+completeness reads and unit contact in the same statement, and report what moved.
 """
 
 from collections.abc import Sequence
@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc_hub.coverage.months import Deadlines
 from ioc_hub.ingest.repository.common import (
     CONTACT_GAP,
     RECEIPT_RESOLUTION,
@@ -35,14 +36,16 @@ WITH guard AS (
 ),
 input AS (
     SELECT t.unit_id, t.indicator_id, t.period, t.period_start, t.value, t.comment,
-        t.observed_at, COALESCE(t.received_at, CAST(:now AS timestamptz)) AS received_at
+        t.observed_at, COALESCE(t.received_at, CAST(:now AS timestamptz)) AS received_at,
+        t.on_time, t.grace
     FROM unnest(
             CAST(:unit_ids AS integer[]), CAST(:indicator_ids AS integer[]),
             CAST(:periods AS varchar[]), CAST(:starts AS date[]), CAST(:vals AS float8[]),
             CAST(:comments AS varchar[]), CAST(:observed AS timestamptz[]),
-            CAST(:received AS timestamptz[])
+            CAST(:received AS timestamptz[]), CAST(:on_times AS boolean[]),
+            CAST(:graces AS bigint[])
         ) AS t(unit_id, indicator_id, period, period_start, value, comment, observed_at,
-            received_at),
+            received_at, on_time, grace),
         guard
     WHERE guard.fresh
 ),
@@ -70,6 +73,25 @@ rev AS (
         previous_received_at, received_at, key_id
     FROM up
     WHERE NOT inserted
+),
+-- A created observation joins its month (ingest.repository.months.add does the same).
+months AS (
+    INSERT INTO series_months AS m (indicator_id, month, unit_id, received, on_time,
+        grace_microseconds, last_received_at)
+    SELECT up.indicator_id, CAST(date_trunc('month', up.period_start) AS date), up.unit_id,
+        count(*), count(*) FILTER (WHERE input.on_time), min(input.grace), max(up.received_at)
+    FROM up
+    JOIN input ON input.unit_id = up.unit_id AND input.indicator_id = up.indicator_id
+        AND input.period = up.period
+    WHERE up.inserted
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3
+    ON CONFLICT (indicator_id, month, unit_id) DO UPDATE SET
+        received = m.received + excluded.received,
+        on_time = m.on_time + excluded.on_time,
+        grace_microseconds = CASE WHEN m.grace_microseconds = excluded.grace_microseconds
+            THEN m.grace_microseconds END,
+        last_received_at = GREATEST(m.last_received_at, excluded.last_received_at)
 ),
 latest AS (
     SELECT DISTINCT ON (unit_id, indicator_id)
@@ -140,6 +162,7 @@ async def write(
     now: datetime,
     generation: int,
     imported: bool,
+    deadlines: Deadlines,
 ) -> WriteCounts:
     """Store ``rows`` (one per natural key, in a fixed order) in one statement."""
 
@@ -158,6 +181,13 @@ async def write(
                 "comments": column([r.row.comment for r in rows]),
                 "observed": column([r.row.observed_at for r in rows]),
                 "received": column([r.received_at for r in rows]),
+                # What a row's month counts if the row creates its observation (first accepted
+                # when received).
+                "on_times": [
+                    deadlines.on_time(r.indicator_id, r.period_start, r.received_at or now)
+                    for r in rows
+                ],
+                "graces": [deadlines.grace(r.indicator_id) for r in rows],
                 "key_id": key_id,
                 "now": now,
                 "imported": imported,

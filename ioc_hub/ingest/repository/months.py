@@ -1,0 +1,163 @@
+"""Keeping ``series_months`` (docs/design.md §4) in the batch's transaction, the same SQL on both
+engines: a write adds the periods it created (the PostgreSQL statement does the same in one of
+its steps), a deletion counts the months it touched again from the observations left, and
+``ioc-hub recount`` counts again the months a change of grace left untrusted.
+"""
+
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, case, delete, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_hub.config import Settings
+from ioc_hub.coverage.months import Deadlines, MonthCount, MonthKey, count_months, next_month
+from ioc_hub.kit.dialect import greatest, upsert
+from ioc_hub.kit.periods import Cadence
+from ioc_hub.models import Indicator, Observation, SeriesMonth
+
+# SQLite takes at most 32,766 bound parameters per statement: three a key.
+_CHUNK = 5000
+
+_KEY = [SeriesMonth.indicator_id, SeriesMonth.month, SeriesMonth.unit_id]
+
+
+def _rows(months: Mapping[MonthKey, MonthCount]) -> list[dict[str, Any]]:
+    # In key order: concurrent batches lock shared rows in the same order (no deadlock).
+    return [
+        {
+            "unit_id": unit_id,
+            "indicator_id": indicator_id,
+            "month": month,
+            "received": count.received,
+            "on_time": count.on_time,
+            "grace_microseconds": count.grace_microseconds,
+            "last_received_at": count.last_received_at,
+        }
+        for (unit_id, indicator_id, month), count in sorted(
+            months.items(), key=lambda item: (item[0][1], item[0][2], item[0][0])
+        )
+    ]
+
+
+async def add(session: AsyncSession, months: Mapping[MonthKey, MonthCount]) -> None:
+    """Add newly created periods to their months. A month counted under another grace keeps its
+    count of receipts but no longer trusts its on-time count (``grace_microseconds`` NULL)."""
+    if not months:
+        return
+    statement = upsert(session, SeriesMonth)
+    new = statement.excluded
+    same_grace = SeriesMonth.grace_microseconds == new.grace_microseconds
+    statement = statement.on_conflict_do_update(
+        index_elements=_KEY,
+        set_={
+            "received": SeriesMonth.received + new.received,
+            "on_time": SeriesMonth.on_time + new.on_time,
+            "grace_microseconds": case((same_grace, SeriesMonth.grace_microseconds), else_=None),
+            "last_received_at": greatest(
+                session, SeriesMonth.last_received_at, new.last_received_at
+            ),
+        },
+    )
+    await session.execute(statement, _rows(months))
+
+
+async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[MonthKey]) -> None:
+    """Count these months again from the observations they hold now, under the grace in force;
+    a month left with none is dropped."""
+    if not keys:
+        return
+    wanted = set(keys)
+    # Lock the months first (PostgreSQL; SQLite has one writer): a push that counts into one of
+    # them then waits, or has committed before the observations are read, so no count is lost.
+    ordered = sorted(wanted, key=lambda key: (key[1], key[2], key[0]))
+    for start in range(0, len(ordered), _CHUNK):
+        await session.execute(
+            select(SeriesMonth.unit_id)
+            .where(
+                tuple_(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).in_(
+                    ordered[start : start + _CHUNK]
+                )
+            )
+            .order_by(*_KEY)
+            .with_for_update()
+        )
+    series = sorted({(unit_id, indicator_id) for unit_id, indicator_id, _ in wanted})
+    first = min(month for *_, month in wanted)
+    end = next_month(max(month for *_, month in wanted))
+    reports: list[tuple[int, int, date, datetime]] = []
+    for start in range(0, len(series), _CHUNK):
+        found = await session.execute(
+            select(
+                Observation.unit_id,
+                Observation.indicator_id,
+                Observation.period_start,
+                Observation.first_received_at,
+            ).where(
+                tuple_(Observation.unit_id, Observation.indicator_id).in_(
+                    series[start : start + _CHUNK]
+                ),
+                Observation.period_start >= first,
+                Observation.period_start < end,
+            )
+        )
+        reports.extend((u, i, day, at) for u, i, day, at in found)
+    months = {
+        key: count for key, count in count_months(deadlines, reports).items() if key in wanted
+    }
+    if months:
+        statement = upsert(session, SeriesMonth)
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(
+            index_elements=_KEY,
+            set_={
+                "received": new.received,
+                "on_time": new.on_time,
+                "grace_microseconds": new.grace_microseconds,
+                "last_received_at": new.last_received_at,
+            },
+        )
+        await session.execute(statement, _rows(months))
+    gone = sorted(wanted - months.keys())
+    for start in range(0, len(gone), _CHUNK):
+        await session.execute(
+            delete(SeriesMonth).where(
+                tuple_(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).in_(
+                    gone[start : start + _CHUNK]
+                )
+            )
+        )
+
+
+async def recount_regraced(session: AsyncSession, settings: Settings) -> int:
+    """Count again every month counted under another grace than its indicator's in force (the
+    indicator's own, or the ``IOC_HUB_GRACE_*`` setting, changed since): completeness reads
+    their observations until then. Returns how many months were counted again."""
+    indicators = (
+        await session.execute(select(Indicator.id, Indicator.cadence, Indicator.grace_seconds))
+    ).all()
+    deadlines = Deadlines(settings, ((i, Cadence(c), own) for i, c, own in indicators))
+    by_grace: dict[int, list[int]] = {}
+    for indicator_id, _, _ in indicators:
+        by_grace.setdefault(deadlines.grace(indicator_id), []).append(indicator_id)
+    stale = (
+        await session.execute(
+            select(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).where(
+                or_(
+                    SeriesMonth.grace_microseconds.is_(None),
+                    *(
+                        and_(
+                            SeriesMonth.indicator_id.in_(ids),
+                            SeriesMonth.grace_microseconds != grace,
+                        )
+                        for grace, ids in by_grace.items()
+                    ),
+                )
+            )
+        )
+    ).all()
+    keys = sorted((u, i, month) for u, i, month in stale)
+    for start in range(0, len(keys), _CHUNK):
+        await recount(session, deadlines, keys[start : start + _CHUNK])
+    return len(keys)
