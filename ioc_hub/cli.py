@@ -16,6 +16,8 @@ from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import HubError
 from ioc_hub.registry.reorganise import Builtin
+from ioc_hub.registry.seed import DEFAULT_DEPARTMENTS
+from ioc_hub.seed import RegistryName
 from ioc_hub.simulate.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -55,13 +57,49 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 
 
 @app.command()
-def seed() -> None:
-    """Load the Bình Dương registry (idempotent: a second run changes nothing)."""
-    from ioc_hub.migrate import upgrade
-    from ioc_hub.seed import seed_all
+def seed(
+    registry: Annotated[
+        RegistryName,
+        typer.Option(
+            help="binh-duong: the province's demo registry; vietnam-2025: the nation, its 34 "
+            "provinces and 3,321 communes, with synthetic departments"
+        ),
+    ] = RegistryName.BINH_DUONG,
+    departments: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=200,
+            help="With vietnam-2025: synthetic departments per province (made up, modelled on "
+            "Bình Dương's)",
+        ),
+    ] = DEFAULT_DEPARTMENTS,
+) -> None:
+    """Load a registry and the indicator catalogue (idempotent: a second run changes nothing)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from ioc_hub.migrate import upgrade
+    from ioc_hub.seed import seed_all, units_to_seed
+
+    if registry is RegistryName.BINH_DUONG and departments != DEFAULT_DEPARTMENTS:
+        raise typer.BadParameter(
+            "applies to --registry vietnam-2025 only", param_hint="--departments"
+        )
     upgrade(Settings())
-    report = _in_session(seed_all)
+    progress = Progress(
+        "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+    with progress:
+        task = progress.add_task(f"{registry} units", total=units_to_seed(registry, departments))
+        try:
+            report = _in_session(
+                lambda session: seed_all(
+                    session, registry, departments, lambda n: progress.advance(task, n)
+                )
+            )
+        except HubError as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(1) from exc
     for line in report:
         err.print(line)
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.models import (
+    AREA_ONLY_KINDS,
     Indicator,
     IndicatorGroup,
     Obligation,
@@ -107,14 +108,19 @@ async def _execute(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]
 async def units(
     session: AsyncSession, tree: Subquery, *conditions: ColumnElement[bool]
 ) -> list[UnitRow]:
-    """Active units other than the province in ``tree`` (:func:`timeline.tree_on`) that meet
-    ``conditions`` (on ``tree``'s columns), by code, as that day's tree has them."""
+    """Active units other than the province (and the nation) in ``tree``
+    (:func:`timeline.tree_on`) that meet ``conditions`` (on ``tree``'s columns), by code, as
+    that day's tree has them."""
     parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
     rows = await _execute(
         session,
         select(tree.c.id, tree.c.code, tree.c.name, tree.c.kind, parent.code.label("parent_code"))
         .outerjoin(parent, parent.id == tree.c.parent_id)
-        .where(tree.c.active.is_(True), tree.c.kind != UnitKind.PROVINCE.value, *conditions)
+        .where(
+            tree.c.active.is_(True),
+            tree.c.kind.not_in([k.value for k in AREA_ONLY_KINDS]),
+            *conditions,
+        )
         .order_by(tree.c.code),
     )
     return [
