@@ -319,6 +319,8 @@ def simulate(
     backfill: Annotated[
         int,
         typer.Option(
+            "--backfill",
+            "--backfill-days",
             min=0,
             max=3660,
             metavar="DAYS",
@@ -326,6 +328,29 @@ def simulate(
             "when it would have arrived",
         ),
     ] = 0,
+    indicators: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE,CODE",
+            help="Only these indicators' series (default: every obliged indicator)",
+            show_default=False,
+        ),
+    ] = None,
+    import_only: Annotated[
+        bool,
+        typer.Option(
+            help="With --backfill: import the history and stop (no unit keys, pushes or "
+            "heartbeats), e.g. a year of the national registry"
+        ),
+    ] = False,
+    registry: Annotated[
+        RegistryName | None,
+        typer.Option(
+            help="Refuse to run unless the hub holds this registry (as `ioc-hub seed "
+            "--registry` loads it)",
+            show_default=False,
+        ),
+    ] = None,
     live: Annotated[
         bool, typer.Option(help="Keep pushing as values fall due, with heartbeats in between")
     ] = False,
@@ -389,6 +414,16 @@ def simulate(
 
     if not live and (speed != 1.0 or duration is not None):
         raise typer.BadParameter("--speed and --duration apply to --live runs only")
+    if import_only and (live or not backfill):
+        raise typer.BadParameter(
+            "an import-only run imports --backfill DAYS of history: give --backfill, not --live",
+            param_hint="--import-only",
+        )
+    chosen = None
+    if indicators is not None:
+        chosen = frozenset(code.strip() for code in indicators.split(",") if code.strip())
+        if not chosen:
+            raise typer.BadParameter("name at least one indicator code", param_hint="--indicators")
     reform = scenario is Scenario.REFORM
     if reform and (url is not None or live or backfill):
         # The reform happens in 2025 on the hub's clock, which a serving hub keeps real.
@@ -427,6 +462,9 @@ def simulate(
         concurrency=concurrency,
         batch_size=batch_size,
         keep_keys=keep_keys,
+        indicators=chosen,
+        import_only=import_only,
+        registry=registry,
     )
     try:
         summary = asyncio.run(_play_reform(options) if reform else run(options, err))
