@@ -1,7 +1,13 @@
 """`ioc-hub seed --registry vietnam-2025`: the nation, its 34 provinces and 3,321 communes,
 synthetic departments, the catalogue's obligations; idempotent, and alone in its database."""
 
+import asyncio
+import os
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +18,7 @@ from ioc_hub.errors import Conflict
 from ioc_hub.models import Obligation, Scope, Unit, UnitVersion
 from ioc_hub.seed import RegistryName, seed_all
 from tests.conftest import MintKey, bearer
+from tests.fixtures.database import ENGINES, database_url_for
 
 NATIONAL = RegistryName.VIETNAM_2025
 # Per province: enough to hold a second copy of a Bình Dương department (it has 18).
@@ -140,3 +147,38 @@ async def test_the_national_registry_is_refused_over_binh_duong(
     with pytest.raises(Conflict, match="registry rooted at '74'"):
         async with session_factory() as session, session.begin():
             await seed_all(session, NATIONAL)
+
+
+@pytest.fixture(params=ENGINES)
+async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    async for url in database_url_for(request.param, tmp_path):
+        yield url
+
+
+async def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ioc_hub", *args],
+        env={**os.environ, "IOC_HUB_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_the_seed_command_takes_the_registry_and_its_departments(fresh_url: str) -> None:
+    seeded = await run(fresh_url, "seed", "--registry", "vietnam-2025", "--departments", "2")
+    assert seeded.returncode == 0, seeded.stderr
+    assert f"units: {1 + 34 + 3321 + 34 * 2} created, 0 already present" in seeded.stderr
+    assert "obligations:" in seeded.stderr
+    refused = await run(fresh_url, "seed")
+    assert refused.returncode == 1
+    assert "holds the national registry" in refused.stderr
+    # Departments are the national registry's; the emulator's import-only run needs a backfill.
+    misplaced = await run(fresh_url, "seed", "--departments", "3")
+    assert misplaced.returncode == 2
+    assert "--departments" in misplaced.stderr
+    no_history = await run(fresh_url, "simulate", "--admin-key", "ioch_x", "--import-only")
+    assert no_history.returncode == 2
+    assert "--import-only" in no_history.stderr
