@@ -16,6 +16,8 @@ from ioc_hub.config import Settings
 from ioc_hub.db import create_engine, create_session_factory
 from ioc_hub.errors import HubError
 from ioc_hub.registry.reorganise import Builtin
+from ioc_hub.registry.seed import DEFAULT_DEPARTMENTS
+from ioc_hub.seed import RegistryName
 from ioc_hub.simulate.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -72,13 +74,49 @@ def recount() -> None:
 
 
 @app.command()
-def seed() -> None:
-    """Load the Bình Dương registry (idempotent: a second run changes nothing)."""
-    from ioc_hub.migrate import upgrade
-    from ioc_hub.seed import seed_all
+def seed(
+    registry: Annotated[
+        RegistryName,
+        typer.Option(
+            help="binh-duong: the province's demo registry; vietnam-2025: the nation, its 34 "
+            "provinces and 3,321 communes, with synthetic departments"
+        ),
+    ] = RegistryName.BINH_DUONG,
+    departments: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=200,
+            help="With vietnam-2025: synthetic departments per province (made up, modelled on "
+            "Bình Dương's)",
+        ),
+    ] = DEFAULT_DEPARTMENTS,
+) -> None:
+    """Load a registry and the indicator catalogue (idempotent: a second run changes nothing)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from ioc_hub.migrate import upgrade
+    from ioc_hub.seed import seed_all, units_to_seed
+
+    if registry is RegistryName.BINH_DUONG and departments != DEFAULT_DEPARTMENTS:
+        raise typer.BadParameter(
+            "applies to --registry vietnam-2025 only", param_hint="--departments"
+        )
     upgrade(Settings())
-    report = _in_session(seed_all)
+    progress = Progress(
+        "{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+    with progress:
+        task = progress.add_task(f"{registry} units", total=units_to_seed(registry, departments))
+        try:
+            report = _in_session(
+                lambda session: seed_all(
+                    session, registry, departments, lambda n: progress.advance(task, n)
+                )
+            )
+        except HubError as exc:
+            err.print(f"[red]{exc.detail}[/red]")
+            raise typer.Exit(1) from exc
     for line in report:
         err.print(line)
 
@@ -354,6 +392,8 @@ def simulate(
     backfill: Annotated[
         int,
         typer.Option(
+            "--backfill",
+            "--backfill-days",
             min=0,
             max=3660,
             metavar="DAYS",
@@ -361,6 +401,29 @@ def simulate(
             "when it would have arrived",
         ),
     ] = 0,
+    indicators: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE,CODE",
+            help="Only these indicators' series (default: every obliged indicator)",
+            show_default=False,
+        ),
+    ] = None,
+    import_only: Annotated[
+        bool,
+        typer.Option(
+            help="With --backfill: import the history and stop (no unit keys, pushes or "
+            "heartbeats), e.g. a year of the national registry"
+        ),
+    ] = False,
+    registry: Annotated[
+        RegistryName | None,
+        typer.Option(
+            help="Refuse to run unless the hub holds this registry (as `ioc-hub seed "
+            "--registry` loads it)",
+            show_default=False,
+        ),
+    ] = None,
     live: Annotated[
         bool, typer.Option(help="Keep pushing as values fall due, with heartbeats in between")
     ] = False,
@@ -424,6 +487,16 @@ def simulate(
 
     if not live and (speed != 1.0 or duration is not None):
         raise typer.BadParameter("--speed and --duration apply to --live runs only")
+    if import_only and (live or not backfill):
+        raise typer.BadParameter(
+            "an import-only run imports --backfill DAYS of history: give --backfill, not --live",
+            param_hint="--import-only",
+        )
+    chosen = None
+    if indicators is not None:
+        chosen = frozenset(code.strip() for code in indicators.split(",") if code.strip())
+        if not chosen:
+            raise typer.BadParameter("name at least one indicator code", param_hint="--indicators")
     reform = scenario is Scenario.REFORM
     if reform and (url is not None or live or backfill):
         # The reform happens in 2025 on the hub's clock, which a serving hub keeps real.
@@ -462,6 +535,9 @@ def simulate(
         concurrency=concurrency,
         batch_size=batch_size,
         keep_keys=keep_keys,
+        indicators=chosen,
+        import_only=import_only,
+        registry=registry,
     )
     try:
         summary = asyncio.run(_play_reform(options) if reform else run(options, err))

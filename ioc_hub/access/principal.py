@@ -23,21 +23,29 @@ class Principal:
 
     @property
     def is_province(self) -> bool:
-        return self.unit.kind is UnitKind.PROVINCE
+        """The key of the registry's root: the province, or the nation above the provinces of
+        the national registry (a province under the nation is an area like a district)."""
+        kind = self.unit.kind
+        return kind is UnitKind.NATION or (
+            kind is UnitKind.PROVINCE and self.unit.parent_id is None
+        )
 
     @property
     def area_in_words(self) -> str:
         """What :meth:`covers` covers, for the 403 that names it."""
         if self.is_province:
-            return "the whole province"
+            return f"the whole {self.unit.kind.value}"
         if self.unit.kind is UnitKind.DISTRICT:
             return f"district {self.unit.code!r} and its communes"
+        if self.unit.kind is UnitKind.PROVINCE:
+            return f"province {self.unit.code!r} and its units"
         return f"{self.unit.kind.value} {self.unit.code!r} only"
 
     def covers(self, target: UnitRef) -> bool:
         """True when ``target`` is the key's unit or below it in the tree.
 
         The tree is province → district → commune and every other kind hangs under the
-        province, so below a non-province unit there are only its direct children.
+        province; the nation holds provinces whose communes hang under them directly. So below
+        a unit other than the root there are only its direct children.
         """
         return self.is_province or target.id == self.unit.id or target.parent_id == self.unit.id

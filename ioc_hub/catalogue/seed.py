@@ -6,6 +6,7 @@ missing ones are added. The registry must be seeded first: obligations name its 
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -23,9 +24,12 @@ CATALOGUE_FILE = "binh_duong_catalogue.json"
 class SeedCount:
     created: int = 0
     unchanged: int = 0
+    skipped: int = 0
+    """Obligations of units the registry has no counterpart of (see ``seed_catalogue``)."""
 
     def line(self, what: str) -> str:
-        return f"{what}: {self.created} created, {self.unchanged} already present"
+        line = f"{what}: {self.created} created, {self.unchanged} already present"
+        return line + (f", {self.skipped} skipped" if self.skipped else "")
 
 
 @dataclass
@@ -49,7 +53,15 @@ def load_catalogue_file(name: str = CATALOGUE_FILE) -> dict[str, Any]:
     return data
 
 
-async def seed_catalogue(session: AsyncSession, data: dict[str, Any]) -> CatalogueSeedCount:
+# The registry's units that stand for a unit the catalogue names, by code.
+Targets = Callable[[str], list[str]]
+
+
+async def seed_catalogue(
+    session: AsyncSession, data: dict[str, Any], targets: Targets | None = None
+) -> CatalogueSeedCount:
+    """``targets``: for a registry other than Bình Dương's, the units that take the obligations
+    the catalogue gives to one of its units (none: that obligation is skipped)."""
     count = CatalogueSeedCount()
     groups = {g.code: g for g in (await session.scalars(select(IndicatorGroup))).all()}
     for item in data["groups"]:
@@ -90,7 +102,9 @@ async def seed_catalogue(session: AsyncSession, data: dict[str, Any]) -> Catalog
         count.indicators.created += 1
     await session.flush()  # obligations need the indicators' ids
 
-    await _seed_obligations(session, data["indicators"], indicators, count.obligations)
+    await _seed_obligations(
+        session, data["indicators"], indicators, count.obligations, targets or (lambda c: [c])
+    )
     return count
 
 
@@ -99,6 +113,7 @@ async def _seed_obligations(
     items: list[dict[str, Any]],
     indicators: dict[str, Indicator],
     count: SeedCount,
+    targets: Targets,
 ) -> None:
     units = {row.code: row.id for row in await session.execute(select(Unit.code, Unit.id))}
     existing = (
@@ -121,16 +136,31 @@ async def _seed_obligations(
             session.add(Obligation(indicator_id=indicator_id, unit_kind=kind))
             per_kind.add((indicator_id, kind))
             count.created += 1
-        for code in reported_by.get("units", []):
-            if code not in units:
-                raise ValueError(
-                    f"the catalogue obliges unit {code!r} to report {item['code']!r}, "
-                    "but the registry has no such unit"
-                )
-            if (indicator_id, units[code]) in per_unit:
-                count.unchanged += 1
-                continue
-            session.add(Obligation(indicator_id=indicator_id, unit_id=units[code]))
-            per_unit.add((indicator_id, units[code]))
-            count.created += 1
+        for named in reported_by.get("units", []):
+            codes = targets(named)
+            count.skipped += not codes
+            for code in codes:
+                _oblige_unit(session, item["code"], indicator_id, code, units, per_unit, count)
     await session.flush()
+
+
+def _oblige_unit(
+    session: AsyncSession,
+    indicator: str,
+    indicator_id: int,
+    code: str,
+    units: dict[str, int],
+    per_unit: set[tuple[int, int]],
+    count: SeedCount,
+) -> None:
+    if code not in units:
+        raise ValueError(
+            f"the catalogue obliges unit {code!r} to report {indicator!r}, "
+            "but the registry has no such unit"
+        )
+    if (indicator_id, units[code]) in per_unit:
+        count.unchanged += 1
+        return
+    session.add(Obligation(indicator_id=indicator_id, unit_id=units[code]))
+    per_unit.add((indicator_id, units[code]))
+    count.created += 1

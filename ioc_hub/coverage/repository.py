@@ -37,6 +37,7 @@ from ioc_hub.catalogue import service as catalogue
 from ioc_hub.coverage.months import next_month
 from ioc_hub.kit.dialect import code_order
 from ioc_hub.models import (
+    AREA_ONLY_KINDS,
     Indicator,
     IndicatorGroup,
     Obligation,
@@ -126,17 +127,23 @@ async def _execute(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]
     return await connection.execute(statement)
 
 
+def _answered(tree: Subquery) -> ColumnElement[bool]:
+    """The units an answer may cover: active, and not an area only (the province, the nation)."""
+    return and_(tree.c.active.is_(True), tree.c.kind.not_in([k.value for k in AREA_ONLY_KINDS]))
+
+
 async def units(
     session: AsyncSession, tree: Subquery, *conditions: ColumnElement[bool]
 ) -> list[UnitRow]:
-    """Active units other than the province in ``tree`` (:func:`timeline.tree_on`) that meet
-    ``conditions`` (on ``tree``'s columns), by code, as that day's tree has them."""
+    """Active units other than the province (and the nation) in ``tree``
+    (:func:`timeline.tree_on`) that meet ``conditions`` (on ``tree``'s columns), by code, as
+    that day's tree has them."""
     parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
     rows = await _execute(
         session,
         select(tree.c.id, tree.c.code, tree.c.name, tree.c.kind, parent.code.label("parent_code"))
         .outerjoin(parent, parent.id == tree.c.parent_id)
-        .where(tree.c.active.is_(True), tree.c.kind != UnitKind.PROVINCE.value, *conditions)
+        .where(_answered(tree), *conditions)
         .order_by(tree.c.code),
     )
     return [
@@ -260,9 +267,7 @@ async def indicators(session: AsyncSession, *conditions: ColumnElement[bool]) ->
 
 def answer_units(tree: Subquery, *conditions: ColumnElement[bool]) -> Select[tuple[int]]:
     """The ids of the units :func:`units` lists."""
-    return select(tree.c.id).where(
-        tree.c.active.is_(True), tree.c.kind != UnitKind.PROVINCE.value, *conditions
-    )
+    return select(tree.c.id).where(_answered(tree), *conditions)
 
 
 def with_starts(pairs: Subquery, before: Collection[tuple[date, Subquery]]) -> Subquery:

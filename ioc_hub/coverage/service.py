@@ -60,7 +60,7 @@ from ioc_hub.coverage.schemas import (
 from ioc_hub.errors import Forbidden, Invalid, no_such
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
-from ioc_hub.models import Indicator, UnitKind
+from ioc_hub.models import AREA_ONLY_KINDS, Indicator, UnitKind
 from ioc_hub.registry import service as registry
 from ioc_hub.registry import timeline
 
@@ -70,8 +70,8 @@ T = TypeVar("T")
 MIN_AT_YEAR, MAX_AT_YEAR = 1970, 9000
 AT_EXAMPLE = "2026-11-30T08:00:00+07:00"
 
-# The kinds coverage counts, in the article's order; the province itself is not counted.
-COUNTED_KINDS = [kind for kind in UnitKind if kind is not UnitKind.PROVINCE]
+# The kinds coverage counts, in the article's order; the province (and the nation) are not.
+COUNTED_KINDS = [kind for kind in UnitKind if kind not in AREA_ONLY_KINDS]
 _KIND_ORDER: dict[UnitKind, int] = {kind: order for order, kind in enumerate(COUNTED_KINDS)}
 
 
@@ -198,26 +198,29 @@ async def _unit_conditions(
         assert principal is not None
         field = filters.district_field
         district = await _unit_on(session, principal, filters.district, day, field)
-        if district.kind == UnitKind.DISTRICT:
+        if district.kind == UnitKind.DISTRICT or (
+            district.kind == UnitKind.PROVINCE and district.parent_id is not None
+        ):  # a province of the nation is an area like a district: its units hang under it
             conditions.append(or_(tree.c.id == district.id, tree.c.parent_id == district.id))
-        elif district.kind != UnitKind.PROVINCE:  # the province is the whole area: no condition
+        elif district.kind not in AREA_ONLY_KINDS:  # the root is the whole area: no condition
             raise Invalid(
                 f"{district.code!r} is a {district.kind}, not a district, on {day}", field=field
             )
     if filters.unit is not None:
         assert principal is not None
         unit = await _unit_on(session, principal, filters.unit, day, "query.unit")
-        if unit.kind == UnitKind.PROVINCE:
+        if unit.kind in AREA_ONLY_KINDS:
             raise Invalid(
-                "the province itself reports nothing; name one of its units", field="query.unit"
+                f"the {unit.kind} itself reports nothing; name one of its units",
+                field="query.unit",
             )
         if not unit.active:
             raise Invalid(f"unit {unit.code!r} is inactive", field="query.unit")
         conditions.append(tree.c.id == unit.id)
     if filters.kind is not None:
-        if filters.kind is UnitKind.PROVINCE:
+        if filters.kind in AREA_ONLY_KINDS:
             raise Invalid(
-                "the province itself is not counted; choose "
+                f"the {filters.kind} itself is not counted; choose "
                 + ", ".join(kind.value for kind in COUNTED_KINDS),
                 field="query.kind",
             )

@@ -19,7 +19,7 @@ from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
 from ioc_hub.models.series_month import SeriesMonth
-from ioc_hub.models.unit import Unit, UnitKind, UnitVersion
+from ioc_hub.models.unit import AREA_ONLY_KINDS, Unit, UnitKind, UnitVersion
 from ioc_hub.models.webhook import (
     DeliveryStatus,
     DisabledReason,
@@ -30,6 +30,7 @@ from ioc_hub.models.webhook import (
 )
 
 __all__ = [
+    "AREA_ONLY_KINDS",
     "AccessKey",
     "Aggregation",
     "Alert",

@@ -17,12 +17,18 @@ from ioc_hub.models.base import Base, UTCDateTime, one_of
 
 
 class UnitKind(StrEnum):
+    NATION = "nation"
     PROVINCE = "province"
     MINISTRY = "ministry"
     DEPARTMENT = "department"
     VERTICAL_AGENCY = "vertical_agency"
     DISTRICT = "district"
     COMMUNE = "commune"
+
+
+# The kinds that only hold others: never obliged to report, not counted in coverage. The nation
+# is the root of the national registry, above its provinces (docs/design.md §2).
+AREA_ONLY_KINDS = frozenset({UnitKind.NATION, UnitKind.PROVINCE})
 
 
 class Unit(Base):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.errors import Conflict, Forbidden, Invalid, NotFound, no_such
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
-from ioc_hub.models import LineageEdge, Unit, UnitKind, UnitVersion
+from ioc_hub.models import AREA_ONLY_KINDS, LineageEdge, Unit, UnitKind, UnitVersion
 from ioc_hub.registry import timeline
 from ioc_hub.registry.schemas import (
     LinkOut,
@@ -39,10 +39,15 @@ async def get_unit(session: AsyncSession, code: str, *, field: str = "code") -> 
 
 
 async def get_province(session: AsyncSession) -> Unit:
-    """The province at the root of today's registry (after a reorganisation, the new one)."""
+    """The root of today's registry: the province (after a reorganisation, the new one), or the
+    nation of the national registry."""
     province: Unit | None = await session.scalar(
         select(Unit)
-        .where(Unit.kind == UnitKind.PROVINCE, Unit.parent_id.is_(None), Unit.valid_to.is_(None))
+        .where(
+            Unit.kind.in_([k.value for k in AREA_ONLY_KINDS]),
+            Unit.parent_id.is_(None),
+            Unit.valid_to.is_(None),
+        )
         .order_by(Unit.valid_from.desc().nulls_last())
         .limit(1)
     )
@@ -164,10 +169,12 @@ async def _valid_parent(
     session: AsyncSession, kind: UnitKind, parent_code: str | None, field: str
 ) -> Unit:
     """The hierarchy rule of today's tree: a commune's parent is a district or, on a two-tier
-    map, the province; every other kind hangs under the province (docs/design.md §2, §8)."""
-    if kind is UnitKind.PROVINCE:
+    map, the province; every other kind hangs under the province, on the national registry
+    under one of its provinces (docs/design.md §2, §8)."""
+    if kind in AREA_ONLY_KINDS:
         raise Invalid(
-            "the province is the root of the registry and is created by `ioc-hub seed`",
+            f"a {kind} is the root of the registry (or of its areas) and is created by "
+            "`ioc-hub seed`",
             field="body.kind",
         )
     if kind is UnitKind.COMMUNE:
@@ -186,6 +193,11 @@ async def _valid_parent(
             raise Invalid(f"district {parent_code!r} is inactive", field=field)
         return parent
     province = await get_province(session)
+    if province.kind == UnitKind.NATION:
+        parent = await get_unit(session, parent_code or province.code, field=field)
+        if parent.kind != UnitKind.PROVINCE or parent.valid_to is not None:
+            raise Invalid(f"a {kind} hangs under one of the nation's provinces", field=field)
+        return parent
     if parent_code is not None and parent_code != province.code:
         raise Invalid(
             f"a {kind} hangs under the province {province.code!r}, not {parent_code!r}",
@@ -249,9 +261,9 @@ async def update_unit(
 ) -> Unit:
     unit = await get_unit(session, code, field="path.code")
     require_covered(principal, unit, "path.code")
-    if unit.kind == UnitKind.PROVINCE and (data.parent is not None or data.active is False):
+    if unit.kind in AREA_ONLY_KINDS and (data.parent is not None or data.active is False):
         raise Invalid(
-            "the province is the root: it has no parent and stays active",
+            f"the {unit.kind} stays where the seed put it, and stays active",
             field="body.parent" if data.parent is not None else "body.active",
         )
     if data.parent is not None:
@@ -273,8 +285,8 @@ async def update_unit(
 
 
 async def _check_can_deactivate(session: AsyncSession, unit: Unit) -> None:
-    if unit.kind == UnitKind.PROVINCE:
-        raise Invalid("the province cannot be deactivated", field="path.code")
+    if unit.kind in AREA_ONLY_KINDS:
+        raise Invalid(f"the {unit.kind} cannot be deactivated", field="path.code")
     active_children = await session.scalar(
         select(func.count()).where(Unit.parent_id == unit.id, Unit.active.is_(True))
     )

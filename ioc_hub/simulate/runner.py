@@ -27,7 +27,7 @@ import re
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
@@ -47,6 +47,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ioc_hub.kit.periods import Cadence, Period
+from ioc_hub.seed import RegistryName
 from ioc_hub.simulate.client import HubClient, PushOutcome, SimulationError
 from ioc_hub.simulate.scenario import (
     KINDS,
@@ -90,6 +91,12 @@ class Options:
     concurrency: int = 4
     batch_size: int = MAX_BATCH
     keep_keys: bool = False
+    indicators: frozenset[str] | None = None
+    """Only these indicators' series (none: every obliged indicator)."""
+    import_only: bool = False
+    """Import the backfill and stop: no unit keys, no pushes, no heartbeats."""
+    registry: RegistryName | None = None
+    """The registry the hub must hold (none: whichever it holds)."""
 
 
 @dataclass
@@ -336,9 +343,26 @@ class Runner:
 
     def plan(self, registry: Registry) -> Plan:
         """Who reports what over ``registry``, in this run's scenario."""
+        expected = self.options.registry
+        if expected is not None:
+            national = any(u.kind == "nation" for u in registry.units)
+            if national != (expected is RegistryName.VIETNAM_2025):
+                raise SimulationError(
+                    f"the hub does not hold the {expected} registry: seed it into an empty "
+                    f"database with `ioc-hub seed --registry {expected}`"
+                )
+        indicators = registry.indicators
+        if self.options.indicators is not None:
+            unknown = sorted(self.options.indicators - indicators.keys())
+            if unknown:
+                raise SimulationError(
+                    f"the hub has no active indicator {', '.join(unknown)}: see GET "
+                    "/api/v1/indicators"
+                )
+            indicators = {c: i for c, i in indicators.items() if c in self.options.indicators}
         plan = Plan(
             registry.units,
-            registry.indicators,
+            indicators,
             registry.obligations,
             scenario=self.options.scenario,
             faults=self.options.faults,
@@ -396,31 +420,54 @@ class Runner:
 
     # --- sending -----------------------------------------------------------------------------
 
-    async def backfill(self, rows: list[PlannedRow], cut: datetime, tally: Tally) -> None:
-        """Import the history through the admin endpoint, each row stamped with its arrival."""
-        duplicates = [r for r in rows if r.duplicate]
-        batches = [
-            [_import_payload(r, r.arrival) for r in batch]
-            for batch in batches_by_area(rows, self.options.batch_size)
-        ]
-        # The second copy comes an hour later, in a batch of its own, as a resend would.
-        batches += [
-            [_import_payload(r, min(cut, r.arrival + timedelta(hours=1))) for r in batch]
-            for batch in batches_by_area(duplicates, self.options.batch_size)
-        ]
-        total = sum(map(len, batches))
-        task = self.progress.add_task("backfill (imports)", total=total)
+    async def backfill(
+        self, rows: Iterable[PlannedRow], planned: int, cut: datetime, tally: Tally
+    ) -> None:
+        """Import the history through the admin endpoint, each row stamped with its arrival.
 
-        def send(batch: list[dict[str, Any]]) -> Callable[[], Awaitable[None]]:
-            async def job() -> None:
+        ``rows`` (in series order, so a batch holds few areas) are read as they are sent, at
+        most ``concurrency`` batches in flight: a year of the national registry never sits in
+        memory. ``planned`` sizes the progress bar.
+        """
+        size = self.options.batch_size
+        task = self.progress.add_task("backfill (imports)", total=planned)
+        gate = asyncio.Semaphore(self.options.concurrency)
+        sending: set[asyncio.Task[None]] = set()
+
+        async def send(batch: list[dict[str, Any]]) -> None:
+            try:
                 tally.add(await self.hub.import_rows(batch))
                 tally.imported += len(batch)
                 self.progress.advance(task, len(batch))
+            finally:
+                gate.release()
 
-            return job
+        async def submit(batch: list[dict[str, Any]]) -> None:
+            await gate.acquire()
+            for done in [t for t in sending if t.done()]:
+                sending.remove(done)
+                done.result()  # a failed request stops the run now, not after a year of rows
+            sending.add(asyncio.create_task(send(batch)))
 
+        duplicates: list[PlannedRow] = []
+        batch: list[dict[str, Any]] = []
+        for row in rows:
+            if row.duplicate:
+                duplicates.append(row)
+            batch.append(_import_payload(row, row.arrival))
+            if len(batch) == size:
+                await submit(batch)
+                batch = []
+        if batch:
+            await submit(batch)
+        # The second copy comes an hour later, in a batch of its own, as a resend would.
+        for again in batches_by_area(duplicates, size):
+            await submit(
+                [_import_payload(r, min(cut, r.arrival + timedelta(hours=1))) for r in again]
+            )
         tally.duplicates += len(duplicates)
-        await _bounded(self.options.concurrency, [send(b) for b in batches])
+        await asyncio.gather(*sending)
+        self.progress.update(task, total=tally.imported)
 
     async def push(
         self, rows: Sequence[PlannedRow], tally: Tally, task: TaskID | None = None
@@ -596,6 +643,21 @@ class Runner:
             )
 
 
+def _arrived(
+    rows: Iterable[PlannedRow], cut: datetime, tally: Tally, later: list[PlannedRow]
+) -> Iterator[PlannedRow]:
+    """The rows that arrived by ``cut``, as they are read; the others are kept in ``later`` and
+    missing ones only counted."""
+    for row in rows:
+        tally.planned += 1
+        if row.missing:
+            tally.missing += 1
+        elif row.arrival <= cut:
+            yield row
+        else:
+            later.append(row)
+
+
 def replay_span(options: Options) -> timedelta:
     """How far in the past a compressed live run starts its clock (see the module docstring)."""
     if not options.live or options.speed <= 1:
@@ -642,23 +704,26 @@ async def simulate(options: Options, progress_console: Console) -> Summary:
         history_start = min(cut, start - timedelta(days=options.backfill_days))
         due: list[PlannedRow] = []
         later: list[PlannedRow] = []
-        for row in plan.initial_rows(history_start, start):
-            tally.planned += 1
-            if row.missing:
-                tally.missing += 1
-            else:
-                (due if row.arrival <= cut else later).append(row)
-        await runner.mint_keys(plan)
+        arrived = _arrived(plan.initial_rows(history_start, start), cut, tally, later)
+        if not options.import_only:
+            await runner.mint_keys(plan)
         try:
             if options.backfill_days > 0:
-                await runner.backfill(due, cut, tally)
-                due = []
-            if options.live:
+                planned = plan.initial_row_count(history_start, start)
+                await runner.backfill(arrived, planned, cut, tally)
+            else:
+                due = list(arrived)
+            if options.import_only:
+                tally.held_back += len(later)
+                summary.reached = start
+                summary.coverage_note = "not read: an import-only run connects no unit"
+            elif options.live:
                 summary.reached = await runner.live(plan, due, later, cut, start, tally)
             else:
                 await runner.once(plan, due, later, tally)
                 summary.reached = start
-            await runner.read_coverage(plan, summary)
+            if not options.import_only:
+                await runner.read_coverage(plan, summary)
         finally:
             if not options.keep_keys:
                 await runner.revoke_keys()

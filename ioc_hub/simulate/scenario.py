@@ -541,6 +541,15 @@ class Plan:
             first = Period.containing(history_start, series.indicator.cadence, self.tz)
             yield from self._rows(series, min(first, latest), latest)
 
+    def initial_row_count(self, history_start: datetime, now: datetime) -> int:
+        """How many rows :meth:`initial_rows` yields, without making them."""
+        per_cadence: dict[Cadence, int] = {}
+        for cadence in {s.indicator.cadence for s in self.series}:
+            latest = Period.containing(now, cadence, self.tz).previous()
+            first = Period.containing(history_start, cadence, self.tz)
+            per_cadence[cadence] = sum(1 for _ in periods_between(min(first, latest), latest))
+        return sum(per_cadence[s.indicator.cadence] for s in self.series)
+
     def rows_between(self, after: datetime, until: datetime) -> Iterator[PlannedRow]:
         """Rows of the periods that end after ``after`` and by ``until``."""
         for series in self.series:

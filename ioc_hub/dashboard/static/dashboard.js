@@ -6,6 +6,10 @@
  * then reloads coverage, the dirty units' staleness, the rejections and the alerts. A full reload runs every
  * minute anyway: statuses also change as deadlines pass, which no event announces.
  *
+ * On the national registry (a nation above provinces, thousands of communes) the areas are
+ * the provinces: the page lists them, and a province opens onto its communes and its heatmap,
+ * whose staleness is loaded for that province alone, never a wall of every unit of the country.
+ *
  * Everything the hub returns is written with textContent, never as HTML.
  */
 "use strict";
@@ -42,6 +46,8 @@
     key: null,
     generation: 0, // bumped on sign-out: late answers of an old session are dropped
     province: null,
+    nation: null, // the national registry's root; null on a provincial map
+    provinces: [], // on the national registry: its provinces, the areas of the page
     groups: [], // [{code, name}], columns of the heatmap
     groupNames: new Map(),
     coverage: null,
@@ -187,18 +193,25 @@
     await loadProvince();
   }
 
-  /** The province of the day shown (the map changes: Bình Dương until 30 June 2025, then
-   * Thành phố Hồ Chí Minh), in the header. */
+  /** The root of the day shown, in the header: the province (the map changes: Bình Dương until
+   * 30 June 2025, then Thành phố Hồ Chí Minh), or the nation and its provinces. */
   async function loadProvince() {
     const day = state.at ? new Date(state.at) : new Date();
     const at = [day.getFullYear(), day.getMonth() + 1, day.getDate()]
       .map((n) => String(n).padStart(2, "0"))
       .join("-");
-    const province = await api("api/v1/units", { kind: "province", limit: 1, at }).catch(
-      () => null
+    const first = (answer) => (answer && answer.items.length ? answer.items[0] : null);
+    const [nation, province] = await Promise.all(
+      ["nation", "province"].map((kind) => api("api/v1/units", { kind, limit: 1, at }).catch(() => null))
     );
-    state.province = province && province.items.length ? province.items[0] : null;
-    $("province").textContent = state.province ? state.province.name : "ioc-hub";
+    state.nation = first(nation);
+    state.province = first(province);
+    state.provinces = state.nation
+      ? (await fetchAll("api/v1/units", { kind: "province", at })).items.sort(byCode)
+      : [];
+    const root = state.nation || state.province;
+    $("province").textContent = root ? root.name : "ioc-hub";
+    $("app").dataset.registry = state.nation ? "national" : "provincial";
   }
 
   /** The ``at=`` of the coverage and staleness calls: none for now, else the chosen instant. */
@@ -214,7 +227,16 @@
 
   async function loadStaleness(units) {
     if (!units) {
-      const { items } = await fetchAll("api/v1/staleness", asOf());
+      // Nationally, only the open province's series: the heatmap shows that province alone.
+      if (state.nation && !state.openDistrict) {
+        state.series = new Map();
+        orderGroups();
+        return;
+      }
+      const open = state.openDistrict;
+      const area = state.nation ? { district: open } : {};
+      const { items } = await fetchAll("api/v1/staleness", { ...asOf(), ...area });
+      if (state.nation && state.openDistrict !== open) return; // another province since
       const series = new Map();
       for (const item of items) {
         if (!series.has(item.unit)) series.set(item.unit, []);
@@ -443,21 +465,54 @@
       : el("span", { class: "badge bad", text: "✕ Not connected" });
   }
 
-  function communesOf(code) {
-    return unitsOf("commune")
+  const byCode = (a, b) => a.code.localeCompare(b.code);
+
+  function childrenOf(code, kind) {
+    return unitsOf(kind)
       .filter((u) => u.parent === code)
       .sort((a, b) => a.name.localeCompare(b.name, "vi"));
   }
 
+  function communesOf(code) {
+    return childrenOf(code, "commune");
+  }
+
+  /** The areas a commune hangs under: the districts of a provincial map, or the provinces of
+   * the national registry. */
+  function areas() {
+    return state.nation ? state.provinces : unitsOf("district").sort(byCode);
+  }
+
+  function areaOf(code) {
+    return code && areas().find((area) => area.code === code);
+  }
+
+  /** The area's own office (a district is one) or, for a province, its departments' ratio. */
+  function officeCell(area) {
+    if (!state.nation) return connectionBadge(area);
+    const departments = childrenOf(area.code, "department");
+    const connected = departments.filter((d) => d.connected).length;
+    return el("span", { class: "departments-ratio", text: `${connected}/${departments.length}` });
+  }
+
   function renderDistricts() {
     const section = $("districts");
-    const districts = unitsOf("district").sort((a, b) => a.code.localeCompare(b.code));
+    const districts = areas();
     section.hidden = districts.length === 0;
+    const word = state.nation ? "province" : "district";
+    $("districts-title").textContent = state.nation ? "Provinces" : "Districts";
+    $("districts-hint").textContent = `Select a ${word} to see its communes`;
+    $("districts-area").textContent = state.nation ? "Province" : "District";
+    $("districts-office").textContent = state.nation ? "Departments connected" : "District office";
+    $("districts-series").textContent = state.nation
+      ? "Series (departments and communes)"
+      : "Series (district and communes)";
     const body = $("districts-table").tBodies[0];
     body.replaceChildren(
       ...districts.map((district) => {
         const communes = communesOf(district.code);
         const connected = communes.filter((c) => c.connected).length;
+        const own = state.nation ? childrenOf(district.code, "department") : [district];
         const tr = el(
           "tr",
           {
@@ -476,13 +531,13 @@
             }),
             el("span", { class: "code", text: district.code })
           ),
-          el("td", {}, connectionBadge(district)),
+          el("td", { class: state.nation ? "num" : null }, officeCell(district)),
           el(
             "td",
             { class: "num" },
             el("span", { class: "communes-ratio", text: `${connected}/${communes.length}` })
           ),
-          el("td", {}, countBadges(counts([district, ...communes])))
+          el("td", {}, countBadges(counts([...own, ...communes])))
         );
         tr.addEventListener("click", () => openDistrict(district.code));
         return tr;
@@ -490,17 +545,27 @@
     );
   }
 
-  function openDistrict(code) {
+  async function openDistrict(code) {
     state.openDistrict = state.openDistrict === code ? null : code;
     renderDistricts();
     renderDrilldown();
     if (state.openDistrict) $("drilldown").scrollIntoView({ block: "nearest" });
+    if (state.nation) {
+      // The heatmap follows the open province: its rows now, its series once loaded.
+      renderHeatmap();
+      try {
+        await loadStaleness(null);
+        renderHeatmap();
+      } catch (error) {
+        handleError(error);
+      }
+    }
   }
 
   function renderDrilldown() {
     const section = $("drilldown");
-    section.hidden = !state.units.size || unitsOf("district").length === 0;
-    const district = state.openDistrict && state.units.get(state.openDistrict);
+    section.hidden = !state.units.size || areas().length === 0;
+    const district = areaOf(state.openDistrict);
     for (const id of ["drilldown-summary", "drilldown-body", "drilldown-close"]) {
       $(id).hidden = !district;
     }
@@ -514,10 +579,18 @@
     const communes = communesOf(district.code);
     const connected = communes.filter((c) => c.connected).length;
     $("drilldown-title").textContent = `Communes of ${district.name}`;
-    $("drilldown-summary").textContent =
-      `${communes.length} communes, ${connected} connected · district office ` +
-      `${district.connected ? "connected" : "not connected"}, last contact ` +
-      `${ago(district.last_contact_at)}`;
+    if (state.nation) {
+      const departments = childrenOf(district.code, "department");
+      const reached = departments.filter((d) => d.connected).length;
+      $("drilldown-summary").textContent =
+        `${communes.length} communes, ${connected} connected · ${departments.length} ` +
+        `departments, ${reached} connected`;
+    } else {
+      $("drilldown-summary").textContent =
+        `${communes.length} communes, ${connected} connected · district office ` +
+        `${district.connected ? "connected" : "not connected"}, last contact ` +
+        `${ago(district.last_contact_at)}`;
+    }
     const number = (n) => el("td", { class: n ? "num" : "num muted", text: n });
     $("communes-table").tBodies[0].replaceChildren(
       ...communes.map((c) =>
@@ -593,6 +666,16 @@
   function heatmapSections() {
     const byName = (a, b) => a.name.localeCompare(b.name, "vi");
     const sections = [];
+    if (state.nation) {
+      // Nationally: the open province's departments, then its communes; none open, no rows.
+      const province = areaOf(state.openDistrict);
+      if (!province) return sections;
+      const departments = childrenOf(province.code, "department");
+      if (departments.length) sections.push({ title: KIND_LABEL.department, units: departments });
+      const communes = communesOf(province.code);
+      sections.push({ title: province.name, note: `${communes.length} communes`, units: communes });
+      return sections;
+    }
     for (const kind of ["ministry", "department", "vertical_agency"]) {
       const units = unitsOf(kind).sort(byName);
       if (units.length) sections.push({ title: KIND_LABEL[kind], units, child: false });
@@ -632,6 +715,7 @@
   function renderHeatmap() {
     const table = $("heatmap-table");
     const sections = heatmapSections();
+    $("heatmap-pick").hidden = !state.nation || sections.length > 0;
     const rows = sections.flatMap((s) => [...s.units, ...(s.children || [])]);
     const shape = JSON.stringify([state.groups.map((g) => g.code), rows.map((u) => u.code)]);
     if (table.dataset.shape !== shape) {
