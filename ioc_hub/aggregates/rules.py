@@ -36,6 +36,7 @@ class Boundaries(enum.StrEnum):
 
 
 class Level(enum.StrEnum):
+    NATION = "nation"
     PROVINCE = "province"
     DISTRICT = "district"
     COMMUNE = "commune"
@@ -43,7 +44,7 @@ class Level(enum.StrEnum):
 
     @property
     def rank(self) -> int:
-        """0 for province down to 3 for unit: a level may only be at or below its area's."""
+        """0 for the nation down to 4 for unit: a level may only be at or below its area's."""
         return _LEVEL_RANK[self]
 
 
@@ -51,6 +52,7 @@ _LEVEL_RANK = {level: rank for rank, level in enumerate(Level)}
 
 # The kinds a unit must have to be an area, and the level each of them is.
 AREA_LEVELS: Mapping[UnitKind, Level] = {
+    UnitKind.NATION: Level.NATION,
     UnitKind.PROVINCE: Level.PROVINCE,
     UnitKind.DISTRICT: Level.DISTRICT,
     UnitKind.COMMUNE: Level.COMMUNE,

@@ -332,7 +332,7 @@ def _require_area_key(principal: Principal | None) -> None:
         unit = principal.unit
         raise Forbidden(
             f"a key bound to {unit.kind.value} {unit.code!r} reads no area: aggregates are read "
-            "with a province, district or commune key",
+            "with a nation, province, district or commune key",
             field="query.area",
         )
 
@@ -348,17 +348,19 @@ def _area_code(query: AggregateQuery, principal: Principal | None) -> str | None
 def _area(
     tree: Sequence[AreaUnit], code: str | None, principal: Principal | None
 ) -> AreaUnit | None:
-    """Area ``code`` (the province when None) in ``tree``, checked; None when it is not in that
-    tree."""
+    """Area ``code`` (the root when None: the nation over provinces, else the province) in
+    ``tree``, checked; None when it is not in that tree."""
     if code is None:
-        area = next((u for u in tree if u.kind is UnitKind.PROVINCE), None)
+        area = next((u for u in tree if u.kind is UnitKind.NATION), None) or next(
+            (u for u in tree if u.kind is UnitKind.PROVINCE), None
+        )
     else:
         area = next((u for u in tree if u.code == code), None)
     if area is None:
         return None
     if area.kind not in AREA_LEVELS:
         raise Invalid(
-            f"area must be the province, a district or a commune; {area.code!r} is a "
+            f"area must be the nation, a province, a district or a commune; {area.code!r} is a "
             f"{area.kind.value}",
             field="query.area",
         )

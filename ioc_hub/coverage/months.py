@@ -53,15 +53,19 @@ class Deadlines:
         """The grace of the indicator's deadlines, as :func:`grace_key` stores it."""
         return grace_key(self._schedules[indicator_id].grace)
 
-    def on_time(self, indicator_id: int, period_start: date, first_received_at: datetime) -> bool:
-        """Whether a period first accepted at ``first_received_at`` was on time."""
+    def deadline(self, indicator_id: int, period_start: date) -> datetime:
+        """The deadline of the indicator's period starting on ``period_start``."""
         slot = (indicator_id, period_start)
         deadline = self._deadlines.get(slot)
         if deadline is None:
             schedule = self._schedules[indicator_id]
             deadline = schedule.deadline(Period(schedule.cadence, period_start), self._tz)
             self._deadlines[slot] = deadline
-        return is_on_time(first_received_at, deadline)
+        return deadline
+
+    def on_time(self, indicator_id: int, period_start: date, first_received_at: datetime) -> bool:
+        """Whether a period first accepted at ``first_received_at`` was on time."""
+        return is_on_time(first_received_at, self.deadline(indicator_id, period_start))
 
 
 @dataclass(slots=True)

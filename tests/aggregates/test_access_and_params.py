@@ -130,7 +130,7 @@ BAD = [
         "query.from",
         "rows (buckets × areas × indicators); at most 200000",
     ),
-    ({"level": "village"}, 422, "query.level", "Input should be 'province'"),
+    ({"level": "village"}, 422, "query.level", "Input should be 'nation'"),
     (
         {"level": "province", "area": DISTRICT},
         422,
@@ -143,7 +143,7 @@ BAD = [
         {"area": "DEPT-SNV"},
         422,
         "query.area",
-        "area must be the province, a district or a commune; 'DEPT-SNV' is a department",
+        "area must be the nation, a province, a district or a commune; 'DEPT-SNV' is a department",
     ),
     ({"bucket": "hourly"}, 422, "query.bucket", "Input should be 'daily'"),
     ({"changed_since": "2026-11-01T00:00:00"}, 422, "query.changed_since", "timezone"),
