@@ -605,7 +605,7 @@ async def month_totals(
     first: date,
     last: date,
     unit_ids: Collection[int] | None,
-) -> Result[int, int, int, int, int]:
+) -> "Result[int, int, int, int, int]":
     """(unit id, indicator id, received, on time, unsettled months) of each series of the
     indicators of ``graces`` (each with its grace now), summed over its kept months
     ``first``..``last``; the sums hold only when no month is unsettled (:func:`_unsettled`)."""
