@@ -6,6 +6,7 @@ to one unit or to every unit of a kind; :func:`obligated_series` expands them fo
 
 from collections.abc import Collection, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -459,6 +460,12 @@ async def obligated_series(
     return [(int(unit_id), int(indicator_id)) for unit_id, indicator_id in rows]
 
 
+def _covers(kind: Any, district_id: Any, tree: Subquery) -> ColumnElement[bool]:
+    """A kind-wide obligation (``kind``, within ``district_id`` or anywhere) applies to the unit
+    of ``tree`` it is joined with."""
+    return and_(kind == tree.c.kind, or_(district_id.is_(None), district_id == tree.c.parent_id))
+
+
 def obligated(
     *,
     unit_ids: Collection[int] | None = None,
@@ -497,10 +504,7 @@ def obligated(
     other = aliased(Obligation)
 
     def covers(rule: type[Obligation]) -> ColumnElement[bool]:
-        return and_(
-            rule.unit_kind == tree.c.kind,
-            or_(rule.district_id.is_(None), rule.district_id == tree.c.parent_id),
-        )
+        return _covers(rule.unit_kind, rule.district_id, tree)
 
     conditions = [tree.c.active.is_(True), Indicator.active.is_(True), in_force(Obligation)]
     if unit_ids is not None:
@@ -575,11 +579,7 @@ def fastest_obligations(speed: dict[int, int], *, day: date) -> AnySelect:
     )
     speeds = union_all(
         select(tree.c.id.label("unit_id"), by_kind.c.speed).join(
-            by_kind,
-            and_(
-                by_kind.c.unit_kind == tree.c.kind,
-                or_(by_kind.c.district_id.is_(None), by_kind.c.district_id == tree.c.parent_id),
-            ),
+            by_kind, _covers(by_kind.c.unit_kind, by_kind.c.district_id, tree)
         ),
         select(tree.c.id, own.c.speed).join(own, own.c.unit_id == tree.c.id),
     ).subquery("speeds")
