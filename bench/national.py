@@ -383,12 +383,14 @@ async def time_calls(url: str, token: str, calls: list[Call], repeat: int) -> No
     """Each call's median through a running hub, and its SQL's through asyncpg."""
     port = free_port()
     with server(hub_cmd(port), port, hub_env(url)):
-        http = HttpConnection(port, token)
         connection = await asyncpg.connect(asyncpg_dsn(url))
         try:
             for call in calls:
+                # A connection of its own per call: the server closes one left idle while the
+                # SQL of the call before was timed.
+                http = HttpConnection(port, token)
 
-                async def through_hub(path: str = call.path) -> None:
+                async def through_hub(path: str = call.path, http: HttpConnection = http) -> None:
                     status, body = await http.request("GET", path)
                     if status != 200:
                         raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
@@ -396,11 +398,13 @@ async def time_calls(url: str, token: str, calls: list[Call], repeat: int) -> No
                 async def through_sql(call: Call = call) -> None:
                     await connection.fetch(call.sql, *call.sql_args)
 
-                call.hub_ms = await median_ms(through_hub, repeat)
+                try:
+                    call.hub_ms = await median_ms(through_hub, repeat)
+                finally:
+                    await http.close()
                 call.sql_ms = await median_ms(through_sql, repeat)
         finally:
             await connection.close()
-            await http.close()
 
 
 async def national(quick: bool) -> tuple[list[Call], dict[str, Any]]:
