@@ -3,9 +3,11 @@
 from collections.abc import Callable
 from enum import StrEnum
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.catalogue.seed import load_catalogue_file, seed_catalogue
+from ioc_hub.kit.dialect import is_postgresql
 from ioc_hub.registry.seed import (
     DEFAULT_DEPARTMENTS,
     NATIONAL_FILE,
@@ -50,6 +52,10 @@ async def seed_all(
         catalogue = await seed_catalogue(
             session, catalogue_data, lambda code: department_copies(code, levels)
         )
+        if is_postgresql(session):
+            # Thousands of units at once: the planner's statistics must know them before the
+            # first answer joins them, not when autovacuum next passes.
+            await session.execute(text("ANALYZE units, unit_versions, obligations"))
     return [
         f"units: {units.created} created, {units.unchanged} already present",
         *catalogue.lines(),
