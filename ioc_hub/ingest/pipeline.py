@@ -29,7 +29,8 @@ from ioc_hub.ingest.rows import BadRow, Reason, printable
 from ioc_hub.ingest.schemas import HeartbeatOut, ImportSummary, ObservationIn, PushProblem, RowError
 from ioc_hub.ingest.validation import RowRejected, StoredKey, Validator, ValidRow
 from ioc_hub.models import IdempotencyRecord, Rejection
-from ioc_hub.quality.flagging import Flag, NewValue, flag_new_values
+from ioc_hub.quality import flagging
+from ioc_hub.quality.flagging import Flag, NewValue
 from ioc_hub.registry import service as registry
 from ioc_hub.webhooks import outbox
 
@@ -214,6 +215,7 @@ async def _validate_and_write(
                 stale = copy
                 continue
             return _refusal(request, verdicts)
+        baselines = await flagging.baselines_for(session, ctx.settings, _values(verdicts.valid))
         try:
             counts = await repository.write_batch(
                 session,
@@ -227,8 +229,8 @@ async def _validate_and_write(
         except repository.StaleRegistry:
             stale = copy
             continue
-        flags = await flag_new_values(
-            session, ctx.settings, _new_values(verdicts.valid, counts), request.now
+        flags = await flagging.flag_values(
+            session, ctx.settings, baselines, _new_values(verdicts.valid, counts), request.now
         )
         await _notify_flags(session, flags, copy)
         errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
@@ -260,16 +262,18 @@ async def _notify_flags(session: AsyncSession, flags: Sequence[Flag], copy: Regi
         await outbox.publish(session, "outlier.flagged", {**data, "flagged_at": flag.flagged_at})
 
 
+def _values(rows: Sequence[ValidRow]) -> list[NewValue]:
+    return [
+        NewValue(r.unit_id, r.indicator_id, r.period, r.period_start, r.row.value) for r in rows
+    ]
+
+
 def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> list[NewValue]:
     """The rows the write created or changed (unchanged ones were judged when they came)."""
     if not counts.written:
         return []
     written = set(counts.written)
-    return [
-        NewValue(r.unit_id, r.indicator_id, r.period, r.period_start, r.row.value)
-        for r in rows
-        if (r.unit_id, r.indicator_id, r.period) in written
-    ]
+    return [v for v in _values(rows) if (v.unit_id, v.indicator_id, v.period) in written]
 
 
 def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:

@@ -15,7 +15,7 @@ from ioc_hub.models.observation import (
     SeriesState,
     UnitContact,
 )
-from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag
+from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag, OutlierMonth
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
 from ioc_hub.models.series_month import SeriesMonth
@@ -53,6 +53,7 @@ __all__ = [
     "ObservationRevision",
     "OutlierBaseline",
     "OutlierFlag",
+    "OutlierMonth",
     "RegistryGeneration",
     "Rejection",
     "Reorganisation",

@@ -3,7 +3,8 @@ them against, and values marked for follow-up."""
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ioc_hub.models.base import Base, BigId, UTCDateTime
@@ -55,6 +56,26 @@ class OutlierBaseline(Base):
     sd: Mapped[float | None] = mapped_column(Float)
     median: Mapped[float | None] = mapped_column(Float)
     mad: Mapped[float | None] = mapped_column(Float)
+
+
+MonthValues = JSON().with_variant(postgresql.ARRAY(Float), "postgresql")
+"""A list of floats: an array on PostgreSQL (built and read in SQL), JSON text on SQLite."""
+
+
+class OutlierMonth(Base):
+    """The values of one series in one calendar month of period start: what a baseline is
+    merged from (``quality.flagging``). A month's values outlast the baselines that read them,
+    so the baseline of a new month reads the month just ended from observations and the eleven
+    before it from here. A write or a deletion in the month deletes the row. A cache of
+    observations' values, kept many rows a push: no foreign keys, which would cost two lookups a
+    row."""
+
+    __tablename__ = "outlier_months"
+
+    unit_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    indicator_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)
+    month_values: Mapped[list[float]] = mapped_column(MonthValues)
 
 
 class FollowUp(Base):

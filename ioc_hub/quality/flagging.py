@@ -4,11 +4,15 @@ against its series' baseline, in the push's transaction, flagged values kept in
 
 A value's baseline is its series' values in the ``outlier_baseline_months`` calendar months
 before the month its period starts in. Baselines are cached per (series, month) in
-``outlier_baselines``, so a daily series costs one baseline computation a month; every write
-drops the cached baselines whose window it may fall in, flagging on or off, so the cache is
-never stale. A batch costs a handful of statements however many series it touches.
+``outlier_baselines``, so a daily series costs one baseline a month; and each is merged from the
+series' values per month, kept in ``outlier_months``, so that a month's baseline reads one
+month of observations (the one just ended), not a year. Every write and deletion drops the
+months' values it changes and the cached baselines whose window it may fall in, flagging on or
+off, so neither cache is ever stale. A batch costs a handful of statements however many series
+it touches.
 """
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -18,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.quality import repository
-from ioc_hub.quality.stats import EMPTY, Algorithm, flag, month_of, months_before
+from ioc_hub.quality.stats import Algorithm, Baseline, flag, month_of, months_before, summarise
 
 
 class NewValue(NamedTuple):
@@ -68,34 +72,78 @@ class Flag:
         }
 
 
+_Key = tuple[int, int, date]
+"""(unit, indicator, month)."""
+
+
+@dataclass(slots=True)
+class Baselines:
+    """The baselines a batch's values are judged against, by (unit, indicator, month), and the
+    months whose baseline waits for the batch's write: their windows hold months it writes."""
+
+    known: dict[_Key, Baseline]
+    after_write: list[_Key]
+
+
 async def flag_new_values(
     session: AsyncSession, settings: Settings, values: Sequence[NewValue], now: datetime
 ) -> list[Flag]:
     """Score ``values`` (just written, one per natural key) against their baselines and store
-    the flags; return them. Keeps the baseline cache true even with flagging off."""
+    the flags; return them. Keeps the caches true even with flagging off."""
+    baselines = await baselines_for(session, settings, values)
+    return await flag_values(session, settings, baselines, values, now)
+
+
+async def baselines_for(
+    session: AsyncSession, settings: Settings, values: Sequence[NewValue]
+) -> Baselines:
+    """Drop what writing ``values`` makes stale in the caches, and find the baselines
+    ``values`` are judged against (none with flagging off). Ingest calls it before its write:
+    the write locks its series' state rows until the transaction ends, and a concurrent batch of
+    the same series waits on them, so baselines are computed before they are taken, except
+    those whose windows the write itself changes."""
+    baselines = Baselines({}, [])
     if not values:
-        return []
+        return baselines
     months = settings.outlier_baseline_months
     keys = sorted({(v.unit_id, v.indicator_id, month_of(v.period_start)) for v in values})
     after = min(v.period_start for v in values)
     read = settings.outlier_flagging
     known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
     if not read:
-        return []
+        return baselines
+    baselines.known = known
     missing = [k for k in keys if k not in known]
-    if missing:
-        # Another batch may be computing them: wait for it, then take what it stored.
-        await repository.lock_series(session, sorted({(u, i) for u, i, _ in missing}))
-        known.update(await repository.cached_baselines(session, missing, months))
-        missing = [k for k in missing if k not in known]
-    if missing:
-        windows = {
-            k: repository.Window(k[0], k[1], months_before(k[2], months), k[2]) for k in missing
-        }
-        found = await repository.baselines(session, windows.values())
-        computed = {k: found.get(w, EMPTY) for k, w in windows.items()}
-        await repository.cache_baselines(session, computed, months)
-        known.update(computed)
+    if not missing:
+        return baselines
+    # Another batch may be computing them: wait for it, then take what it stored. The locks are
+    # taken before the write's row locks, in every batch, so that no two batches wait on each
+    # other; they are held to the end of the transaction.
+    await repository.lock_series(session, sorted({(u, i) for u, i, _ in missing}))
+    known.update(await repository.cached_baselines(session, missing, months))
+    written = set(keys)
+    now: list[_Key] = []
+    for key in (k for k in missing if k not in known):
+        u, i, _ = key
+        changed = any((u, i, m) in written for m in _window(key, months))
+        (baselines.after_write if changed else now).append(key)
+    known.update(await _computed(session, now, months))
+    return baselines
+
+
+async def flag_values(
+    session: AsyncSession,
+    settings: Settings,
+    baselines: Baselines,
+    values: Sequence[NewValue],
+    now: datetime,
+) -> list[Flag]:
+    """Score ``values`` against ``baselines`` (from :func:`baselines_for` of these values or
+    more, and the write since) and store the flags; return them."""
+    if not settings.outlier_flagging or not values:
+        return []
+    known = baselines.known
+    known.update(await _computed(session, baselines.after_write, settings.outlier_baseline_months))
     algorithm = Algorithm(settings.outlier_algorithm)
     threshold = settings.outlier_threshold
     flags = []
@@ -120,3 +168,26 @@ async def flag_new_values(
         )
     await repository.insert_flags(session, [asdict(f) for f in flags])
     return flags
+
+
+def _window(key: _Key, months: int) -> list[date]:
+    """The months of ``key``'s baseline window, oldest first."""
+    return [months_before(key[2], back) for back in range(months, 0, -1)]
+
+
+async def _computed(
+    session: AsyncSession, keys: Sequence[_Key], months: int
+) -> dict[_Key, Baseline]:
+    """The baselines of ``keys`` merged from their months' values, and cached; the caller holds
+    the series' locks. At a month's first value only the month just ended is read from
+    observations."""
+    windows = {k: _window(k, months) for k in keys}
+    values = await repository.month_values(
+        session, {(u, i, w) for (u, i, _), ws in windows.items() for w in ws}
+    )
+    computed = {
+        (u, i, m): summarise(itertools.chain.from_iterable(values[(u, i, w)] for w in ws))
+        for (u, i, m), ws in windows.items()
+    }
+    await repository.cache_baselines(session, computed, months)
+    return computed

@@ -1,8 +1,9 @@
 """The queries of data quality: baselines (in SQL on PostgreSQL, through the pure
-:func:`stats.summarise` on SQLite), the baseline cache, flags, follow-ups."""
+:func:`stats.summarise` on SQLite), the caches of ingest's baselines and of the month values they
+are merged from, flags, follow-ups."""
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -10,8 +11,8 @@ from sqlalchemy import ColumnElement, delete, insert, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.kit.dialect import is_postgresql, upsert
-from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, Unit
-from ioc_hub.quality.stats import MAGNITUDE, Baseline, summarise
+from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, OutlierMonth, Unit
+from ioc_hub.quality.stats import MAGNITUDE, Baseline, month_of, months_after, summarise
 
 # SQLite takes at most 32,766 bound parameters per statement: a few a key.
 _CHUNK = 5000
@@ -84,7 +85,21 @@ async def _summarised(session: AsyncSession, windows: Sequence[Window]) -> dict[
         by_series[(w.unit_id, w.indicator_id)].append(w)
     first, last = min(w.start for w in windows), max(w.end for w in windows)
     values: dict[Window, list[float]] = defaultdict(list)
-    pairs = list(by_series)
+    async for unit_id, indicator_id, start, value in _series_values(
+        session, list(by_series), first, last
+    ):
+        for w in by_series[(unit_id, indicator_id)]:
+            if w.start <= start < w.end:
+                values[w].append(value)
+    found = {w: summarise(v) for w, v in values.items()}
+    return {w: b for w, b in found.items() if b.n}
+
+
+async def _series_values(
+    session: AsyncSession, pairs: Sequence[tuple[int, int]], first: date, last: date
+) -> AsyncIterator[tuple[int, int, date, float]]:
+    """The (unit, indicator, period start, value) of the series ``pairs`` with periods starting
+    in [first, last), a chunk of series a statement."""
     for offset in range(0, len(pairs), _CHUNK):
         rows = await session.execute(
             select(
@@ -100,40 +115,42 @@ async def _summarised(session: AsyncSession, windows: Sequence[Window]) -> dict[
                 Observation.period_start < last,
             )
         )
-        for unit_id, indicator_id, start, value in rows:
-            for w in by_series[(unit_id, indicator_id)]:
-                if w.start <= start < w.end:
-                    values[w].append(value)
-    found = {w: summarise(v) for w, v in values.items()}
-    return {w: b for w, b in found.items() if b.n}
+        for row in rows:
+            yield row.unit_id, row.indicator_id, row.period_start, row.value
 
 
-# --- the baseline cache of ingest -------------------------------------------------------------
+# --- the caches of ingest: baselines, and the months they are merged from ---------------------
 
 
 # On PostgreSQL the keys come as arrays joined through unnest: a row-value IN list of a few
 # hundred keys is a filter every row of the table is held against.
-_FORGET = text("""
-DELETE FROM outlier_baselines b
-USING unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS k(u, i)
-WHERE b.unit_id = k.u AND b.indicator_id = k.i AND b.month > :after
-""")
-
-# Both in one statement: the SELECT reads the table as it was before the DELETE, so it leaves
-# out the months the DELETE drops (those after :after) itself.
-_FORGET_AND_READ = text("""
+_KEYS = """
 WITH k AS (
     SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
         CAST(:months AS date[])) AS k(u, i, m)
+),
+gone_months AS (
+    DELETE FROM outlier_months o USING k
+    WHERE o.unit_id = k.u AND o.indicator_id = k.i AND o.month = k.m
 ),
 gone AS (
     DELETE FROM outlier_baselines b USING (SELECT DISTINCT u, i FROM k) s
     WHERE b.unit_id = s.u AND b.indicator_id = s.i AND b.month > :after
 )
+"""
+
+_FORGET = text(_KEYS + "SELECT 1")
+
+# The SELECT reads the table as it was before the DELETEs, so it leaves out the months they
+# drop (those after :after) itself.
+_FORGET_AND_READ = text(
+    _KEYS
+    + """
 SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
 FROM outlier_baselines b JOIN k ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
 WHERE b.months = :length AND b.month <= :after
-""")
+"""
+)
 
 _CACHED = text("""
 SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
@@ -146,7 +163,7 @@ WHERE b.months = :length
 _Key = tuple[int, int, date]
 
 
-def _arrays(keys: Sequence[_Key], months: int) -> dict[str, Any]:
+def _arrays(keys: Sequence[_Key], months: int = 0) -> dict[str, Any]:
     units, indicators, firsts = zip(*keys, strict=True) if keys else ((), (), ())
     return {
         "units": list(units),
@@ -166,8 +183,9 @@ def _baselines_of(rows: Iterable[Any]) -> dict[_Key, Baseline]:
 async def forget_and_read_baselines(
     session: AsyncSession, keys: Sequence[_Key], after: date, months: int, *, read: bool
 ) -> dict[_Key, Baseline]:
-    """Drop the cached baselines of the keys' series for months after ``after`` (a value
-    written on or after ``after`` may lie in their windows); then, with ``read``, return the
+    """Values were written or deleted in the months of ``keys`` (unit, indicator, month), none
+    before ``after``: drop those months' values, and the cached baselines of the keys' series for
+    months after ``after`` (whose windows they may lie in); then, with ``read``, return the
     cached baselines of ``keys`` over ``months`` months that remain."""
     if is_postgresql(session):
         params = {**_arrays(keys, months), "after": after}
@@ -175,6 +193,12 @@ async def forget_and_read_baselines(
             await session.execute(_FORGET, params)
             return {}
         return _baselines_of(await session.execute(_FORGET_AND_READ, params))
+    for offset in range(0, len(keys), _CHUNK):
+        chunk = keys[offset : offset + _CHUNK]
+        m = OutlierMonth
+        await session.execute(
+            delete(m).where(tuple_(m.unit_id, m.indicator_id, m.month).in_(chunk))
+        )
     series = sorted({(u, i) for u, i, _ in keys})
     for offset in range(0, len(series), _CHUNK):
         await session.execute(
@@ -186,6 +210,13 @@ async def forget_and_read_baselines(
             )
         )
     return await cached_baselines(session, keys, months) if read else {}
+
+
+async def forget_months(session: AsyncSession, keys: Sequence[_Key]) -> None:
+    """Values of the months of ``keys`` were deleted: drop what was cached from them."""
+    if keys:
+        ordered = sorted(set(keys))
+        await forget_and_read_baselines(session, ordered, ordered[0][2], 0, read=False)
 
 
 async def cached_baselines(
@@ -257,6 +288,104 @@ async def cache_baselines(
             for (u, i, m), b in sorted(computed.items())
         ],
     )
+
+
+_MONTHS_CACHED = text("""
+SELECT m.unit_id, m.indicator_id, m.month, m.month_values
+FROM outlier_months m
+JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:months AS date[]))
+    AS k(u, i, m) ON m.unit_id = k.u AND m.indicator_id = k.i AND m.month = k.m
+""")
+
+# Each indicator of the keys read once over the span of their months, by an index-only scan of
+# the covering index (OFFSET 0 keeps the planner from turning it into a join that walks each
+# series' whole history instead), kept to the keys' series and grouped by month. A month
+# holding no value is kept too, as an empty array, so that it is not looked for again.
+_MONTHS_COMPUTED = text("""
+WITH k AS (
+    SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+        CAST(:months AS date[])) AS k(u, i, m)
+),
+r AS (
+    SELECT i, min(m) AS lo, CAST(max(m) + interval '1 month' AS date) AS hi FROM k GROUP BY i
+),
+v AS (
+    SELECT o.unit_id AS u, o.indicator_id AS i,
+        CAST(date_trunc('month', o.period_start) AS date) AS m, array_agg(o.value) AS vals
+    FROM r CROSS JOIN LATERAL (
+        SELECT unit_id, indicator_id, period_start, value FROM observations
+        WHERE indicator_id = r.i AND period_start >= r.lo AND period_start < r.hi
+            AND abs(value) <= :magnitude
+        OFFSET 0
+    ) o
+    JOIN (SELECT DISTINCT u, i FROM k) s ON s.u = o.unit_id AND s.i = o.indicator_id
+    GROUP BY 1, 2, 3
+)
+INSERT INTO outlier_months (unit_id, indicator_id, month, month_values)
+SELECT k.u, k.i, k.m, coalesce(v.vals, CAST('{}' AS double precision[]))
+FROM k LEFT JOIN v ON v.u = k.u AND v.i = k.i AND v.m = k.m
+ORDER BY k.u, k.i, k.m
+ON CONFLICT (unit_id, indicator_id, month) DO UPDATE SET month_values = excluded.month_values
+RETURNING unit_id, indicator_id, month, month_values
+""")
+
+
+async def month_values(session: AsyncSession, keys: Iterable[_Key]) -> dict[_Key, list[float]]:
+    """The values of each (unit, indicator, month) key, from ``outlier_months`` where it holds
+    them, else read from observations and kept there. Values beyond ``MAGNITUDE`` are
+    left out, as baselines leave them out."""
+    keys = sorted(set(keys))
+    if not keys:
+        return {}
+    found = await _cached_months(session, keys)
+    missing = [k for k in keys if k not in found]
+    if not missing:
+        return found
+    if is_postgresql(session):
+        params = {**_arrays(missing), "magnitude": MAGNITUDE}
+        rows = await session.execute(_MONTHS_COMPUTED, params)
+        found.update({(r[0], r[1], r[2]): list(r[3]) for r in rows})
+        return found
+    computed = await _months_read(session, missing)
+    await session.execute(
+        upsert(session, OutlierMonth).on_conflict_do_nothing(),
+        [
+            {"unit_id": u, "indicator_id": i, "month": month, "month_values": values}
+            for (u, i, month), values in computed.items()
+        ],
+    )
+    found.update(computed)
+    return found
+
+
+async def _cached_months(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, list[float]]:
+    if is_postgresql(session):
+        rows = list(await session.execute(_MONTHS_CACHED, _arrays(keys)))
+    else:
+        m = OutlierMonth
+        rows = []
+        for offset in range(0, len(keys), _CHUNK):
+            rows += await session.execute(
+                select(m.unit_id, m.indicator_id, m.month, m.month_values).where(
+                    tuple_(m.unit_id, m.indicator_id, m.month).in_(keys[offset : offset + _CHUNK])
+                )
+            )
+    return {(r[0], r[1], r[2]): list(r[3]) for r in rows}
+
+
+async def _months_read(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, list[float]]:
+    """The values of each key's month, read from observations (SQLite)."""
+    values: dict[_Key, list[float]] = {k: [] for k in keys}
+    first = min(month for _, _, month in keys)
+    last = max(month for _, _, month in keys)
+    pairs = sorted({(u, i) for u, i, _ in keys})
+    async for unit_id, indicator_id, start, value in _series_values(
+        session, pairs, first, months_after(last, 1)
+    ):
+        bucket = values.get((unit_id, indicator_id, month_of(start)))
+        if bucket is not None and abs(value) <= MAGNITUDE:
+            bucket.append(value)
+    return values
 
 
 async def insert_flags(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -3,9 +3,9 @@ value judged against it. PostgreSQL computes the same summary in SQL (``reposito
 takes :func:`summarise`, and the tests hold both to the same hand-computed figures."""
 
 import enum
-import statistics
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,21 +54,32 @@ class Judgement:
         return self.score > threshold
 
 
-def summarise(values: Sequence[float]) -> Baseline:
+def summarise(values: Iterable[float]) -> Baseline:
     """The baseline of ``values``: what PostgreSQL's avg, stddev_samp and percentile_cont(0.5)
-    give, the MAD being the median of the absolute deviations from the median."""
-    values = [v for v in values if abs(v) <= MAGNITUDE]
-    n = len(values)
+    give, the MAD being the median of the absolute deviations from the median. Sums are exact
+    (``fsum``), so the figures agree with the database's to the last digit or two."""
+    ordered = sorted(values)
+    if ordered and (ordered[0] < -MAGNITUDE or ordered[-1] > MAGNITUDE):
+        ordered = [v for v in ordered if abs(v) <= MAGNITUDE]
+    n = len(ordered)
     if n == 0:
         return EMPTY
-    median = statistics.median(values)
+    mean = math.fsum(ordered) / n
+    median = _middle(ordered)
+    squares = math.fsum([(v - mean) * (v - mean) for v in ordered])
     return Baseline(
         n=n,
-        mean=statistics.fmean(values),
-        sd=statistics.stdev(values) if n > 1 else None,
+        mean=mean,
+        sd=math.sqrt(squares / (n - 1)) if n > 1 else None,
         median=median,
-        mad=statistics.median([abs(v - median) for v in values]),
+        mad=_middle(sorted([abs(v - median) for v in ordered])),
     )
+
+
+def _middle(ordered: Sequence[float]) -> float:
+    """The median of sorted values (percentile_cont(0.5): the mean of the middle two)."""
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
 def judge(
@@ -129,6 +140,11 @@ def judge_range(value: float, lower: float | None, upper: float | None) -> Range
 def month_of(day: date) -> date:
     """The first day of the month ``day`` lies in: what a value's default baseline hangs on."""
     return day.replace(day=1)
+
+
+def months_after(month: date, count: int) -> date:
+    """The first day of the month ``count`` months after ``month``."""
+    return months_before(month, -count)
 
 
 def months_before(month: date, count: int) -> date:

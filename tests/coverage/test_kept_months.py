@@ -97,6 +97,7 @@ _INGEST_TABLES = [
     "observation_deletions",
     "outlier_flags",
     "outlier_baselines",
+    "outlier_months",
     "observations",
     "series_state",
     "unit_contacts",

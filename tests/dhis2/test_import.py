@@ -13,6 +13,7 @@ from ioc_hub.models import (
     Observation,
     ObservationDeletion,
     ObservationRevision,
+    OutlierFlag,
     Rejection,
     Scope,
     SeriesState,
@@ -380,3 +381,25 @@ async def test_delete_of_a_value_marked_for_follow_up(
     assert response.status_code == 200, response.text
     listed = await client.get("/api/v1/follow-ups", params={"state": "any"}, headers=operator)
     assert listed.json()["items"] == []
+
+
+async def test_a_deletion_is_seen_by_the_baseline_of_the_next_value(
+    client: httpx.AsyncClient,
+    district_key: str,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Twelve months of 10, 12, 14: October 2026's baseline is median 12, MAD 2, n 12.
+    auth = bearer(district_key)
+    months = [f"{2025 + (9 + i) // 12}{(9 + i) % 12 + 1:02d}" for i in range(12)]
+    year = [row(period=p, value=str((10, 12, 14)[i % 3])) for i, p in enumerate(months)]
+    assert (await post_set(client, auth, {"dataValues": year})).status_code == 200
+    first = await post_set(client, auth, {"dataValues": [row(value="1000")]})
+    assert first.json()["response"]["importCount"]["imported"] == 1
+    # Three months deleted, then October changed: it is judged against the nine left.
+    gone = [row(period=p, value=None) for p in months[:3]]
+    deleted = await post_set(client, auth, {"dataValues": gone}, importStrategy="DELETE")
+    assert deleted.json()["response"]["importCount"]["deleted"] == 3
+    await post_set(client, auth, {"dataValues": [row(value="1001")]})
+    async with session_factory() as session:
+        flags = (await session.execute(select(OutlierFlag.value, OutlierFlag.n))).all()
+    assert sorted(flags) == [(1000.0, 12), (1001.0, 9)]

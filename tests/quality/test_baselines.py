@@ -1,8 +1,10 @@
 """Baselines as each engine computes them (SQL on PostgreSQL, the pure function on SQLite)
 against figures worked out by hand, and ingest's flagging with its settings."""
 
+import asyncio
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from random import Random
 
 import httpx
 import pytest
@@ -10,10 +12,19 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.config import Settings
-from ioc_hub.models import Indicator, OutlierBaseline, OutlierFlag, Scope, Unit
+from ioc_hub.models import (
+    Indicator,
+    Observation,
+    OutlierBaseline,
+    OutlierFlag,
+    OutlierMonth,
+    Scope,
+    Unit,
+)
 from ioc_hub.quality import repository
 from ioc_hub.quality.flagging import NewValue, flag_new_values
 from ioc_hub.quality.repository import Window
+from ioc_hub.quality.stats import Baseline, month_of, months_before
 from tests.conftest import Clock, MintKey, bearer
 from tests.quality.helpers import (
     BASELINE_DAYS,
@@ -172,3 +183,96 @@ async def test_ingest_follows_its_settings(
         [flag] = await flag_new_values(session, short, [value], now)
         assert flag.n == 30
         await session.rollback()
+
+
+async def cached(
+    factory: async_sessionmaker[AsyncSession],
+) -> tuple[dict[Window, Baseline], dict[tuple[int, int, date], list[float]]]:
+    """What ingest keeps: each cached baseline as the window it stands for, and each month's
+    values, sorted."""
+    async with factory() as session:
+        baselines = {
+            Window(b.unit_id, b.indicator_id, months_before(b.month, b.months), b.month): Baseline(
+                b.n, b.mean, b.sd, b.median, b.mad
+            )
+            for b in await session.scalars(select(OutlierBaseline))
+        }
+        months = {
+            (m.unit_id, m.indicator_id, m.month): sorted(m.month_values)
+            for m in await session.scalars(select(OutlierMonth))
+        }
+    return baselines, months
+
+
+async def test_kept_baselines_and_months_equal_a_fresh_reading(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Fourteen months of noisy values, pushed month by month so that each month's first push
+    # merges its baseline from the months kept before it; then corrections in the past, each
+    # pushed alone or with a new value, and a month pushed twice in two halves.
+    random = Random(7)
+    first = date(2025, 9, 1)
+    days = [first + timedelta(days=i) for i in range((date(2026, 11, 1) - first).days)]
+    for month in sorted({month_of(d) for d in days}):
+        in_month = [d for d in days if month_of(d) == month]
+        values = [float(random.randint(0, 400)) for _ in in_month]
+        await push(client, writer, rows(COMMUNE, in_month[:10], values[:10]))
+        await push(client, writer, rows(COMMUNE, in_month[10:], values[10:]))
+    await push(client, writer, rows(COMMUNE, [date(2026, 2, 14)], [9000.0]))
+    await push(
+        client,
+        writer,
+        rows(COMMUNE, [date(2026, 5, 3), date(2026, 11, 2)], [0.0, 250.0]),
+    )
+    await push(client, writer, rows(COMMUNE, [date(2026, 11, 3)], [120.0]))
+    await push(client, writer, rows(COMMUNE, [date(2026, 10, 31)], [17.0]))
+    await push(client, writer, rows(COMMUNE, [date(2026, 11, 4)], [121.0]))
+
+    baselines, months = await cached(session_factory)
+    async with session_factory() as session:
+        fresh = await repository.baselines(session, baselines)
+        unit_id, indicator_id = await ids(session, COMMUNE)
+        stored = [
+            (month_of(o.period_start), o.value)
+            for o in await session.scalars(
+                select(Observation).where(
+                    Observation.unit_id == unit_id, Observation.indicator_id == indicator_id
+                )
+            )
+        ]
+    assert Window(unit_id, indicator_id, date(2025, 11, 1), date(2026, 11, 1)) in baselines
+    for window, baseline in baselines.items():
+        expected = fresh.get(window, Baseline(0))
+        assert baseline.n == expected.n, window
+        for name in ("mean", "sd", "median", "mad"):
+            assert getattr(baseline, name) == pytest.approx(getattr(expected, name)), window
+    assert len(months) >= 12
+    for (_, _, month), values in months.items():
+        assert values == sorted(v for m, v in stored if m == month), month
+
+
+async def test_concurrent_batches_across_a_month_boundary_all_land(
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    # Batches of the same series at once, some writing into the month that the others'
+    # baselines read: each waits for the other's baseline or row locks, never in a cycle.
+    for unit in (COMMUNE, NEIGHBOUR):
+        await push_baseline(client, writer, unit)
+    october = [date(2026, 10, 31) - timedelta(days=i) for i in range(8)]
+    november = [date(2026, 11, 1) + timedelta(days=i) for i in range(8)]
+    batches = [
+        [r for u in (COMMUNE, NEIGHBOUR) for r in rows(u, [october[i], november[i]], [13.0, 30.0])]
+        for i in range(8)
+    ]
+    summaries = await asyncio.gather(*(push(client, writer, b) for b in batches))
+    assert sum(s["created"] + s["updated"] + s["unchanged"] for s in summaries) == 32
+    baselines, _ = await cached(session_factory)
+    async with session_factory() as session:
+        fresh = await repository.baselines(session, baselines)
+    assert {w: b.n for w, b in baselines.items()} == {
+        w: fresh.get(w, Baseline(0)).n for w in baselines
+    }

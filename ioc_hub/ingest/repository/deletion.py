@@ -4,7 +4,7 @@ A deleted observation leaves the table, so every read (aggregates, exports, cove
 seeing it without a filter of its own; its last state goes to ``observation_deletions`` with the
 revision the deletion made, and its earlier revisions stay where they are. The series it belonged
 to falls back to its latest remaining value, or is forgotten when none remains; the month it
-counted in is counted again.
+counted in is counted again, and what outlier flagging cached from it is dropped.
 """
 
 from collections.abc import Sequence
@@ -17,6 +17,7 @@ from ioc_hub.coverage.months import Deadlines, MonthKey, month_of
 from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.validation import StoredKey
 from ioc_hub.models import Observation, ObservationDeletion, SeriesState
+from ioc_hub.quality import repository as outlier_caches
 
 # SQLite takes at most 32,766 bound parameters per statement: three a key.
 _CHUNK = 5000
@@ -75,6 +76,7 @@ async def delete_batch(
     series = sorted({(d["unit_id"], d["indicator_id"]) for d in deleted})
     await _fall_back(session, series)  # type: ignore[arg-type]
     await months.recount(session, deadlines, touched)
+    await outlier_caches.forget_months(session, sorted(touched))
     return len(deleted)
 
 
