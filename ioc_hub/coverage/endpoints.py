@@ -54,6 +54,16 @@ DistrictQuery = Annotated[
     ),
 ]
 
+AreaQuery = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        pattern=CODE_PATTERN,
+        description="Same as `district`: the area's code (a province of the nation as well)",
+        examples=["718"],
+    ),
+]
+
 
 def series_filter(
     unit: Annotated[
@@ -67,6 +77,7 @@ def series_filter(
     ] = None,
     kind: KindQuery = None,
     district: DistrictQuery = None,
+    area: AreaQuery = None,
     indicator: Annotated[
         str | None,
         Query(
@@ -87,10 +98,11 @@ def series_filter(
     ] = None,
     cadence: Annotated[Cadence | None, Query(description="Only indicators of this cadence")] = None,
 ) -> SeriesFilter:
-    return SeriesFilter(
+    return SeriesFilter.of(
         unit=unit,
         kind=kind,
         district=district,
+        area=area,
         indicator=indicator,
         group=group,
         cadence=cadence,
@@ -110,15 +122,7 @@ async def get_coverage(
     at: AtQuery = None,
     kind: KindQuery = None,
     district: DistrictQuery = None,
-    area: Annotated[
-        str | None,
-        Query(
-            max_length=32,
-            pattern=CODE_PATTERN,
-            description="Same as `district`",
-            examples=["718"],
-        ),
-    ] = None,
+    area: AreaQuery = None,
 ) -> CoverageReport:
     """Connected over registered units per kind ("department 17/18"), then unit by unit."""
     return await service.coverage(
@@ -126,9 +130,7 @@ async def get_coverage(
         settings,
         principal,
         page,
-        kind=kind,
-        district=district,
-        area=area,
+        filters=SeriesFilter.of(kind=kind, district=district, area=area),
         at_text=at,
         now=now,
     )

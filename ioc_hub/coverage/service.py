@@ -88,6 +88,25 @@ class SeriesFilter:
     district_field: str = "query.district"
     """The parameter that named the district, for error messages."""
 
+    @classmethod
+    def of(
+        cls,
+        *,
+        district: str | None,
+        area: str | None,
+        unit: str | None = None,
+        kind: UnitKind | None = None,
+        indicator: str | None = None,
+        group: str | None = None,
+        cadence: Cadence | None = None,
+    ) -> "SeriesFilter":
+        """The filter as the query named it: ``area`` is another name for ``district``, so
+        both may be given only if they agree."""
+        if area is not None and district is not None and area != district:
+            raise Invalid(f"area {area!r} and district {district!r} disagree", field="query.area")
+        named, field = (area, "query.area") if district is None else (district, "query.district")
+        return cls(unit, kind, named, indicator, group, cadence, district_field=field)
+
 
 @dataclass(frozen=True, slots=True)
 class _Indicators:
@@ -450,21 +469,12 @@ async def coverage(
     principal: Principal,
     page: PageParams,
     *,
-    kind: UnitKind | None,
-    district: str | None,
-    area: str | None,
+    filters: SeriesFilter,
     at_text: str | None,
     now: datetime,
 ) -> CoverageReport:
-    """Connected over registered active units per kind, then each unit with its series.
-
-    ``area`` is the issue's name for ``district``; both may be given only if they agree.
-    """
-    if area is not None and district is not None and area != district:
-        raise Invalid(f"area {area!r} and district {district!r} disagree", field="query.area")
-    filters = SeriesFilter(kind=kind, district=district)
-    if district is None and area is not None:
-        filters = SeriesFilter(kind=kind, district=area, district_field="query.area")
+    """Connected over registered active units per kind, then each unit with its series (of the
+    filter, its kind and area only)."""
     at = resolve_at(at_text, now)
     scope = await _scope_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, scope.indicators.values())
@@ -479,7 +489,7 @@ async def coverage(
     kinds = {
         k: KindCoverage(registered=registered[k], connected=heard[k])
         for k in COUNTED_KINDS
-        if registered[k] or k is kind
+        if registered[k] or k is filters.kind
     }
     # Worst first: who is not connected, then in the article's order of kinds.
     ordered = sorted(

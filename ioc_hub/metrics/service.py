@@ -77,9 +77,7 @@ class CoverageGauges(Collector):
                     settings,
                     province,
                     PageParams(limit=1, offset=0),
-                    kind=None,
-                    district=None,
-                    area=None,
+                    filters=coverage.SeriesFilter(),
                     at_text=None,
                     now=now,
                 )

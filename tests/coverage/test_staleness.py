@@ -140,6 +140,16 @@ async def test_district_filter_keeps_the_district_and_its_communes(
     assert {row["kind"] for row in body["items"]} == {"district", "commune"}
     every = await obligated(session_factory)
     assert body["total"] == len({s for s in every if s[0] in units})
+    # `area` is its other name, as on coverage and completeness; both must agree.
+    assert await get(client, "staleness", auth, area="718", limit=1000) == body
+    window = {"from": "2026-11", "to": "2026-11", "group_by": "unit"}
+    completeness = await get(client, "completeness", auth, district="718", **window)
+    assert await get(client, "completeness", auth, area="718", **window) == completeness
+    for route in ("staleness", "completeness"):
+        both = await client.get(
+            f"/api/v1/{route}", params={"area": "718", "district": "719", **window}, headers=auth
+        )
+        assert_problem(both, 422, "query.area", "area '718' and district '719' disagree")
 
 
 async def test_pages_are_slices_of_the_whole_order(
