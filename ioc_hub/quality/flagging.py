@@ -22,7 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.quality import repository
-from ioc_hub.quality.stats import Algorithm, Baseline, flag, month_of, months_before, summarise
+from ioc_hub.quality.stats import (
+    Algorithm,
+    Baseline,
+    month_of,
+    months_before,
+    scale_of,
+    summarise,
+)
 
 
 class NewValue(NamedTuple):
@@ -106,7 +113,8 @@ async def baselines_for(
     if not values:
         return baselines
     months = settings.outlier_baseline_months
-    keys = sorted({(v.unit_id, v.indicator_id, month_of(v.period_start)) for v in values})
+    months_of = _months_of(values)
+    keys = sorted({(v.unit_id, v.indicator_id, months_of[v.period_start]) for v in values})
     after = min(v.period_start for v in values)
     read = settings.outlier_flagging
     known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
@@ -146,12 +154,18 @@ async def flag_values(
     known.update(await _computed(session, baselines.after_write, settings.outlier_baseline_months))
     algorithm = Algorithm(settings.outlier_algorithm)
     threshold = settings.outlier_threshold
+    scales = {
+        key: scale_of(baseline, algorithm, settings.outlier_min_points)
+        for key, baseline in known.items()
+    }
+    months = _months_of(values)
     flags = []
     for v in values:
-        baseline = known[(v.unit_id, v.indicator_id, month_of(v.period_start))]
-        judgement = flag(v.value, baseline, algorithm, threshold, settings.outlier_min_points)
-        if judgement is None:
+        key = (v.unit_id, v.indicator_id, months[v.period_start])
+        scale = scales[key]
+        if scale is None or not scale.score(v.value) > threshold:
             continue
+        judgement = scale.judgement(v.value, threshold)
         flags.append(
             Flag(
                 *v,
@@ -160,7 +174,7 @@ async def flag_values(
                 score=judgement.score,
                 lower=judgement.lower,
                 upper=judgement.upper,
-                n=baseline.n,
+                n=known[key].n,
                 algorithm=algorithm.value,
                 threshold=threshold,
                 flagged_at=now,
@@ -168,6 +182,12 @@ async def flag_values(
         )
     await repository.insert_flags(session, [asdict(f) for f in flags])
     return flags
+
+
+def _months_of(values: Sequence[NewValue]) -> dict[date, date]:
+    """The month of each day the values start on: a batch holds a few days, and thousands of
+    values."""
+    return {day: month_of(day) for day in {v.period_start for v in values}}
 
 
 def _window(key: _Key, months: int) -> list[date]:

@@ -174,10 +174,8 @@ def _arrays(keys: Sequence[_Key], months: int = 0) -> dict[str, Any]:
 
 
 def _baselines_of(rows: Iterable[Any]) -> dict[_Key, Baseline]:
-    return {
-        (r.unit_id, r.indicator_id, r.month): Baseline(r.n, r.mean, r.sd, r.median, r.mad)
-        for r in rows
-    }
+    """Rows of (unit_id, indicator_id, month, n, mean, sd, median, mad)."""
+    return {(u, i, m): Baseline(*figures) for u, i, m, *figures in rows}
 
 
 async def forget_and_read_baselines(

@@ -82,12 +82,34 @@ def _middle(ordered: Sequence[float]) -> float:
     return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
 
 
-def judge(
-    value: float, baseline: Baseline, algorithm: Algorithm, threshold: float, min_points: int
-) -> Judgement | None:
-    """``value`` scored against ``baseline``; None when the baseline cannot judge it: fewer
-    than ``min_points`` values, or no spread (sd = 0, or MAD = 0 as Iglewicz and Hoaglin say:
-    more than half the values equal, so any other value would score infinite)."""
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """What a baseline judges values by: ``centre`` and ``spread`` (mean and sd, or median and
+    MAD), and ``scale``, what makes a score read like a z-score. Worked out once per baseline,
+    then held against each value."""
+
+    centre: float
+    spread: float
+    scale: float
+
+    def score(self, value: float) -> float:
+        return self.scale * abs(value - self.centre) / self.spread
+
+    def judgement(self, value: float, threshold: float) -> Judgement:
+        reach = threshold * self.spread / self.scale
+        return Judgement(
+            self.centre,
+            self.spread,
+            _finite(self.score(value)),
+            _finite(self.centre - reach),
+            _finite(self.centre + reach),
+        )
+
+
+def scale_of(baseline: Baseline, algorithm: Algorithm, min_points: int) -> Scale | None:
+    """How ``baseline`` judges values; None when it cannot judge them: fewer than
+    ``min_points`` values, or no spread (sd = 0, or MAD = 0 as Iglewicz and Hoaglin say: more
+    than half the values equal, so any other value would score infinite)."""
     if baseline.n < min_points:
         return None
     if algorithm is Algorithm.Z_SCORE:
@@ -98,11 +120,16 @@ def judge(
         raise ValueError(f"{algorithm} needs no baseline: use judge_range")
     if centre is None or spread is None or not spread > 0:
         return None
-    reach = threshold * spread / scale
-    score = scale * abs(value - centre) / spread
-    return Judgement(
-        centre, spread, _finite(score), _finite(centre - reach), _finite(centre + reach)
-    )
+    return Scale(centre, spread, scale)
+
+
+def judge(
+    value: float, baseline: Baseline, algorithm: Algorithm, threshold: float, min_points: int
+) -> Judgement | None:
+    """``value`` scored against ``baseline``; None when the baseline cannot judge it
+    (:func:`scale_of`)."""
+    scale = scale_of(baseline, algorithm, min_points)
+    return None if scale is None else scale.judgement(value, threshold)
 
 
 def flag(
