@@ -35,7 +35,7 @@ from sqlalchemy.orm import aliased
 
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.coverage.months import next_month
-from ioc_hub.kit.dialect import code_order
+from ioc_hub.kit.dialect import code_order, keys_in
 from ioc_hub.models import (
     AREA_ONLY_KINDS,
     Indicator,
@@ -422,7 +422,7 @@ async def receipts(session: AsyncSession, keys: Collection[SeriesKey]) -> dict[S
     rows = await _execute(
         session,
         select(SeriesState.unit_id, SeriesState.indicator_id, SeriesState.last_received_at).where(
-            tuple_(SeriesState.unit_id, SeriesState.indicator_id).in_(list(keys))
+            keys_in(session, [SeriesState.unit_id, SeriesState.indicator_id], list(keys))
         ),
     )
     return {(unit_id, indicator_id): at for unit_id, indicator_id, at in rows}

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.access.principal import Principal
@@ -36,6 +36,7 @@ from ioc_hub.errors import Invalid, no_such
 from ioc_hub.ingest import pipeline
 from ioc_hub.ingest.rows import BadRow, Reason, number, printable
 from ioc_hub.ingest.schemas import ObservationIn, PushRequest
+from ioc_hub.kit.dialect import keys_in
 from ioc_hub.kit.periods import PeriodError
 from ioc_hub.models import Dhis2Kind, Dhis2Mapping, Indicator, IndicatorGroup, Observation, Unit
 from ioc_hub.registry import service as registry
@@ -367,7 +368,11 @@ async def _mappings(
     for start in range(0, len(keys), _CHUNK):
         rows = await session.execute(
             select(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id, Dhis2Mapping.code).where(
-                tuple_(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id).in_(keys[start : start + _CHUNK])
+                keys_in(
+                    session,
+                    [Dhis2Mapping.kind, Dhis2Mapping.dhis2_id],
+                    keys[start : start + _CHUNK],
+                )
             )
         )
         found.update({(kind, dhis2_id): code for kind, dhis2_id, code in rows})
@@ -546,8 +551,10 @@ async def _skipped_by_strategy(
             .join(Unit, Unit.id == Observation.unit_id)
             .join(Indicator, Indicator.id == Observation.indicator_id)
             .where(
-                tuple_(Unit.code, Indicator.code, Observation.period).in_(
-                    wanted[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [Unit.code, Indicator.code, Observation.period],
+                    wanted[start : start + _CHUNK],
                 )
             )
         )
@@ -750,7 +757,7 @@ async def _forward(session: AsyncSession, query: ExportQuery) -> dict[tuple[str,
     ]
     rows = await session.execute(
         select(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id, Dhis2Mapping.code).where(
-            tuple_(Dhis2Mapping.kind, Dhis2Mapping.dhis2_id).in_(wanted)
+            keys_in(session, [Dhis2Mapping.kind, Dhis2Mapping.dhis2_id], wanted)
         )
     )
     return {(kind, dhis2_id): code for kind, dhis2_id, code in rows}
@@ -799,7 +806,11 @@ async def _reverse(
     for start in range(0, len(wanted), _CHUNK):
         rows = await session.execute(
             select(Dhis2Mapping.kind, Dhis2Mapping.code, Dhis2Mapping.dhis2_id)
-            .where(tuple_(Dhis2Mapping.kind, Dhis2Mapping.code).in_(wanted[start : start + _CHUNK]))
+            .where(
+                keys_in(
+                    session, [Dhis2Mapping.kind, Dhis2Mapping.code], wanted[start : start + _CHUNK]
+                )
+            )
             .order_by(Dhis2Mapping.id.desc())
         )
         names.update({(kind, code): dhis2_id for kind, code, dhis2_id in rows})

@@ -1,11 +1,22 @@
 """The few places where PostgreSQL and SQLite differ, so nothing else needs to know which runs."""
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, Table, func
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    Table,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
 
 
 def is_postgresql(executor: AsyncSession | AsyncConnection) -> bool:
@@ -34,3 +45,28 @@ def code_order(session: AsyncSession, column: SQLColumnExpression[str]) -> SQLCo
     if is_postgresql(session):
         return column.collate("C")
     return column
+
+
+def keys_in(
+    session: AsyncSession,
+    columns: Sequence[ColumnElement[Any] | QueryableAttribute[Any]],
+    keys: Sequence[Sequence[Any]],
+) -> ColumnElement[bool]:
+    """``(columns) IN keys``, in a form each engine answers from an index whose leading columns
+    are ``columns``. SQLite scans the whole table for a row value IN a bare ``VALUES`` list (what
+    ``tuple_().in_()`` renders), but searches the index for one IN a subquery over it."""
+    if is_postgresql(session) or not keys:
+        return tuple_(*columns).in_(keys)
+    width = len(columns)
+    rows = ", ".join(
+        "(" + ", ".join(f":k{r}_{c}" for c in range(width)) + ")" for r in range(len(keys))
+    )
+    listed = text(f"(VALUES {rows})").bindparams(
+        *(
+            bindparam(f"k{r}_{c}", value, type_=column.type)
+            for r, key in enumerate(keys)
+            for c, (column, value) in enumerate(zip(columns, key, strict=True))
+        )
+    )
+    names: list[ColumnElement[Any]] = [literal_column(f"column{c + 1}") for c in range(width)]
+    return tuple_(*columns).in_(select(*names).select_from(listed))

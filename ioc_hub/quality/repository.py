@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, delete, insert, select, text, tuple_
+from sqlalchemy import ColumnElement, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc_hub.kit.dialect import is_postgresql, upsert
+from ioc_hub.kit.dialect import is_postgresql, keys_in, upsert
 from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, OutlierMonth, Unit
 from ioc_hub.quality.stats import MAGNITUDE, Baseline, month_of, months_after, summarise
 
@@ -108,8 +108,10 @@ async def _series_values(
                 Observation.period_start,
                 Observation.value,
             ).where(
-                tuple_(Observation.unit_id, Observation.indicator_id).in_(
-                    pairs[offset : offset + _CHUNK]
+                keys_in(
+                    session,
+                    [Observation.unit_id, Observation.indicator_id],
+                    pairs[offset : offset + _CHUNK],
                 ),
                 Observation.period_start >= first,
                 Observation.period_start < last,
@@ -195,14 +197,16 @@ async def forget_and_read_baselines(
         chunk = keys[offset : offset + _CHUNK]
         m = OutlierMonth
         await session.execute(
-            delete(m).where(tuple_(m.unit_id, m.indicator_id, m.month).in_(chunk))
+            delete(m).where(keys_in(session, [m.unit_id, m.indicator_id, m.month], chunk))
         )
     series = sorted({(u, i) for u, i, _ in keys})
     for offset in range(0, len(series), _CHUNK):
         await session.execute(
             delete(OutlierBaseline).where(
-                tuple_(OutlierBaseline.unit_id, OutlierBaseline.indicator_id).in_(
-                    series[offset : offset + _CHUNK]
+                keys_in(
+                    session,
+                    [OutlierBaseline.unit_id, OutlierBaseline.indicator_id],
+                    series[offset : offset + _CHUNK],
                 ),
                 OutlierBaseline.month > after,
             )
@@ -228,7 +232,9 @@ async def cached_baselines(
     for offset in range(0, len(keys), _CHUNK):
         rows += await session.execute(
             select(b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad).where(
-                tuple_(b.unit_id, b.indicator_id, b.month).in_(keys[offset : offset + _CHUNK]),
+                keys_in(
+                    session, [b.unit_id, b.indicator_id, b.month], keys[offset : offset + _CHUNK]
+                ),
                 b.months == months,
             )
         )
@@ -365,7 +371,11 @@ async def _cached_months(session: AsyncSession, keys: Sequence[_Key]) -> dict[_K
         for offset in range(0, len(keys), _CHUNK):
             rows += await session.execute(
                 select(m.unit_id, m.indicator_id, m.month, m.month_values).where(
-                    tuple_(m.unit_id, m.indicator_id, m.month).in_(keys[offset : offset + _CHUNK])
+                    keys_in(
+                        session,
+                        [m.unit_id, m.indicator_id, m.month],
+                        keys[offset : offset + _CHUNK],
+                    )
                 )
             )
     return {(r[0], r[1], r[2]): list(r[3]) for r in rows}

@@ -10,12 +10,13 @@ counted in is counted again, and what outlier flagging cached from it is dropped
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.coverage.months import Deadlines, MonthKey, month_of
 from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.validation import StoredKey
+from ioc_hub.kit.dialect import keys_in
 from ioc_hub.models import Observation, ObservationDeletion, SeriesState
 from ioc_hub.quality import repository as outlier_caches
 
@@ -40,8 +41,10 @@ async def delete_batch(
         found = await session.execute(
             select(Observation)
             .where(
-                tuple_(Observation.unit_id, Observation.indicator_id, Observation.period).in_(
-                    ordered[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [Observation.unit_id, Observation.indicator_id, Observation.period],
+                    ordered[start : start + _CHUNK],
                 )
             )
             .order_by(Observation.id)
@@ -90,7 +93,7 @@ async def _fall_back(session: AsyncSession, series: list[tuple[int, int]]) -> No
                 Observation.indicator_id,
                 func.max(Observation.period_start).label("period_start"),
             )
-            .where(tuple_(Observation.unit_id, Observation.indicator_id).in_(pairs))
+            .where(keys_in(session, [Observation.unit_id, Observation.indicator_id], pairs))
             .group_by(Observation.unit_id, Observation.indicator_id)
             .subquery()
         )
@@ -124,6 +127,6 @@ async def _fall_back(session: AsyncSession, series: list[tuple[int, int]]) -> No
         if gone:
             await session.execute(
                 delete(SeriesState).where(
-                    tuple_(SeriesState.unit_id, SeriesState.indicator_id).in_(gone)
+                    keys_in(session, [SeriesState.unit_id, SeriesState.indicator_id], gone)
                 )
             )

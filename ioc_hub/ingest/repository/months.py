@@ -8,12 +8,12 @@ from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select, tuple_
+from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.coverage.months import Deadlines, MonthCount, MonthKey, count_months, next_month
-from ioc_hub.kit.dialect import greatest, upsert
+from ioc_hub.kit.dialect import greatest, keys_in, upsert
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Indicator, Observation, SeriesMonth
 
@@ -76,8 +76,10 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
         await session.execute(
             select(SeriesMonth.unit_id)
             .where(
-                tuple_(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).in_(
-                    ordered[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month],
+                    ordered[start : start + _CHUNK],
                 )
             )
             .order_by(*_KEY)
@@ -95,8 +97,10 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
                 Observation.period_start,
                 Observation.first_received_at,
             ).where(
-                tuple_(Observation.unit_id, Observation.indicator_id).in_(
-                    series[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [Observation.unit_id, Observation.indicator_id],
+                    series[start : start + _CHUNK],
                 ),
                 Observation.period_start >= first,
                 Observation.period_start < end,
@@ -123,8 +127,10 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
     for start in range(0, len(gone), _CHUNK):
         await session.execute(
             delete(SeriesMonth).where(
-                tuple_(SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month).in_(
-                    gone[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [SeriesMonth.unit_id, SeriesMonth.indicator_id, SeriesMonth.month],
+                    gone[start : start + _CHUNK],
                 )
             )
         )

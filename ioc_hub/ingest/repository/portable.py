@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import case, insert, select, tuple_, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.coverage.months import Deadlines, count_months
@@ -21,7 +21,7 @@ from ioc_hub.ingest.repository.common import (
     WriteCounts,
 )
 from ioc_hub.ingest.validation import ValidRow
-from ioc_hub.kit.dialect import greatest, upsert
+from ioc_hub.kit.dialect import greatest, keys_in, upsert
 from ioc_hub.models import (
     Observation,
     ObservationRevision,
@@ -149,8 +149,10 @@ async def _existing(
                 Observation.received_at,
                 Observation.revision,
             ).where(
-                tuple_(Observation.unit_id, Observation.indicator_id, Observation.period).in_(
-                    keys[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [Observation.unit_id, Observation.indicator_id, Observation.period],
+                    keys[start : start + _CHUNK],
                 )
             )
         )
@@ -181,8 +183,10 @@ async def _move_series(
                 SeriesState.last_period_start,
                 SeriesState.last_received_at,
             ).where(
-                tuple_(SeriesState.unit_id, SeriesState.indicator_id).in_(
-                    pairs[start : start + _CHUNK]
+                keys_in(
+                    session,
+                    [SeriesState.unit_id, SeriesState.indicator_id],
+                    pairs[start : start + _CHUNK],
                 )
             )
         )
