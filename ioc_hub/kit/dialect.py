@@ -54,7 +54,8 @@ def keys_in(
 ) -> ColumnElement[bool]:
     """``(columns) IN keys``, in a form each engine answers from an index whose leading columns
     are ``columns``. SQLite scans the whole table for a row value IN a bare ``VALUES`` list (what
-    ``tuple_().in_()`` renders), but searches the index for one IN a subquery over it."""
+    ``tuple_().in_()`` renders), but searches the index for one IN a subquery over it. One to a
+    statement: on SQLite its parameters are named ``k<row>_<column>``."""
     if is_postgresql(session) or not keys:
         return tuple_(*columns).in_(keys)
     width = len(columns)
