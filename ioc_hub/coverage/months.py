@@ -10,15 +10,10 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from ioc_hub.config import Settings
 from ioc_hub.coverage.rules import Schedule, is_on_time
-from ioc_hub.kit.periods import Cadence, Period, PeriodError
+from ioc_hub.kit.periods import Cadence, Period, PeriodError, month_of
 
 MonthKey = tuple[int, int, date]
 """(unit id, indicator id, first day of the month)."""
-
-
-def month_of(day: date) -> date:
-    """The first day of ``day``'s month: the month a period is kept in, by its start."""
-    return day.replace(day=1)
 
 
 def next_month(month: date) -> date:

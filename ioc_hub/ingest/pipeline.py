@@ -215,7 +215,11 @@ async def _validate_and_write(
                 stale = copy
                 continue
             return _refusal(request, verdicts)
-        baselines = await flagging.baselines_for(session, ctx.settings, _values(verdicts.valid))
+        values = [
+            NewValue(r.unit_id, r.indicator_id, r.period, r.period_start, r.row.value)
+            for r in verdicts.valid
+        ]
+        baselines = await flagging.baselines_for(session, ctx.settings, values)
         try:
             counts = await repository.write_batch(
                 session,
@@ -230,7 +234,7 @@ async def _validate_and_write(
             stale = copy
             continue
         flags = await flagging.flag_values(
-            session, ctx.settings, baselines, _new_values(verdicts.valid, counts), request.now
+            session, ctx.settings, baselines, _written(values, counts), request.now
         )
         await _notify_flags(session, flags, copy)
         errors = [RowError(index=r.index, reason=r.reason) for r in verdicts.rejected]
@@ -262,18 +266,12 @@ async def _notify_flags(session: AsyncSession, flags: Sequence[Flag], copy: Regi
         await outbox.publish(session, "outlier.flagged", {**data, "flagged_at": flag.flagged_at})
 
 
-def _values(rows: Sequence[ValidRow]) -> list[NewValue]:
-    return [
-        NewValue(r.unit_id, r.indicator_id, r.period, r.period_start, r.row.value) for r in rows
-    ]
-
-
-def _new_values(rows: Sequence[ValidRow], counts: repository.WriteCounts) -> list[NewValue]:
-    """The rows the write created or changed (unchanged ones were judged when they came)."""
+def _written(values: Sequence[NewValue], counts: repository.WriteCounts) -> list[NewValue]:
+    """The values the write created or changed (unchanged ones were judged when they came)."""
     if not counts.written:
         return []
     written = set(counts.written)
-    return [v for v in _values(rows) if (v.unit_id, v.indicator_id, v.period) in written]
+    return [v for v in values if (v.unit_id, v.indicator_id, v.period) in written]
 
 
 def _judge(copy: RegistryCopy, settings: Settings, request: Push) -> _Verdicts:

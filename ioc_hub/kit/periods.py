@@ -515,6 +515,12 @@ def _of_date(day: date, cadence: Cadence) -> Period:
     return Period(cadence, _first_day(cadence, day))
 
 
+def month_of(day: date) -> date:
+    """The first day of ``day``'s month: the month a period is kept in and judged by, by its
+    start (completeness's kept months, outlier baselines)."""
+    return day.replace(day=1)
+
+
 def expected_period(
     cadence: Cadence, now: datetime, tz: tzinfo, grace: timedelta | None = None
 ) -> Period:

@@ -21,15 +21,9 @@ from typing import NamedTuple
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
+from ioc_hub.kit.periods import month_of
 from ioc_hub.quality import repository
-from ioc_hub.quality.stats import (
-    Algorithm,
-    Baseline,
-    month_of,
-    months_before,
-    scale_of,
-    summarise,
-)
+from ioc_hub.quality.stats import Algorithm, Baseline, months_before, scale_of, summarise
 
 
 class NewValue(NamedTuple):

@@ -11,8 +11,9 @@ from sqlalchemy import ColumnElement, delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.kit.dialect import is_postgresql, keys_in, upsert
+from ioc_hub.kit.periods import month_of
 from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, OutlierMonth, Unit
-from ioc_hub.quality.stats import MAGNITUDE, Baseline, month_of, months_after, summarise
+from ioc_hub.quality.stats import MAGNITUDE, Baseline, months_after, summarise
 
 # SQLite takes at most 32,766 bound parameters per statement: a few a key.
 _CHUNK = 5000

@@ -24,7 +24,7 @@ from ioc_hub.errors import Invalid, NotFound
 from ioc_hub.ingest import reads
 from ioc_hub.kit.dialect import upsert
 from ioc_hub.kit.pagination import AnySelect, Page, PageParams, count_rows
-from ioc_hub.kit.periods import Cadence, Period, PeriodError
+from ioc_hub.kit.periods import Cadence, Period, PeriodError, month_of
 from ioc_hub.models import FollowUp, Indicator, Observation, Unit, UnitKind
 from ioc_hub.quality import repository
 from ioc_hub.quality.schemas import (
@@ -35,7 +35,7 @@ from ioc_hub.quality.schemas import (
     OutlierRow,
     OutliersOut,
 )
-from ioc_hub.quality.stats import Algorithm, flag, judge_range, month_of, months_before
+from ioc_hub.quality.stats import Algorithm, flag, judge_range, months_before
 from ioc_hub.registry import service as registry
 
 DEFAULT_DAYS = 90

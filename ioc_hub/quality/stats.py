@@ -164,11 +164,6 @@ def judge_range(value: float, lower: float | None, upper: float | None) -> Range
     return None
 
 
-def month_of(day: date) -> date:
-    """The first day of the month ``day`` lies in: what a value's default baseline hangs on."""
-    return day.replace(day=1)
-
-
 def months_after(month: date, count: int) -> date:
     """The first day of the month ``count`` months after ``month``."""
     return months_before(month, -count)

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.config import Settings
+from ioc_hub.kit.periods import month_of
 from ioc_hub.models import (
     Indicator,
     Observation,
@@ -24,7 +25,7 @@ from ioc_hub.models import (
 from ioc_hub.quality import repository
 from ioc_hub.quality.flagging import NewValue, flag_new_values
 from ioc_hub.quality.repository import Window
-from ioc_hub.quality.stats import Baseline, month_of, months_before
+from ioc_hub.quality.stats import Baseline, months_before
 from tests.conftest import Clock, MintKey, bearer
 from tests.quality.helpers import (
     BASELINE_DAYS,

@@ -13,10 +13,11 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc_hub.coverage.months import Deadlines, MonthKey, month_of
+from ioc_hub.coverage.months import Deadlines, MonthKey
 from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.validation import StoredKey
 from ioc_hub.kit.dialect import keys_in
+from ioc_hub.kit.periods import month_of
 from ioc_hub.models import Observation, ObservationDeletion, SeriesState
 from ioc_hub.quality import repository as outlier_caches
 
