@@ -105,7 +105,15 @@ class SeriesFilter:
         if area is not None and district is not None and area != district:
             raise Invalid(f"area {area!r} and district {district!r} disagree", field="query.area")
         named, field = (area, "query.area") if district is None else (district, "query.district")
-        return cls(unit, kind, named, indicator, group, cadence, district_field=field)
+        return cls(
+            unit=unit,
+            kind=kind,
+            district=named,
+            indicator=indicator,
+            group=group,
+            cadence=cadence,
+            district_field=field,
+        )
 
 
 @dataclass(frozen=True, slots=True)

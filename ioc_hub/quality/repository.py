@@ -194,9 +194,9 @@ async def forget_and_read_baselines(
             await session.execute(_FORGET, params)
             return {}
         return _baselines_of(await session.execute(_FORGET_AND_READ, params))
+    m = OutlierMonth
     for offset in range(0, len(keys), _CHUNK):
         chunk = keys[offset : offset + _CHUNK]
-        m = OutlierMonth
         await session.execute(
             delete(m).where(keys_in(session, [m.unit_id, m.indicator_id, m.month], chunk))
         )
@@ -302,9 +302,9 @@ JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:mon
     AS k(u, i, m) ON m.unit_id = k.u AND m.indicator_id = k.i AND m.month = k.m
 """)
 
-# Each indicator of the keys read once over the span of their months, by an index-only scan of
-# the covering index (OFFSET 0 keeps the planner from turning it into a join that walks each
-# series' whole history instead), kept to the keys' series and grouped by month. A month
+# Each indicator of the keys read once over the span of their months, through the index on
+# (indicator, period start) (OFFSET 0 keeps the planner from turning it into a join that walks
+# each series' whole history instead), kept to the keys' series and grouped by month. A month
 # holding no value is kept too, as an empty array, so that it is not looked for again.
 _MONTHS_COMPUTED = text("""
 WITH k AS (
@@ -364,6 +364,7 @@ async def month_values(session: AsyncSession, keys: Iterable[_Key]) -> dict[_Key
 
 
 async def _cached_months(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, list[float]]:
+    """The values ``outlier_months`` holds of the keys' months."""
     if is_postgresql(session):
         rows = list(await session.execute(_MONTHS_CACHED, _arrays(keys)))
     else:
