@@ -141,9 +141,9 @@ class DeliveryOut(BaseModel):
     """One notification to this endpoint, and every attempt at it, oldest first."""
 
     id: int = Field(examples=[812])
-    webhook_id: str = Field(
+    message_id: str = Field(
         examples=["msg_2cQhbbDkWyVTwLkmn8Rp4kBVqAp"],
-        description="The `webhook-id` header: the same in every attempt",
+        description="Sent as the `webhook-id` header: the same in every attempt",
     )
     event_type: str = Field(examples=["alert.firing"])
     status: DeliveryStatus = Field(examples=["pending"])

@@ -156,7 +156,7 @@ async def _deliveries_out(
     return [
         DeliveryOut(
             id=d.id,
-            webhook_id=m.message_id,
+            message_id=m.message_id,
             event_type=m.event_type,
             status=DeliveryStatus(d.status),
             next_attempt_at=d.next_attempt_at if d.status == DeliveryStatus.PENDING else None,

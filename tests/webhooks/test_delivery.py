@@ -41,7 +41,7 @@ async def test_a_notification_arrives_signed_with_the_standard_shape(
     [delivery] = await until(
         lambda: settled(client, hooks_admin, hook.webhook["id"], "delivered"), within=10
     )
-    assert delivery["webhook_id"] == line["webhook_id"]
+    assert delivery["message_id"] == line["webhook_id"]
     [attempt] = delivery["attempts"]
     assert attempt["status_code"] == 204
     assert attempt["error"] is None
@@ -243,7 +243,7 @@ async def test_a_failed_delivery_is_sent_again_by_hand(
         )
     assert [a["manual"] for a in delivered["attempts"]] == [False] * 5 + [True]
     assert delivered["attempts"][-1]["status_code"] == 204
-    assert {line["webhook_id"] for line in hook.lines} == {failed["webhook_id"]}
+    assert {line["webhook_id"] for line in hook.lines} == {failed["message_id"]}
 
 
 async def test_retrying_by_hand_needs_an_enabled_webhook_and_its_own_delivery(
