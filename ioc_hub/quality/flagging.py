@@ -14,7 +14,7 @@ it touches.
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
 
@@ -79,11 +79,13 @@ _Key = tuple[int, int, date]
 
 @dataclass(slots=True)
 class Baselines:
-    """The baselines a batch's values are judged against, by (unit, indicator, month), and the
-    months whose baseline waits for the batch's write: their windows hold months it writes."""
+    """The baselines a batch's values are judged against, by (unit, indicator, month); the
+    months whose baseline waits for the batch's write, as their windows hold months it writes;
+    and the series whose computed baselines it may keep."""
 
-    known: dict[_Key, Baseline]
-    after_write: list[_Key]
+    known: dict[_Key, Baseline] = field(default_factory=dict)
+    after_write: list[_Key] = field(default_factory=list)
+    kept: set[tuple[int, int]] = field(default_factory=set)
 
 
 async def flag_new_values(
@@ -103,7 +105,7 @@ async def baselines_for(
     the write locks its series' state rows until the transaction ends, and a concurrent batch of
     the same series waits on them, so baselines are computed before they are taken, except
     those whose windows the write itself changes."""
-    baselines = Baselines({}, [])
+    baselines = Baselines()
     if not values:
         return baselines
     months = settings.outlier_baseline_months
@@ -111,25 +113,24 @@ async def baselines_for(
     keys = sorted({(v.unit_id, v.indicator_id, months_of[v.period_start]) for v in values})
     after = min(v.period_start for v in values)
     read = settings.outlier_flagging
+    if read:
+        # The series whose baselines this batch computes: those not cached, and those its own
+        # write drops (after its earliest day). They decide the lock it waits for.
+        cached = await repository.cached_baselines(session, keys, months)
+        computes = {(u, i) for u, i, m in keys if m > after or (u, i, m) not in cached}
+        series = {(u, i) for u, i, _ in keys}
+        baselines.kept = await repository.lock_series(session, series, computes)
     known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
     if not read:
         return baselines
     baselines.known = known
-    missing = [k for k in keys if k not in known]
-    if not missing:
-        return baselines
-    # Another batch may be computing them: wait for it, then take what it stored. The locks are
-    # taken before the write's row locks, in every batch, so that no two batches wait on each
-    # other; they are held to the end of the transaction.
-    await repository.lock_series(session, sorted({(u, i) for u, i, _ in missing}))
-    known.update(await repository.cached_baselines(session, missing, months))
     written = set(keys)
     now: list[_Key] = []
-    for key in (k for k in missing if k not in known):
+    for key in (k for k in keys if k not in known):
         u, i, _ = key
         changed = any((u, i, m) in written for m in _window(key, months))
         (baselines.after_write if changed else now).append(key)
-    known.update(await _computed(session, now, months))
+    known.update(await _computed(session, now, months, baselines.kept))
     return baselines
 
 
@@ -145,17 +146,18 @@ async def flag_values(
     if not settings.outlier_flagging or not values:
         return []
     known = baselines.known
-    known.update(await _computed(session, baselines.after_write, settings.outlier_baseline_months))
+    months = settings.outlier_baseline_months
+    known.update(await _computed(session, baselines.after_write, months, baselines.kept))
     algorithm = Algorithm(settings.outlier_algorithm)
     threshold = settings.outlier_threshold
     scales = {
         key: scale_of(baseline, algorithm, settings.outlier_min_points)
         for key, baseline in known.items()
     }
-    months = _months_of(values)
+    months_of = _months_of(values)
     flags = []
     for v in values:
-        key = (v.unit_id, v.indicator_id, months[v.period_start])
+        key = (v.unit_id, v.indicator_id, months_of[v.period_start])
         scale = scales[key]
         if scale is None or not scale.score(v.value) > threshold:
             continue
@@ -190,18 +192,20 @@ def _window(key: _Key, months: int) -> list[date]:
 
 
 async def _computed(
-    session: AsyncSession, keys: Sequence[_Key], months: int
+    session: AsyncSession, keys: Sequence[_Key], months: int, kept: set[tuple[int, int]]
 ) -> dict[_Key, Baseline]:
-    """The baselines of ``keys`` merged from their months' values, and cached; the caller holds
-    the series' locks. At a month's first value only the month just ended is read from
-    observations."""
+    """The baselines of ``keys`` merged from their months' values; those of the series in
+    ``kept`` are cached, with the months read for them. At a month's first value only the month
+    just ended is read from observations."""
     windows = {k: _window(k, months) for k in keys}
     values = await repository.month_values(
-        session, {(u, i, w) for (u, i, _), ws in windows.items() for w in ws}
+        session, {(u, i, w) for (u, i, _), ws in windows.items() for w in ws}, kept
     )
     computed = {
         (u, i, m): summarise(itertools.chain.from_iterable(values[(u, i, w)] for w in ws))
         for (u, i, m), ws in windows.items()
     }
-    await repository.cache_baselines(session, computed, months)
+    await repository.cache_baselines(
+        session, {k: b for k, b in computed.items() if k[:2] in kept}, months
+    )
     return computed

@@ -3,7 +3,7 @@
 are merged from, flags, follow-ups."""
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -242,22 +242,40 @@ async def cached_baselines(
     return _baselines_of(rows)
 
 
+# In series order, so that no two batches wait on each other in a cycle.
 _LOCK_SERIES = text("""
-SELECT count(pg_advisory_xact_lock(u, i))
-FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[])) AS t(u, i)
+SELECT count(CASE WHEN t.computes THEN pg_advisory_xact_lock(t.u, t.i)
+    ELSE pg_advisory_xact_lock_shared(t.u, t.i) END)
+FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+    CAST(:computes AS boolean[])) AS t(u, i, computes)
 """)
 
 
-async def lock_series(session: AsyncSession, series: Sequence[tuple[int, int]]) -> None:
-    """Wait until no other transaction is computing baselines of ``series`` (PostgreSQL's
-    transaction-level advisory locks, two-integer form, taken in order; SQLite has one writer
-    at a time already). Concurrent batches of one series then compute its baseline once."""
-    if series and is_postgresql(session):
-        ordered = sorted(series)
+async def lock_series(
+    session: AsyncSession, series: Iterable[tuple[int, int]], computes: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Lock the caches of ``series``, which the transaction writes, until it ends; return those
+    whose computed baselines and months it may keep: the ones it may compute, ``computes``, on
+    PostgreSQL; all on SQLite, which has one writer at a time already.
+
+    PostgreSQL's transaction-level advisory locks, two-integer form (unit, indicator): shared
+    to write, exclusive to compute. A computation then waits for every write of the series in
+    flight and reads it, and a write takes the lock before it drops what it makes stale, so a
+    baseline computed without it is never stored after the drop. Concurrent batches of one
+    series compute its baseline once: the later ones read what the first stored."""
+    ordered = sorted(series)
+    if not is_postgresql(session):
+        return set(ordered)
+    if ordered:
         await session.execute(
             _LOCK_SERIES,
-            {"units": [u for u, _ in ordered], "indicators": [i for _, i in ordered]},
+            {
+                "units": [u for u, _ in ordered],
+                "indicators": [i for _, i in ordered],
+                "computes": [s in computes for s in ordered],
+            },
         )
+    return computes
 
 
 async def cache_baselines(
@@ -305,8 +323,8 @@ JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:mon
 # Each indicator of the keys read once over the span of their months, through the index on
 # (indicator, period start) (OFFSET 0 keeps the planner from turning it into a join that walks
 # each series' whole history instead), kept to the keys' series and grouped by month. A month
-# holding no value is kept too, as an empty array, so that it is not looked for again.
-_MONTHS_COMPUTED = text("""
+# holding no value is an empty array, and is kept too, so that it is not looked for again.
+_MONTHS_READ = """
 WITH k AS (
     SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
         CAST(:months AS date[])) AS k(u, i, m)
@@ -326,40 +344,51 @@ v AS (
     JOIN (SELECT DISTINCT u, i FROM k) s ON s.u = o.unit_id AND s.i = o.indicator_id
     GROUP BY 1, 2, 3
 )
+"""
+_MONTHS_FOUND = "SELECT k.u, k.i, k.m, coalesce(v.vals, CAST('{}' AS double precision[]))"
+_MONTHS_JOINED = "FROM k LEFT JOIN v ON v.u = k.u AND v.i = k.i AND v.m = k.m"
+_MONTHS_COMPUTED = text(f"""{_MONTHS_READ}
 INSERT INTO outlier_months (unit_id, indicator_id, month, month_values)
-SELECT k.u, k.i, k.m, coalesce(v.vals, CAST('{}' AS double precision[]))
-FROM k LEFT JOIN v ON v.u = k.u AND v.i = k.i AND v.m = k.m
+{_MONTHS_FOUND} {_MONTHS_JOINED}
 ORDER BY k.u, k.i, k.m
 ON CONFLICT (unit_id, indicator_id, month) DO UPDATE SET month_values = excluded.month_values
 RETURNING unit_id, indicator_id, month, month_values
 """)
+_MONTHS_UNKEPT = text(f"{_MONTHS_READ} {_MONTHS_FOUND} {_MONTHS_JOINED}")
 
 
-async def month_values(session: AsyncSession, keys: Iterable[_Key]) -> dict[_Key, list[float]]:
+async def month_values(
+    session: AsyncSession, keys: Iterable[_Key], keep: Container[tuple[int, int]]
+) -> dict[_Key, list[float]]:
     """The values of each (unit, indicator, month) key, from ``outlier_months`` where it holds
-    them, else read from observations and kept there. Values beyond ``MAGNITUDE`` are
-    left out, as baselines leave them out."""
+    them, else read from observations, and kept there for the series in ``keep`` (those the
+    caller locked to compute: :func:`lock_series`). Values beyond ``MAGNITUDE`` are left out,
+    as baselines leave them out."""
     keys = sorted(set(keys))
     if not keys:
         return {}
     found = await _cached_months(session, keys)
     missing = [k for k in keys if k not in found]
-    if not missing:
-        return found
+    kept = [k for k in missing if k[:2] in keep]
+    unkept = [k for k in missing if k[:2] not in keep]
     if is_postgresql(session):
-        params = {**_arrays(missing), "magnitude": MAGNITUDE}
-        rows = await session.execute(_MONTHS_COMPUTED, params)
-        found.update({(r[0], r[1], r[2]): list(r[3]) for r in rows})
+        for statement, chosen in ((_MONTHS_COMPUTED, kept), (_MONTHS_UNKEPT, unkept)):
+            if chosen:
+                params = {**_arrays(chosen), "magnitude": MAGNITUDE}
+                rows = await session.execute(statement, params)
+                found.update({(r[0], r[1], r[2]): list(r[3]) for r in rows})
         return found
-    computed = await _months_read(session, missing)
-    await session.execute(
-        upsert(session, OutlierMonth).on_conflict_do_nothing(),
-        [
-            {"unit_id": u, "indicator_id": i, "month": month, "month_values": values}
-            for (u, i, month), values in computed.items()
-        ],
-    )
-    found.update(computed)
+    if missing:
+        computed = await _months_read(session, missing)
+        if kept:
+            await session.execute(
+                upsert(session, OutlierMonth).on_conflict_do_nothing(),
+                [
+                    {"unit_id": u, "indicator_id": i, "month": m, "month_values": computed[u, i, m]}
+                    for u, i, m in kept
+                ],
+            )
+        found.update(computed)
     return found
 
 

@@ -8,7 +8,7 @@ from random import Random
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.config import Settings
@@ -20,6 +20,7 @@ from ioc_hub.models import (
     OutlierFlag,
     OutlierMonth,
     Scope,
+    SeriesState,
     Unit,
 )
 from ioc_hub.quality import repository
@@ -277,3 +278,57 @@ async def test_concurrent_batches_across_a_month_boundary_all_land(
     assert {w: b.n for w, b in baselines.items()} == {
         w: fresh.get(w, Baseline(0)).n for w in baselines
     }
+
+
+async def waiting_on_locks(factory: async_sessionmaker[AsyncSession], count: int) -> None:
+    """Until ``count`` of this database's transactions wait on a lock (PostgreSQL)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(20):
+        while True:
+            async with factory() as session:
+                if (await session.scalar(query) or 0) >= count:
+                    return
+            await asyncio.sleep(0.05)
+
+
+async def test_a_baseline_waits_for_a_write_in_flight_into_its_window(
+    database_url: str,
+    client: httpx.AsyncClient,
+    writer: dict[str, str],
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time: no write is in flight")
+    await push_baseline(client, writer)
+    async with session_factory() as session:
+        unit_id, indicator_id = await ids(session, COMMUNE)
+    # A transaction holding the series' state row stops the October push in its write, after it
+    # dropped the months and baselines it makes stale; the November push, whose baseline reads
+    # October, comes meanwhile. It must not merge and keep October without the October value.
+    async with session_factory() as blocker, blocker.begin():
+        await blocker.execute(
+            select(SeriesState)
+            .where(SeriesState.unit_id == unit_id, SeriesState.indicator_id == indicator_id)
+            .with_for_update()
+        )
+        october = asyncio.create_task(
+            push(client, writer, rows(COMMUNE, [date(2026, 10, 31)], [13.0]))
+        )
+        await waiting_on_locks(session_factory, 1)
+        november = asyncio.create_task(
+            push(client, writer, rows(COMMUNE, [date(2026, 11, 2)], [30.0]))
+        )
+        await waiting_on_locks(session_factory, 2)
+    assert (await october)["created"] == 1
+    assert (await november)["flagged"] == 1
+
+    baselines, months = await cached(session_factory)
+    window = Window(unit_id, indicator_id, date(2025, 11, 1), date(2026, 11, 1))
+    async with session_factory() as session:
+        fresh = await repository.baselines(session, [window])
+    assert baselines[window].n == fresh[window].n == 61
+    assert baselines[window].mean == pytest.approx(fresh[window].mean)
+    assert 13.0 in months[(unit_id, indicator_id, date(2026, 10, 1))]

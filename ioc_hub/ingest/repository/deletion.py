@@ -36,6 +36,9 @@ async def delete_batch(
     """Delete the observations at ``keys`` (those that exist) and return how many were; the
     months completeness reads are counted again (their on-time counts by ``deadlines``)."""
     ordered = sorted(set(keys))  # a fixed order: concurrent batches lock rows alike
+    # Before any row lock, as ingest takes it: no baseline of these series is being computed
+    # while the deletion drops what it makes stale.
+    await outlier_caches.lock_series(session, {(k.unit_id, k.indicator_id) for k in ordered}, set())
     deleted: list[dict[str, object]] = []
     touched: set[MonthKey] = set()
     for start in range(0, len(ordered), _CHUNK):
