@@ -242,40 +242,53 @@ async def cached_baselines(
     return _baselines_of(rows)
 
 
-# In series order, so that no two batches wait on each other in a cycle.
-_LOCK_SERIES = text("""
-SELECT count(CASE WHEN t.computes THEN pg_advisory_xact_lock(t.u, t.i)
-    ELSE pg_advisory_xact_lock_shared(t.u, t.i) END)
-FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
-    CAST(:computes AS boolean[])) AS t(u, i, computes)
+# Series share a fixed number of locks, so that a batch of any size takes at most this many:
+# PostgreSQL's lock table holds about max_locks_per_transaction × max_connections locks (6,400 by
+# default) for all transactions at once, and a batch may name 10,000 series.
+_STRIPES = 256
+# The first key of the two-integer form, kept to these locks.
+_LOCK_SPACE = 1_090_519  # "outlier caches"
+
+# In stripe order, so that no two batches wait on each other in a cycle.
+_LOCK_STRIPES = text("""
+SELECT count(CASE WHEN t.computes THEN pg_advisory_xact_lock(:space, t.stripe)
+    ELSE pg_advisory_xact_lock_shared(:space, t.stripe) END)
+FROM unnest(CAST(:stripes AS integer[]), CAST(:computes AS boolean[])) AS t(stripe, computes)
 """)
+
+
+def _stripe(series: tuple[int, int]) -> int:
+    unit_id, indicator_id = series
+    return (unit_id * 31 + indicator_id) % _STRIPES
 
 
 async def lock_series(
     session: AsyncSession, series: Iterable[tuple[int, int]], computes: set[tuple[int, int]]
 ) -> set[tuple[int, int]]:
     """Lock the caches of ``series``, which the transaction writes, until it ends; return those
-    whose computed baselines and months it may keep: the ones it may compute, ``computes``, on
-    PostgreSQL; all on SQLite, which has one writer at a time already.
+    whose computed baselines and months it may keep: on PostgreSQL those it locked to compute
+    (``computes``, and any sharing their locks), on SQLite all, as it has one writer at a time.
 
-    PostgreSQL's transaction-level advisory locks, two-integer form (unit, indicator): shared
-    to write, exclusive to compute. A computation then waits for every write of the series in
-    flight and reads it, and a write takes the lock before it drops what it makes stale, so a
-    baseline computed without it is never stored after the drop. Concurrent batches of one
-    series compute its baseline once: the later ones read what the first stored."""
-    ordered = sorted(series)
+    PostgreSQL's transaction-level advisory locks, one per stripe of series: shared to write,
+    exclusive to compute. A computation then waits for every write of the series in flight and
+    reads it, and a write takes the lock before it drops what it makes stale, so a baseline
+    computed without it is never stored after the drop. Concurrent batches of one series compute
+    its baseline once: the later ones read what the first stored."""
+    series = set(series)
     if not is_postgresql(session):
-        return set(ordered)
-    if ordered:
+        return series
+    exclusive = {_stripe(s) for s in computes}
+    stripes = sorted({_stripe(s) for s in series})
+    if stripes:
         await session.execute(
-            _LOCK_SERIES,
+            _LOCK_STRIPES,
             {
-                "units": [u for u, _ in ordered],
-                "indicators": [i for _, i in ordered],
-                "computes": [s in computes for s in ordered],
+                "space": _LOCK_SPACE,
+                "stripes": stripes,
+                "computes": [stripe in exclusive for stripe in stripes],
             },
         )
-    return computes
+    return {s for s in series if _stripe(s) in exclusive}
 
 
 async def cache_baselines(

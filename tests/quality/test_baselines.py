@@ -332,3 +332,23 @@ async def test_a_baseline_waits_for_a_write_in_flight_into_its_window(
     assert baselines[window].n == fresh[window].n == 61
     assert baselines[window].mean == pytest.approx(fresh[window].mean)
     assert 13.0 in months[(unit_id, indicator_id, date(2026, 10, 1))]
+
+
+async def test_a_batch_of_any_size_takes_a_bounded_number_of_locks(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite takes no locks of its own")
+    # More series than PostgreSQL's lock table holds by default (64 × 100 locks in all).
+    series = [(unit, indicator) for unit in range(1, 2001) for indicator in range(1, 11)]
+    async with session_factory() as session, session.begin():
+        kept = await repository.lock_series(session, series, computes={(7, 3)})
+        held = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()"
+            )
+        )
+    assert held is not None and held <= 256
+    assert (7, 3) in kept
+    assert len(kept) < len(series) / 100
