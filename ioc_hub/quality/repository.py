@@ -246,8 +246,8 @@ async def cached_baselines(
 # PostgreSQL's lock table holds about max_locks_per_transaction × max_connections locks (6,400 by
 # default) for all transactions at once, and a batch may name 10,000 series.
 _STRIPES = 256
-# The first key of the two-integer form, kept to these locks.
-_LOCK_SPACE = 1_090_519  # "outlier caches"
+# The first integer of the two-integer form: the hub takes no other lock of that form.
+_LOCK_SPACE = 1
 
 # In stripe order, so that no two batches wait on each other in a cycle.
 _LOCK_STRIPES = text("""

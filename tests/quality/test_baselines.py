@@ -349,6 +349,7 @@ async def test_a_batch_of_any_size_takes_a_bounded_number_of_locks(
                 "AND pid = pg_backend_pid()"
             )
         )
-    assert held is not None and held <= 256
+    assert held is not None
+    assert held <= 256
     assert (7, 3) in kept
     assert len(kept) < len(series) / 100
