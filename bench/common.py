@@ -48,6 +48,24 @@ async def throwaway_database(prefix: str) -> AsyncIterator[str]:
         await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def kept_database(name: str) -> tuple[str, bool]:
+    """The migrated PostgreSQL database ``name``, created if missing and never dropped, so that a
+    slow load can be timed once and read many times; whether it was created."""
+    engine = create_async_engine(base_url())
+    try:
+        async with engine.connect() as connection:
+            exists = await connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            )
+    finally:
+        await engine.dispose()
+    if not exists:
+        await _admin(f'CREATE DATABASE "{name}"')
+    url = make_url(base_url()).set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(upgrade, Settings(database_url=url))
+    return url, not exists
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(engine: str, prefix: str) -> AsyncIterator[str]:
     """A fresh migrated database: a throwaway PostgreSQL one (``engine`` "postgresql"), or a

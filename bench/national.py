@@ -28,6 +28,8 @@ registry gets a throwaway database, dropped afterwards.
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
 import statistics
 import sys
@@ -42,7 +44,15 @@ from rich.progress import Progress
 from sqlalchemy import column, insert, select, text
 from sqlalchemy import table as sql_table
 
-from bench.common import HttpConnection, asyncpg_dsn, free_port, server, table, throwaway_database
+from bench.common import (
+    HttpConnection,
+    asyncpg_dsn,
+    free_port,
+    kept_database,
+    server,
+    table,
+    throwaway_database,
+)
 from bench.coverage import rebuild_state
 from ioc_hub.access.service import mint_key
 from ioc_hub.catalogue.service import obligated
@@ -160,6 +170,11 @@ def national_sql(yesterday: date, first: date) -> dict[str, tuple[str, tuple[Any
 
 async def prepare(url: str, registry: str) -> str:
     """Seed ``registry`` through the CLI; a key of its root."""
+    await _seed(url, registry)
+    return await root_key(url)
+
+
+async def _seed(url: str, registry: str) -> None:
     seed = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -174,6 +189,10 @@ async def prepare(url: str, registry: str) -> str:
     _, errors = await seed.communicate()
     if seed.returncode != 0:
         raise RuntimeError(f"ioc-hub seed failed: {errors.decode()[-2000:]}")
+
+
+async def root_key(url: str) -> str:
+    """A new key of the registry's root, to read everything."""
     engine = create_engine(Settings(database_url=url, db_timeout_seconds=600))
     try:
         async with create_session_factory(engine)() as session, session.begin():
@@ -407,7 +426,7 @@ async def time_calls(url: str, token: str, calls: list[Call], repeat: int) -> No
             await connection.close()
 
 
-async def national(quick: bool) -> tuple[list[Call], dict[str, Any]]:
+async def national(quick: bool, keep: str | None) -> tuple[list[Call], dict[str, Any]]:
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     # The last twelve whole months before the current one (one in a quick run), and the days of
     # the current month up to yesterday.
@@ -415,15 +434,14 @@ async def national(quick: bool) -> tuple[list[Call], dict[str, Any]]:
     first = last_month.replace(day=1)
     for _ in range(0 if quick else 11):
         first = (first - timedelta(days=1)).replace(day=1)
-    facts: dict[str, Any] = {}
-    async with throwaway_database("ioc_hub_bench_national") as url:
-        started = time.perf_counter()
-        token = await prepare(url, "vietnam-2025")
-        facts["seed_s"] = time.perf_counter() - started
-        await owe_more_daily(url)
-        facts["series"] = await list_owed(url, yesterday)
-        facts["observations"], facts["load_s"] = await load_year(url, first, yesterday)
-        facts["sizes"] = await sizes(url)
+    async with contextlib.AsyncExitStack() as stack:
+        if keep is None:
+            url = await stack.enter_async_context(throwaway_database("ioc_hub_bench_national"))
+            facts = await load(url, first, yesterday)
+        else:
+            url, created = await kept_database(keep)
+            facts = await load(url, first, yesterday) if created else await loaded(url)
+        token = await root_key(url)
         daily = await _a_daily_indicator(url)
         sql = national_sql(last_month, first)
         year = f"from={first.strftime('%Y-%m')}&to={last_month.strftime('%Y-%m')}"
@@ -444,6 +462,36 @@ async def national(quick: bool) -> tuple[list[Call], dict[str, Any]]:
         ]
         await time_calls(url, token, calls, 5 if quick else CALLS)
     return calls, facts
+
+
+async def load(url: str, first: date, yesterday: date) -> dict[str, Any]:
+    """Seed the national registry and load its year; the facts of the load, also kept in the
+    database (``bench_facts``) for a run that reuses it."""
+    facts: dict[str, Any] = {}
+    started = time.perf_counter()
+    await _seed(url, "vietnam-2025")
+    facts["seed_s"] = time.perf_counter() - started
+    await owe_more_daily(url)
+    facts["series"] = await list_owed(url, yesterday)
+    facts["observations"], facts["load_s"] = await load_year(url, first, yesterday)
+    facts["sizes"] = await sizes(url)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.execute("CREATE TABLE bench_facts (facts text)")
+        await connection.execute("INSERT INTO bench_facts VALUES ($1)", json.dumps(facts))
+    finally:
+        await connection.close()
+    return facts
+
+
+async def loaded(url: str) -> dict[str, Any]:
+    """The facts of an earlier load of a kept database."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        facts: dict[str, Any] = json.loads(await connection.fetchval("TABLE bench_facts"))
+        return facts
+    finally:
+        await connection.close()
 
 
 async def sizes(url: str) -> dict[str, int]:
@@ -536,8 +584,8 @@ def report(calls: list[Call], facts: dict[str, Any], small_ms: float, small_seri
     )
 
 
-async def main(quick: bool) -> None:
-    calls, facts = await national(quick)
+async def main(quick: bool, keep: str | None) -> None:
+    calls, facts = await national(quick, keep)
     small_ms, small_series = await provincial(quick)
     report(calls, facts, small_ms, small_series)
 
@@ -545,4 +593,11 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a month of values, fewer calls")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--keep",
+        metavar="DATABASE",
+        help="load into this database unless an earlier run did, and keep it (to work on the "
+        "hub's calls without waiting for the load; its day is the day it was loaded)",
+    )
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.quick, arguments.keep))
