@@ -23,7 +23,7 @@ BOUND = 2 * INTERVAL + 8.0
 LEADER = text(
     """
     SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted
+    WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
       AND a.application_name LIKE 'ioc-hub alert evaluator %'
     """
 )
