@@ -75,8 +75,8 @@ from ioc_hub.registry.timeline import local_day
 MAX_INDICATORS = 20
 # Rows one request may compute (buckets × groups × indicators), whatever page it asks for.
 MAX_ROWS = 200_000
-# Open data is published for these levels only (the issue: never commune or unit level).
-PUBLIC_LEVELS = (Level.PROVINCE, Level.DISTRICT)
+# Open data is published for these levels only: never a commune's or a unit's figures.
+PUBLIC_LEVELS = (Level.NATION, Level.PROVINCE, Level.DISTRICT)
 
 
 @dataclass(frozen=True)
@@ -366,8 +366,8 @@ def _area(
         )
     if principal is None and AREA_LEVELS[area.kind] not in PUBLIC_LEVELS:
         raise Invalid(
-            f"open data is published for the province and its districts only; {area.code!r} "
-            f"is a {area.kind.value}",
+            f"open data is published for the nation, provinces and districts only; "
+            f"{area.code!r} is a {area.kind.value}",
             field="query.area",
         )
     if principal is not None:
@@ -511,7 +511,9 @@ def _level(level: Level | None, area: AreaUnit, public: bool) -> Level:
     allowed = [x for x in Level if x.rank >= own.rank and (not public or x in PUBLIC_LEVELS)]
     if level not in allowed:
         if public and level not in PUBLIC_LEVELS:
-            reason = f"open data is published at province and district level only, not {level}"
+            reason = (
+                f"open data is published at nation, province and district level only, not {level}"
+            )
         else:
             reason = f"level {level.value!r} is above area {area.code!r} (a {area.kind.value})"
         raise Invalid(

@@ -5,7 +5,7 @@ and :mod:`ioc_hub.coverage.rules`); this module only selects the units and serie
 and says, for each subject for which the rule's condition holds, what to tell operators.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,11 +44,19 @@ def _words(duration: timedelta) -> str:
 class Judge:
     """One snapshot, judged against rule after rule; its lookups are built once."""
 
-    def __init__(self, snapshot: Snapshot, province_id: int, province_code: str) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        province_id: int,
+        province_code: str,
+        areas: Mapping[str, int],
+    ) -> None:
+        """``province_*`` name the root; ``areas`` the ids of the areas that are not among the
+        snapshot's units (the root, and the provinces under the nation), by code."""
         self.snapshot = snapshot
         self.province_id = province_id
         self.province_code = province_code
-        self._units_by_code = {u.code: u for u in snapshot.units.values()}
+        self._areas = {u.code: u.id for u in snapshot.units.values()} | dict(areas)
         self._indicators_by_code = {i.code: i for i in snapshot.indicators.values()}
         # A series is often watched by several rules (its kind's, its area's, its group's).
         self._late_findings: dict[tuple[tuple[int, int], datetime | None], Finding] = {}
@@ -86,10 +94,11 @@ class Judge:
         ]
 
     def _area_unit(self, area: str | None) -> tuple[int, str]:
-        if area is None or area == self.province_code:
+        """The unit an area's alert is filed under: the area's own (the root when there is
+        none)."""
+        if area is None:
             return self.province_id, self.province_code
-        district = self._units_by_code.get(area)
-        return (district.id if district else self.province_id), area
+        return self._areas.get(area, self.province_id), area
 
     # --- the kinds ----------------------------------------------------------------------------
 

@@ -118,8 +118,9 @@ async def list_alerts(
         Query(
             max_length=32,
             pattern=CODE_PATTERN,
-            description="Only alerts about this district and its communes (a district code), "
-            "or the province's code; bounded by the key's area",
+            description="Only alerts about this area: a district (and its communes), a province "
+            "(on the national registry, the province and its units) or the root; bounded by the "
+            "key's area",
             examples=["718"],
         ),
     ] = None,

@@ -29,8 +29,8 @@ DEFAULT_REPEAT_SECONDS = 4 * 3600
 MAX_DURATION_SECONDS = 400 * 86_400
 
 AREA_DESCRIPTION = (
-    "A district code (the district and its communes) or the province's code; absent: the whole "
-    "province"
+    "A district code (the district and its communes), a province's code (on the national "
+    "registry, the province and its units) or the root's; absent: the whole registry"
 )
 
 

@@ -46,7 +46,15 @@ from ioc_hub.config import Settings
 from ioc_hub.coverage import service as coverage
 from ioc_hub.errors import Forbidden, Invalid, NotFound
 from ioc_hub.kit.pagination import Page, PageParams, count_rows
-from ioc_hub.models import Alert, AlertRule, AlertRuleKind, AlertState, Unit, UnitKind
+from ioc_hub.models import (
+    AREA_ONLY_KINDS,
+    Alert,
+    AlertRule,
+    AlertRuleKind,
+    AlertState,
+    Unit,
+    UnitKind,
+)
 from ioc_hub.registry import service as registry
 
 FIRING = "alert.firing"
@@ -72,18 +80,15 @@ async def _check_condition(session: AsyncSession, condition: Condition, field: s
     where = f"{field}.{condition.kind}"
     area = getattr(condition, "area", None)
     if area is not None:
-        unit = await registry.get_unit(session, area, field=f"{where}.area")
-        if unit.kind not in (UnitKind.DISTRICT, UnitKind.PROVINCE):
-            raise Invalid(
-                f"area {area!r} is a {unit.kind}: name a district or the province",
-                field=f"{where}.area",
-            )
+        named = await registry.get_unit(session, area, field=f"{where}.area")
+        _require_area(named, f"{where}.area")
     unit_code = getattr(condition, "unit", None)
     if unit_code is not None:
         unit = await registry.get_unit(session, unit_code, field=f"{where}.unit")
-        if unit.kind == UnitKind.PROVINCE:
+        if unit.kind in AREA_ONLY_KINDS:
             raise Invalid(
-                "the province itself reports nothing; name one of its units", field=f"{where}.unit"
+                f"the {unit.kind} itself reports nothing; name one of its units",
+                field=f"{where}.unit",
             )
     indicator = getattr(condition, "indicator", None)
     if indicator is not None:
@@ -91,6 +96,16 @@ async def _check_condition(session: AsyncSession, condition: Condition, field: s
     group = getattr(condition, "group", None)
     if group is not None:
         await catalogue.get_group(session, group, field=f"{where}.group")
+
+
+def _require_area(unit: Unit, field: str) -> None:
+    """Areas are what a rule or a listing may be bounded by: a district, a province (the root or,
+    on the national registry, one of its provinces) or the nation."""
+    if unit.kind not in (UnitKind.DISTRICT, *AREA_ONLY_KINDS):
+        raise Invalid(
+            f"area {unit.code!r} is a {unit.kind}: name a district, a province or the nation",
+            field=field,
+        )
 
 
 async def _firing_counts(session: AsyncSession, rule_ids: Sequence[int]) -> dict[int, int]:
@@ -241,13 +256,9 @@ async def list_alerts(
         conditions.append(or_(unit.id == principal.unit.id, unit.parent_id == principal.unit.id))
     if area is not None:
         named = await registry.unit_in_area(session, principal, area, field="query.area")
-        if named.kind == UnitKind.DISTRICT:
+        _require_area(named, "query.area")
+        if named.parent_id is not None:  # the root's area is everything
             conditions.append(or_(unit.id == named.id, unit.parent_id == named.id))
-        elif named.kind != UnitKind.PROVINCE:
-            raise Invalid(
-                f"area {area!r} is a {named.kind}: name a district or the province",
-                field="query.area",
-            )
     if rule is not None:
         conditions.append(Alert.rule_id == rule)
     if state is not None:
@@ -431,4 +442,9 @@ async def _judge(
     if province is None:
         return None
     snapshot = await coverage.snapshot(session, settings, at)
-    return Judge(snapshot, province.id, province.code)
+    # The areas that are not among the snapshot's units: the root and, on the national
+    # registry, its provinces (codes never change, so today's ids name them on any day).
+    areas = await session.execute(
+        select(Unit.code, Unit.id).where(Unit.kind.in_([k.value for k in AREA_ONLY_KINDS]))
+    )
+    return Judge(snapshot, province.id, province.code, dict(areas.all()))

@@ -82,12 +82,16 @@ async def get_open_data(
         Query(
             max_length=32,
             pattern=CODE_PATTERN,
-            description="The province or a district code; default: the province",
+            description="The registry's root (the province or the nation), a district or a "
+            "province under the nation; default: the root",
         ),
     ] = None,
     level: Annotated[
         Level | None,
-        Query(description="province or district (commune and unit are never published)"),
+        Query(
+            description="nation, province or district, at or below the area's (commune and "
+            "unit are never published)"
+        ),
     ] = None,
     changed_since: ChangedSince = None,
     boundaries: BoundariesQuery = Boundaries.CURRENT,
@@ -96,7 +100,7 @@ async def get_open_data(
     if_none_match: IfNoneMatch = None,
     accept: Accept = None,
 ) -> Response:
-    """An open indicator per bucket for the province or its districts; JSON or CSV, no key."""
+    """An open indicator per bucket for the root or its parts; JSON or CSV, no key."""
     query = aggregates.AggregateQuery(
         indicators=[indicator],
         bucket=bucket,

@@ -1,6 +1,7 @@
 """Open data (the article's open-data portal and catalogue): indicators flagged ``open`` are
-published without a key, at province and district level only, through the aggregates service —
-never a commune's or a single unit's figures, never an indicator that is not open."""
+published without a key, for the registry's root as a whole and by its parts (a province and its
+districts; the nation and its provinces), through the aggregates service — never a commune's or
+a single unit's figures, never an indicator that is not open."""
 
 from collections.abc import Callable
 from datetime import date, datetime
@@ -29,19 +30,29 @@ from ioc_hub.registry import timeline
 # Builds the absolute download URL of an indicator's data in a format at a level.
 LinkBuilder = Callable[[str, OutputFormat, Level], str]
 
-_LEVEL_TITLES = {Level.PROVINCE: "Toàn tỉnh", Level.DISTRICT: "Theo huyện, thành phố"}
+# What the catalogue offers for each kind of root: the whole, then its parts, with their titles.
+_PUBLISHED = {
+    UnitKind.PROVINCE: ((Level.PROVINCE, "Toàn tỉnh"), (Level.DISTRICT, "Theo huyện, thành phố")),
+    UnitKind.NATION: ((Level.NATION, "Toàn quốc"), (Level.PROVINCE, "Theo tỉnh, thành phố")),
+}
 _MEDIA = {OutputFormat.JSON: "application/json", OutputFormat.CSV: "text/csv"}
 
 
 async def catalog(session: AsyncSession, link: LinkBuilder, today: date) -> Catalog:
     """Every open indicator, ordered by code, with a download per level and format; published
-    by the province of ``today``'s tree (docs/design.md §8)."""
+    by the root of ``today``'s tree, the province or the nation (docs/design.md §8)."""
     tree = timeline.tree_on(today)
-    name = await session.scalar(
-        select(tree.c.name).where(tree.c.kind == UnitKind.PROVINCE).order_by(tree.c.code).limit(1)
-    )
-    if name is None:
+    root = (
+        await session.execute(
+            select(tree.c.name, tree.c.kind)
+            .where(tree.c.parent_id.is_(None), tree.c.kind.in_([k.value for k in _PUBLISHED]))
+            .order_by(tree.c.code)
+            .limit(1)
+        )
+    ).one_or_none()
+    if root is None:
         raise NotFound("the registry has no province yet; run `ioc-hub seed`")
+    name, levels = root.name, _PUBLISHED[UnitKind(root.kind)]
     publisher = Publisher(name=name)
     rows = (
         await session.execute(
@@ -75,12 +86,12 @@ async def catalog(session: AsyncSession, link: LinkBuilder, today: date) -> Cata
             publisher=publisher,
             distribution=[
                 Distribution(
-                    title=f"{_LEVEL_TITLES[level]}, {fmt.value.upper()}",
+                    title=f"{title}, {fmt.value.upper()}",
                     format=fmt.value.upper(),
                     mediaType=_MEDIA[fmt],
                     downloadURL=link(indicator.code, fmt, level),
                 )
-                for level in aggregates.PUBLIC_LEVELS
+                for level, title in levels
                 for fmt in OutputFormat
             ],
         )
@@ -90,8 +101,8 @@ async def catalog(session: AsyncSession, link: LinkBuilder, today: date) -> Cata
         conformsTo=CONFORMS_TO,
         title=f"Dữ liệu mở – {name}",
         description=(
-            "Các chỉ số mở của Trung tâm Điều hành thông minh (IOC) tỉnh: số liệu tổng hợp "
-            "toàn tỉnh và theo huyện, thành phố."
+            "Các chỉ số mở của Trung tâm Điều hành thông minh (IOC): số liệu tổng hợp "
+            f"{levels[0][1].lower()} và {levels[1][1].lower()}."
         ),
         publisher=publisher,
         modified=max((d.modified for d in datasets if d.modified is not None), default=None),

@@ -133,7 +133,7 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     (
         {"condition": {"kind": "unit_silent", "area": "25741"}},
         "body.condition.unit_silent.area",
-        "is a commune: name a district or the province",
+        "is a commune: name a district, a province or the nation",
     ),
     (
         {"condition": {"kind": "unit_silent", "unit": "74"}},

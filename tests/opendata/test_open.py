@@ -1,15 +1,19 @@
-"""Open data without a key: the DCAT catalogue of open indicators, and their data at province
-and district level only — never a commune's or a unit's figures, never a closed indicator."""
+"""Open data without a key: the DCAT catalogue of open indicators, and their data for the root
+and its parts only (province and district; nation and province) — never a commune's or a unit's
+figures, never a closed indicator."""
 
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.catalogue.seed import load_catalogue_file
+from ioc_hub.models import Scope
+from ioc_hub.seed import RegistryName, seed_all
 from tests.aggregates.helpers import DISTRICT, ELSEWHERE, A, push, table
 from tests.catalogue.problems import assert_problem
-from tests.conftest import Clock, bearer
+from tests.conftest import Clock, MintKey, bearer
 
 OPEN = "DVC-TY-LE-TRUC-TUYEN"  # open; monthly avg/avg; communes, districts and departments
 CLOSED = "DVC-HS-TIEP-NHAN"
@@ -128,16 +132,16 @@ async def test_open_data_in_csv_with_etag(client: httpx.AsyncClient, admin: dict
             {"level": "commune"},
             422,
             "query.level",
-            "open data is published at province and district level only, not commune; "
+            "open data is published at nation, province and district level only, not commune; "
             "allowed levels: province, district",
         ),
-        (OPEN, {"level": "unit"}, 422, "query.level", "province and district level only"),
+        (OPEN, {"level": "unit"}, 422, "query.level", "nation, province and district level only"),
         (
             OPEN,
             {"area": A},
             422,
             "query.area",
-            f"open data is published for the province and its districts only; '{A}' is a commune",
+            f"published for the nation, provinces and districts only; '{A}' is a commune",
         ),
         (
             OPEN,
@@ -164,3 +168,43 @@ async def test_closed_indicators_and_fine_levels_are_never_served(
     response = await client.get(f"/open/v1/data/{path}", params=params)
     assert_problem(response, status, field, reason)
     assert "items" not in response.json()
+
+
+async def test_on_the_national_registry_the_nation_and_its_provinces_are_published(
+    client: httpx.AsyncClient,
+    session_factory: async_sessionmaker[AsyncSession],
+    mint_key: MintKey,
+    clock: Clock,
+) -> None:
+    async with session_factory() as session, session.begin():
+        await seed_all(session, RegistryName.VIETNAM_2025, 0)
+    clock.set("2026-11-20T03:00:00+00:00")
+    nation = bearer(await mint_key("VN", Scope.OBSERVATIONS_WRITE))
+    hanoi, hue = "00004", "19753"  # a commune of Hà Nội (01), one of Huế (46)
+    await push(client, nation, OPEN, [(hanoi, "2026-10", 80), (hue, "2026-10", 60)])
+
+    catalog = (await client.get("/open/v1/catalog")).json()
+    assert catalog["publisher"] == {"name": "Việt Nam"}
+    rate = next(d for d in catalog["dataset"] if d["identifier"] == OPEN)
+    assert {d["title"] for d in rate["distribution"]} == {
+        "Toàn quốc, JSON",
+        "Toàn quốc, CSV",
+        "Theo tỉnh, thành phố, JSON",
+        "Theo tỉnh, thành phố, CSV",
+    }
+    for distribution in rate["distribution"]:
+        download = await client.get(distribution["downloadURL"], params=WINDOW)
+        assert download.status_code == 200, download.text
+
+    whole = await client.get(f"/open/v1/data/{OPEN}", params=WINDOW)
+    assert whole.status_code == 200, whole.text
+    [row] = whole.json()["items"]
+    assert (row["area"], row["value"], row["reported"]) == ("VN", 70, 2)
+    provinces = await client.get(
+        f"/open/v1/data/{OPEN}", params={**WINDOW, "level": "province", "limit": 100}
+    )
+    by_area = {r["area"]: (r["value"], r["reported"]) for r in provinces.json()["items"]}
+    assert len(by_area) == 34
+    assert (by_area["01"], by_area["46"], by_area["79"]) == ((80, 1), (60, 1), (None, 0))
+    communes = await client.get(f"/open/v1/data/{OPEN}", params={**WINDOW, "level": "commune"})
+    assert communes.status_code == 422, communes.text
