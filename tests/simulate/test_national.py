@@ -20,10 +20,11 @@ from ioc_hub.simulate.scenario import FaultRates, Scenario
 from tests.conftest import MintKey
 
 # Monthly and yearly, obliged on Bình Dương's home-affairs department: on the national registry,
-# on its synthetic copy in each of the 34 provinces.
-INDICATORS = frozenset({"MOOCS-LUOT-HOAN-THANH", "PAR-INDEX"})
+# on its synthetic copy in each of the 34 provinces; and daily, obliged on every commune.
+INDICATORS = frozenset({"MOOCS-LUOT-HOAN-THANH", "PAR-INDEX", "DVC-HS-TIEP-NHAN"})
 
 PROVINCES = [p["code"] for p in load_registry_file(NATIONAL_FILE)["provinces"]]
+COMMUNES = [c["code"] for c in load_registry_file(NATIONAL_FILE)["communes"]]
 
 
 def options(url: str, key: str, **changes: object) -> Options:
@@ -60,7 +61,7 @@ async def test_an_import_only_backfill_stores_the_chosen_indicators_rows(
 
     tally = summary.tally
     assert tally.failed == tally.rejected == tally.pushed == tally.heartbeats == 0
-    assert tally.created == tally.imported >= 34
+    assert tally.created == tally.imported >= 34 + 3321
     assert tally.planned == tally.imported + tally.held_back + tally.missing
     assert "backfill (imports)" in out.getvalue()
     async with session_factory() as session:
@@ -73,7 +74,7 @@ async def test_an_import_only_backfill_stores_the_chosen_indicators_rows(
         rows = stored.all()
     assert len(rows) == tally.created
     assert {indicator for indicator, _ in rows} <= INDICATORS
-    assert {unit for _, unit in rows} == {f"{p}-DEPT-SNV" for p in PROVINCES}
+    assert {unit for _, unit in rows} == {f"{p}-DEPT-SNV" for p in PROVINCES} | set(COMMUNES)
     async with asyncio.timeout(30):  # the stream's events go out before the next test
         await app.state.stream.publisher.drained()
 
