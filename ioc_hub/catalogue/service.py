@@ -583,4 +583,6 @@ def fastest_obligations(speed: dict[int, int], *, day: date) -> AnySelect:
         ),
         select(tree.c.id, own.c.speed).join(own, own.c.unit_id == tree.c.id),
     ).subquery("speeds")
-    return select(speeds.c.unit_id, func.min(speeds.c.speed)).group_by(speeds.c.unit_id)
+    return select(speeds.c.unit_id, func.min(speeds.c.speed).label("speed")).group_by(
+        speeds.c.unit_id
+    )

@@ -8,7 +8,7 @@ filters in Python (a province-wide answer needs no ``IN`` list at all).
 """
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVarTuple
@@ -16,8 +16,10 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Integer,
     Result,
     Select,
+    SQLColumnExpression,
     Subquery,
     and_,
     case,
@@ -29,13 +31,14 @@ from sqlalchemy import (
     tuple_,
     type_coerce,
     union,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from ioc_hub.catalogue import service as catalogue
 from ioc_hub.coverage.months import next_month
 from ioc_hub.kit.dialect import code_order, keys_in
+from ioc_hub.kit.pagination import AnySelect
 from ioc_hub.models import (
     AREA_ONLY_KINDS,
     Indicator,
@@ -50,6 +53,7 @@ from ioc_hub.models import (
     UnitKind,
     UnitVersion,
 )
+from ioc_hub.models.base import UTCDateTime
 from ioc_hub.registry import timeline
 
 # Longest id list sent as an IN filter; a wider selection is filtered by the caller instead.
@@ -146,17 +150,7 @@ async def units(
         .where(_answered(tree), *conditions)
         .order_by(tree.c.code),
     )
-    return [
-        UnitRow(
-            id=r.id,
-            code=r.code,
-            name=r.name,
-            kind=UnitKind(r.kind),
-            parent_code=r.parent_code,
-            area_code=r.code if r.kind == UnitKind.DISTRICT else (r.parent_code or r.code),
-        )
-        for r in rows
-    ]
+    return [_unit_row(r) for r in rows]
 
 
 async def unit_names(session: AsyncSession, codes: Collection[str], day: date) -> dict[str, str]:
@@ -334,15 +328,6 @@ async def census(session: AsyncSession, owed: Subquery, latest: Subquery) -> lis
     return [Census(*row) for row in rows]
 
 
-async def fastest(session: AsyncSession, speed: dict[int, int], day: date) -> dict[int, int]:
-    """Each unit's least ``speed`` among the indicators it must report on ``day``
-    (:func:`catalogue.fastest_obligations`)."""
-    if not speed:
-        return {}
-    rows = await _execute(session, catalogue.fastest_obligations(speed, day=day))
-    return dict(rows.all())
-
-
 @dataclass(frozen=True, slots=True)
 class OwedSeries:
     unit_id: int
@@ -428,12 +413,9 @@ async def receipts(session: AsyncSession, keys: Collection[SeriesKey]) -> dict[S
     return {(unit_id, indicator_id): at for unit_id, indicator_id, at in rows}
 
 
-async def contacts(session: AsyncSession, unit_ids: Collection[int] | None) -> dict[int, datetime]:
-    """When each unit was last heard from, as kept at ingest."""
-    statement = _among(
-        select(UnitContact.unit_id, UnitContact.last_contact_at), UnitContact.unit_id, unit_ids
-    )
-    return dict((await _execute(session, statement)).all())
+def contacts_kept() -> Subquery:
+    """When each unit was last heard from, as kept at ingest: ``unit_id``, ``at``."""
+    return select(UnitContact.unit_id, UnitContact.last_contact_at.label("at")).subquery("contacts")
 
 
 async def series_received_by(
@@ -481,52 +463,152 @@ async def series_received_by(
     return Received(latest, last)
 
 
-async def contacts_by(
-    session: AsyncSession, at: datetime, unit_ids: Collection[int] | None
-) -> dict[int, datetime]:
-    """When each unit was last heard from by ``at``, rebuilt from what is stored.
+def _within(statement: Select[*Ts], column: Any, units: Select[tuple[int]] | None) -> Select[*Ts]:
+    return statement if units is None else statement.where(column.in_(units))
+
+
+def contacts_received_by(at: datetime, units: Select[tuple[int]] | None) -> Subquery:
+    """When each unit (of ``units``; ``None``: every unit) was last heard from by ``at``, rebuilt
+    from what is stored: ``unit_id``, ``at``.
 
     Pushes are known from the observations' first acceptances and revisions (admin imports
     excluded: they are not the unit's pipe speaking). Heartbeats leave no history: only a unit's
     latest contact, push and heartbeat instants are kept, so a heartbeat counts here only if it
     is the latest one and came by ``at``; earlier heartbeats are not known.
     """
-    latest: dict[int, datetime] = {}
 
-    def keep(unit_id: int, instant: datetime | None) -> None:
-        if instant is None or instant > at:
-            return
-        if unit_id not in latest or instant > latest[unit_id]:
-            latest[unit_id] = instant
-
-    first = select(Observation.unit_id, func.max(Observation.first_received_at)).where(
-        Observation.first_received_at <= at, Observation.imported.is_(False)
+    first = _within(
+        select(Observation.unit_id, func.max(Observation.first_received_at).label("at"))
+        .where(Observation.first_received_at <= at, Observation.imported.is_(False))
+        .group_by(Observation.unit_id),
+        Observation.unit_id,
+        units,
     )
-    first = _among(first, Observation.unit_id, unit_ids)
-    for unit_id, instant in await _execute(session, first.group_by(Observation.unit_id)):
-        keep(unit_id, instant)
-    revised = (
+    revised = _within(
         select(Observation.unit_id, func.max(ObservationRevision.changed_at))
         .join(Observation, Observation.id == ObservationRevision.observation_id)
         .where(ObservationRevision.changed_at <= at)
+        .group_by(Observation.unit_id),
+        Observation.unit_id,
+        units,
     )
-    revised = _among(revised, Observation.unit_id, unit_ids)
-    for unit_id, instant in await _execute(session, revised.group_by(Observation.unit_id)):
-        keep(unit_id, instant)
-    kept = _among(
-        select(
-            UnitContact.unit_id,
+    kept = [
+        _within(
+            select(UnitContact.unit_id, instant).where(instant <= at), UnitContact.unit_id, units
+        )
+        for instant in (
             UnitContact.last_contact_at,
             UnitContact.last_push_at,
             UnitContact.last_heartbeat_at,
-        ),
-        UnitContact.unit_id,
-        unit_ids,
+        )
+    ]
+    instants = union_all(first, revised, *kept).subquery("instants")
+    return (
+        select(instants.c.unit_id, func.max(instants.c.at).label("at"))
+        .group_by(instants.c.unit_id)
+        .subquery("contacts")
     )
-    for unit_id, contact_at, push_at, heartbeat_at in await _execute(session, kept):
-        for known in (contact_at, push_at, heartbeat_at):
-            keep(unit_id, known)
-    return latest
+
+
+# --- units and their connections, judged in SQL -------------------------------------------------
+#
+# A country has thousands of units: coverage counts them per kind in the database and lists only
+# the page's, and a unit's connection is judged where its contact and its fastest obligation are.
+
+
+@dataclass(frozen=True, slots=True)
+class UnitConnection:
+    """A unit of an answer, when it was last heard from, the rank of its fastest obligation
+    (``None``: it must report nothing) and whether it is connected."""
+
+    unit: UnitRow
+    last_contact_at: datetime | None
+    speed: int | None
+    connected: bool
+
+
+def connections(
+    tree: Subquery,
+    conditions: Collection[ColumnElement[bool]],
+    speeds: AnySelect | None,
+    contacts: Subquery,
+    heard_since: Sequence[datetime],
+    otherwise: datetime,
+) -> Subquery:
+    """The units :func:`units` lists, each with its last contact (``contacts``), the rank of its
+    fastest obligation (``speeds``: :func:`catalogue.fastest_obligations`; ``None`` when the
+    answer covers no indicator) and whether it is connected: heard from at or after
+    ``heard_since[rank]``, or ``otherwise`` when it must report nothing (docs/design.md §4)."""
+    parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
+    statement = (
+        select(
+            tree.c.id,
+            tree.c.code,
+            tree.c.name,
+            tree.c.kind,
+            parent.code.label("parent_code"),
+            contacts.c.at.label("last_contact_at"),
+        )
+        .outerjoin(parent, parent.id == tree.c.parent_id)
+        .outerjoin(contacts, contacts.c.unit_id == tree.c.id)
+        .where(_answered(tree), *conditions)
+    )
+    since: ColumnElement[datetime] = type_coerce(otherwise, UTCDateTime)
+    if speeds is None:
+        statement = statement.add_columns(type_coerce(null(), Integer).label("speed"))
+    else:
+        fastest = speeds.subquery("fastest")
+        statement = statement.add_columns(fastest.c.speed).outerjoin(
+            fastest, fastest.c.unit_id == tree.c.id
+        )
+        if heard_since:
+            whens = ((fastest.c.speed == rank, start) for rank, start in enumerate(heard_since))
+            since = type_coerce(case(*whens, else_=otherwise), UTCDateTime)
+    connected = and_(contacts.c.at.is_not(None), contacts.c.at >= since)
+    return statement.add_columns(case((connected, 1), else_=0).label("connected")).subquery(
+        "connections"
+    )
+
+
+def _unit_row(row: Any) -> UnitRow:
+    kind = UnitKind(row.kind)
+    return UnitRow(
+        id=row.id,
+        code=row.code,
+        name=row.name,
+        kind=kind,
+        parent_code=row.parent_code,
+        area_code=row.code if kind == UnitKind.DISTRICT else (row.parent_code or row.code),
+    )
+
+
+async def connection_counts(session: AsyncSession, units: Subquery) -> list[tuple[str, int, int]]:
+    """Units of :func:`connections` per kind: (kind, registered, connected)."""
+    rows = await _execute(
+        session,
+        select(units.c.kind, func.count(), func.sum(units.c.connected)).group_by(units.c.kind),
+    )
+    return [(kind, registered, int(connected)) for kind, registered, connected in rows]
+
+
+async def list_connections(
+    session: AsyncSession,
+    units: Subquery,
+    *,
+    order: Mapping[UnitKind, int] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> list[UnitConnection]:
+    """Units of :func:`connections` by code; with ``order``, not connected first, then by kind in
+    that order, then by code. Rows ``offset`` on."""
+    keys: list[SQLColumnExpression[Any]] = [code_order(session, units.c.code)]
+    if order is not None:
+        kinds = {kind.value: rank for kind, rank in order.items()}
+        keys = [units.c.connected, case(kinds, value=units.c.kind), *keys]
+    rows = await _execute(session, select(units).order_by(*keys).offset(offset).limit(limit))
+    return [
+        UnitConnection(_unit_row(r), r.last_contact_at, r.speed, bool(r.connected)) for r in rows
+    ]
 
 
 async def reports(

@@ -27,7 +27,7 @@ __all__ = [
     "Schedule",
     "SeriesStatus",
     "connection_window",
-    "is_connected",
+    "heard_since",
     "is_on_time",
 ]
 
@@ -236,9 +236,10 @@ def connection_window(schedules: Iterable[Schedule]) -> ConnectionWindow:
     return ConnectionWindow(LONGEST_PERIOD[fastest.cadence] + fastest.grace, fastest)
 
 
-def is_connected(last_contact_at: datetime | None, window: timedelta, at: datetime) -> bool:
-    """Heard from (push or heartbeat) within ``window`` before ``at``, boundary included."""
-    return last_contact_at is not None and at - last_contact_at <= window
+def heard_since(window: ConnectionWindow, at: datetime) -> datetime:
+    """The earliest last contact (push or heartbeat) that keeps a unit connected at ``at``: it
+    must have been heard from within its window before ``at``, boundary included."""
+    return at - window.length
 
 
 def is_on_time(first_received_at: datetime, deadline: datetime) -> bool:

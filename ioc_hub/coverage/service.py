@@ -19,7 +19,7 @@ Completeness owes each period under the tree and obligations of the period's las
 """
 
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,7 +41,7 @@ from ioc_hub.coverage.rules import (
     Schedule,
     SeriesStatus,
     connection_window,
-    is_connected,
+    heard_since,
     is_on_time,
 )
 from ioc_hub.coverage.schemas import (
@@ -127,32 +127,36 @@ class _Indicators:
 
 @dataclass(frozen=True, slots=True)
 class _Scope:
-    """The units and indicators an answer covers on one day, and the series owed between them
-    as a query (``unit_id``, ``indicator_id``), to count or join in the database."""
+    """The units and indicators an answer covers on one day, and the series owed between them,
+    as queries to count or join in the database: the units are those of ``tree`` (the tree of
+    ``day``) that meet ``unit_conditions``, the series ``pairs`` (``unit_id``,
+    ``indicator_id``)."""
 
     day: date
-    units: dict[int, UnitRow]
+    tree: Subquery
+    unit_conditions: list[ColumnElement[bool]]
     indicators: dict[int, IndicatorRow]
     pairs: Subquery
-    unit_ids: Collection[int] | None
-    """The unit ids to filter on in SQL, or ``None`` when every unit is in the answer."""
     indicator_ids: Collection[int] | None
 
 
 @dataclass(frozen=True, slots=True)
 class _Selection(_Scope):
-    """A scope with its owed series listed, for answers that judge them one by one."""
+    """A scope with its units and owed series listed, for answers that judge them one by one."""
 
+    units: dict[int, UnitRow]
+    unit_ids: Collection[int] | None
+    """The unit ids to filter on in SQL, or ``None`` when every unit is in the answer."""
     series: list[SeriesKey]
 
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    """What had arrived by ``at``: each series' latest period as a query, and each unit's last
+    """What had arrived by ``at``, as queries: each series' latest period, and each unit's last
     contact."""
 
     latest: Subquery
-    contacts: dict[int, datetime]
+    contacts: Subquery
     source: Source
 
 
@@ -293,7 +297,6 @@ async def _scope(
     """The units of the tree of ``day`` in the answer and the series owed that day."""
     tree = timeline.tree_on(day)
     unit_conditions = await _unit_conditions(session, principal, filters, tree, day)
-    units = {u.id: u for u in await repository.units(session, tree, *unit_conditions)}
     obligated = catalogue.obligated(indicator_ids=indicators.ids, day=day)
     pairs = (
         select(obligated.c.unit_id, obligated.c.indicator_id)
@@ -303,8 +306,7 @@ async def _scope(
         )
         .subquery("pairs")
     )
-    unit_ids = units.keys() if unit_conditions else None
-    return _Scope(day, units, indicators.rows, pairs, unit_ids, indicators.ids)
+    return _Scope(day, tree, unit_conditions, indicators.rows, pairs, indicators.ids)
 
 
 async def _select(
@@ -314,17 +316,19 @@ async def _select(
     indicators: _Indicators,
     day: date,
 ) -> _Selection:
-    """The scope of ``day`` with its owed series listed."""
+    """The scope of ``day`` with its units and owed series listed."""
     scope = await _scope(session, principal, filters, indicators, day)
-    series = await repository.pairs(session, scope.pairs)
+    units = {u.id: u for u in await repository.units(session, scope.tree, *scope.unit_conditions)}
     return _Selection(
         scope.day,
-        scope.units,
+        scope.tree,
+        scope.unit_conditions,
         scope.indicators,
         scope.pairs,
-        scope.unit_ids,
         scope.indicator_ids,
-        series,
+        units,
+        units.keys() if scope.unit_conditions else None,
+        await repository.pairs(session, scope.pairs),
     )
 
 
@@ -414,15 +418,14 @@ async def _owed(
     return _Owed(repository.with_starts(scope.pairs, eves), expectations)
 
 
-async def _facts(session: AsyncSession, scope: _Scope, at: datetime, now: datetime) -> _Facts:
+def _facts(scope: _Scope, at: datetime, now: datetime) -> _Facts:
     """What had arrived by ``at``: kept state for now and later, stored receipts for the past."""
     if at >= now:
-        return _Facts(
-            repository.latest_kept(), await repository.contacts(session, scope.unit_ids), "state"
-        )
+        return _Facts(repository.latest_kept(), repository.contacts_kept(), "state")
+    units = repository.answer_units(scope.tree, *scope.unit_conditions)
     return _Facts(
         repository.latest_received_by(at),
-        await repository.contacts_by(session, at, scope.unit_ids),
+        repository.contacts_received_by(at, units if scope.unit_conditions else None),
         "observations",
     )
 
@@ -450,25 +453,36 @@ def _census(owed: _Owed, census: Iterable[repository.Census]) -> list[int]:
     return tally
 
 
-async def _connections(
-    session: AsyncSession,
-    scope: _Scope,
-    schedules: dict[int, Schedule],
-    contacts: dict[int, datetime],
-    at: datetime,
-) -> tuple[dict[int, ConnectionWindow], dict[int, bool]]:
-    """Each unit's connection window (from its fastest obligation) and whether it is connected
-    at ``at``."""
+@dataclass(frozen=True, slots=True)
+class _Connections:
+    """The scope's units with their connection judged (:func:`repository.connections`), and the
+    schedules their fastest obligations' ranks stand for."""
+
+    units: Subquery
+    fastest_first: list[Schedule]
+
+    def window(self, unit: repository.UnitConnection) -> ConnectionWindow:
+        speed = unit.speed
+        return connection_window([] if speed is None else [self.fastest_first[speed]])
+
+
+def _connections(
+    scope: _Scope, schedules: dict[int, Schedule], facts: _Facts, at: datetime
+) -> _Connections:
+    """Each unit's connection window, from its fastest obligation, and whether it is connected
+    at ``at``: heard from within the window, boundary included (docs/design.md §4)."""
     fastest_first = sorted(set(schedules.values()), key=lambda schedule: schedule.speed)
     place = {schedule: n for n, schedule in enumerate(fastest_first)}
     speed = {i: place[schedule] for i, schedule in schedules.items()}
-    fastest = await repository.fastest(session, speed, scope.day)
-    windows = {
-        u: connection_window([fastest_first[fastest[u]]] if u in fastest else [])
-        for u in scope.units
-    }
-    connected = {u: is_connected(contacts.get(u), windows[u].length, at) for u in scope.units}
-    return windows, connected
+    units = repository.connections(
+        scope.tree,
+        scope.unit_conditions,
+        catalogue.fastest_obligations(speed, day=scope.day) if speed else None,
+        facts.contacts,
+        [heard_since(connection_window([schedule]), at) for schedule in fastest_first],
+        heard_since(connection_window([]), at),
+    )
+    return _Connections(units, fastest_first)
 
 
 async def coverage(
@@ -487,24 +501,23 @@ async def coverage(
     scope = await _scope_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, scope.indicators.values())
     owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=False)
-    facts = await _facts(session, scope, at, now)
+    facts = _facts(scope, at, now)
 
     overall = _census(owed, await repository.census(session, owed.series, facts.latest))
-    windows, connected = await _connections(session, scope, schedules, facts.contacts, at)
-    contacts = facts.contacts
-    registered = Counter(unit.kind for unit in scope.units.values())
-    heard = Counter(unit.kind for unit in scope.units.values() if connected[unit.id])
+    connections = _connections(scope, schedules, facts, at)
+    counted = await repository.connection_counts(session, connections.units)
+    registered = {UnitKind(kind): n for kind, n, _ in counted}
+    heard = {UnitKind(kind): n for kind, _, n in counted}
     kinds = {
-        k: KindCoverage(registered=registered[k], connected=heard[k])
+        k: KindCoverage(registered=registered.get(k, 0), connected=heard.get(k, 0))
         for k in COUNTED_KINDS
-        if registered[k] or k is filters.kind
+        if k in registered or k is filters.kind
     }
     # Worst first: who is not connected, then in the article's order of kinds.
-    ordered = sorted(
-        scope.units.values(), key=lambda u: (connected[u.id], _KIND_ORDER[u.kind], u.code)
+    shown = await repository.list_connections(
+        session, connections.units, order=_KIND_ORDER, offset=page.offset, limit=page.limit
     )
-    shown = _page(ordered, page)
-    per_unit = {unit.id: [0] * len(SeriesStatus) for unit in shown}
+    per_unit = {shown_unit.unit.id: [0] * len(SeriesStatus) for shown_unit in shown}
     if shown:
         for series in await repository.owed_series(
             session, owed.series, facts.latest, unit_ids=per_unit.keys()
@@ -512,29 +525,30 @@ async def coverage(
             expectation = owed.of(series.indicator_id, series.start)
             per_unit[series.unit_id][expectation.rank(series.last_start)] += 1
     items = []
-    for unit in shown:
-        window = windows[unit.id]
+    for shown_unit in shown:
+        unit, window = shown_unit.unit, connections.window(shown_unit)
         items.append(
             UnitCoverage(
                 code=unit.code,
                 name=unit.name,
                 kind=unit.kind,
                 parent=unit.parent_code,
-                connected=connected[unit.id],
-                last_contact_at=contacts.get(unit.id),
+                connected=shown_unit.connected,
+                last_contact_at=shown_unit.last_contact_at,
                 connection_window_seconds=int(window.length.total_seconds()),
                 fastest_cadence=window.fastest.cadence if window.fastest else None,
                 series=_counts(per_unit[unit.id]),
             )
         )
+    total = sum(registered.values())
     return CoverageReport(
         at=at,
         source=facts.source,
         day=scope.day,
         kinds=kinds,
-        total=KindCoverage(registered=len(ordered), connected=sum(heard.values())),
+        total=KindCoverage(registered=total, connected=sum(heard.values())),
         series=_counts(overall),
-        units=Page(items=items, total=len(ordered), **page.model_dump()),
+        units=Page(items=items, total=total, **page.model_dump()),
     )
 
 
@@ -566,20 +580,21 @@ async def snapshot(session: AsyncSession, settings: Settings, at: datetime) -> S
     scope = await _scope_at(session, settings, None, SeriesFilter(), at)
     schedules = _schedules(settings, scope.indicators.values())
     owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=True)
-    facts = await _facts(session, scope, at, at)
+    facts = _facts(scope, at, at)
     rows = await repository.owed_series(session, owed.series, facts.latest)
     starts = {(r.unit_id, r.indicator_id): r.start for r in rows if r.start is not None}
-    windows, connected = await _connections(session, scope, schedules, facts.contacts, at)
+    connections = _connections(scope, schedules, facts, at)
+    units = await repository.list_connections(session, connections.units)
     return Snapshot(
         at=at,
-        units=scope.units,
+        units={u.unit.id: u.unit for u in units},
         indicators=scope.indicators,
         series=[(r.unit_id, r.indicator_id) for r in rows],
         latest={(r.unit_id, r.indicator_id): r.last_start for r in rows if r.last_start},
         expectation=lambda key: owed.of(key[1], starts.get(key)),
-        contacts=facts.contacts,
-        windows=windows,
-        connected=connected,
+        contacts={u.unit.id: u.last_contact_at for u in units if u.last_contact_at is not None},
+        windows={u.unit.id: connections.window(u) for u in units},
+        connected={u.unit.id: u.connected for u in units},
     )
 
 
@@ -606,7 +621,7 @@ async def staleness(
     scope = await _scope_at(session, settings, principal, filters, at)
     schedules = _schedules(settings, scope.indicators.values())
     owed = await _owed(session, scope, _expectations(settings, schedules, at), all_starts=True)
-    facts = await _facts(session, scope, at, now)
+    facts = _facts(scope, at, now)
 
     counts = [0] * len(SeriesStatus)
     places: dict[tuple[int, int], list[repository.Census]] = defaultdict(list)
@@ -640,6 +655,10 @@ async def staleness(
         passed += size
 
     keys = [(series.unit_id, series.indicator_id) for series in shown]
+    shown_ids = {unit_id for unit_id, _ in keys}
+    units = {
+        u.id: u for u in await repository.units(session, scope.tree, scope.tree.c.id.in_(shown_ids))
+    }
     if facts.source == "state":
         receipts = await repository.receipts(session, keys)
     else:
@@ -650,7 +669,7 @@ async def staleness(
         ).receipts or {}
     items = []
     for series in shown:
-        unit, indicator = scope.units[series.unit_id], scope.indicators[series.indicator_id]
+        unit, indicator = units[series.unit_id], scope.indicators[series.indicator_id]
         expectation = owed.of(series.indicator_id, series.start)
         cadence = Cadence(indicator.cadence)
         last = Period(cadence, series.last_start) if series.last_start else None
