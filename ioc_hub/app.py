@@ -10,6 +10,7 @@ from ioc_hub import __version__
 from ioc_hub.alerts.evaluator import Evaluator
 from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
+from ioc_hub.coverage.keeper import OwedKeeper
 from ioc_hub.db import create_engine, create_session_factory, transaction_queue
 from ioc_hub.deps import now_of, utf8_body
 from ioc_hub.errors import HUB_RESPONSES, install_error_handlers
@@ -73,6 +74,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alerts = alerts
         if settings.alert_evaluator:
             await alerts.start()
+        owed = OwedKeeper(
+            settings, sessions, app.state.transaction_queue, clock=lambda: now_of(app.state)
+        )
+        app.state.owed = owed
+        if settings.owed_keeper:
+            await owed.start()
         dispatcher = Dispatcher(
             settings, sessions, app.state.transaction_queue, announce=stream.announce
         )
@@ -82,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await dispatcher.stop()
+            await owed.stop()
             await alerts.stop()
             await stream.stop()
             if replica is not None:

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     upload_max_zip_entries: int = Field(default=1000, ge=16)
     """Most parts an XLSX upload may hold; more, 413 (read from the archive's end record, before
     its directory is loaded)."""
+
+    owed_keeper: bool = True
+    """Whether this process keeps the owed series that coverage and staleness read
+    (docs/design.md §4). Off everywhere, they expand the obligations on every call."""
+
     alert_evaluator: bool = True
     """Whether this process takes part in evaluating alert rules. One process evaluates at a
     time whatever this says (docs/design.md §9); turned off, a process never does."""

@@ -52,6 +52,7 @@ async def hub_app(database_url: str) -> AsyncIterator[FastAPI]:
         max_batch=500,
         max_body_bytes=256_000,
         alert_evaluator=False,
+        owed_keeper=False,
         **WEBHOOKS,
     )
     app = create_app(settings)
@@ -163,6 +164,7 @@ async def roomy_app(database_url: str) -> AsyncIterator[FastAPI]:
             database_url=database_url,
             max_batch=ROOMY_MAX_BATCH,
             alert_evaluator=False,
+            owed_keeper=False,
             # One dispatcher per test database, the ``client`` app's: a notification is then
             # announced on the stream the tests read.
             webhooks_dispatcher=False,

@@ -23,7 +23,10 @@ from sqlalchemy import (
     Subquery,
     and_,
     case,
+    cast,
+    delete,
     func,
+    insert,
     null,
     or_,
     select,
@@ -37,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.coverage.months import next_month
-from ioc_hub.kit.dialect import code_order, keys_in
+from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in
 from ioc_hub.kit.pagination import AnySelect
 from ioc_hub.models import (
     AREA_ONLY_KINDS,
@@ -46,6 +49,9 @@ from ioc_hub.models import (
     Obligation,
     Observation,
     ObservationRevision,
+    OwedBasis,
+    OwedSeries,
+    RegistryGeneration,
     SeriesMonth,
     SeriesState,
     Unit,
@@ -273,8 +279,76 @@ def with_starts(pairs: Subquery, before: Collection[tuple[date, Subquery]]) -> S
         (key.not_in(select(eve.c.unit_id, eve.c.indicator_id)), type_coerce(day, Date))
         for day, eve in sorted(before, key=lambda item: item[0], reverse=True)
     ]
-    start = case(*whens, else_=null()) if whens else type_coerce(null(), Date)
+    # Typed, not coerced: kept (``owed_series``), a bare NULL would be text to PostgreSQL.
+    start = case(*whens, else_=null()) if whens else cast(null(), Date)
     return select(pairs.c.unit_id, pairs.c.indicator_id, start.label("start")).subquery("owed")
+
+
+# --- the owed series, kept -----------------------------------------------------------------------
+#
+# Expanding the obligations over the tree of a day costs as much as the rest of a coverage answer
+# at national scale, and changes only with the registry or on the days its changes take effect:
+# the expansion is kept (``owed_series``) with the generation and the days it holds for.
+
+_KEEPING_OWED = (2, 0)
+"""The advisory lock (two-int form; space 1 is the outlier stripes') of the process keeping the
+owed series: one at a time, the others skip."""
+
+
+async def registry_generation(session: AsyncSession) -> int:
+    generation = await session.scalar(
+        select(RegistryGeneration.generation).where(RegistryGeneration.id == 1)
+    )
+    return generation or 0
+
+
+async def kept_owed(session: AsyncSession, day: date) -> AnySelect | None:
+    """The kept owed series (``unit_id``, ``indicator_id``, ``start``) if they are those of
+    ``day`` under the registry as the session sees it; ``None`` otherwise."""
+    row = (
+        await _execute(
+            session,
+            select(OwedBasis.generation, OwedBasis.day, OwedBasis.until)
+            .where(OwedBasis.id == 1)
+            .add_columns(
+                select(RegistryGeneration.generation)
+                .where(RegistryGeneration.id == 1)
+                .scalar_subquery()
+            ),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    generation, since, until, current = row
+    if generation != (current or 0) or day < since or (until is not None and day >= until):
+        return None
+    return select(OwedSeries.unit_id, OwedSeries.indicator_id, OwedSeries.start)
+
+
+async def may_keep_owed(session: AsyncSession) -> bool:
+    """Whether this transaction may rewrite the kept owed series: on PostgreSQL, no other one is
+    at it (a transaction-level advisory lock); SQLite has one writer at a time."""
+    if not is_postgresql(session):
+        return True
+    return bool(await session.scalar(select(func.pg_try_advisory_xact_lock(*_KEEPING_OWED))))
+
+
+async def keep_owed(
+    session: AsyncSession, owed: Subquery, generation: int, day: date, until: date | None
+) -> None:
+    """Replace the kept owed series by ``owed`` (``unit_id``, ``indicator_id``, ``start``), owed
+    from ``day`` to the day before ``until`` under the registry of ``generation``."""
+    await session.execute(delete(OwedSeries))
+    await session.execute(
+        insert(OwedSeries).from_select(
+            ["unit_id", "indicator_id", "start"],
+            select(owed.c.unit_id, owed.c.indicator_id, owed.c.start),
+        )
+    )
+    await session.execute(delete(OwedBasis))
+    await session.execute(
+        insert(OwedBasis).values(id=1, generation=generation, day=day, until=until)
+    )
 
 
 def latest_kept() -> Subquery:
@@ -329,7 +403,7 @@ async def census(session: AsyncSession, owed: Subquery, latest: Subquery) -> lis
 
 
 @dataclass(frozen=True, slots=True)
-class OwedSeries:
+class OwedRow:
     unit_id: int
     indicator_id: int
     start: date | None
@@ -345,7 +419,7 @@ async def owed_series(
     among: Collection[tuple[int, date | None, date | None]] | None = None,
     offset: int = 0,
     limit: int | None = None,
-) -> list[OwedSeries]:
+) -> list[OwedRow]:
     """Owed series, of ``unit_ids`` or with an (indicator, start, latest start) in ``among``,
     by unit code then indicator code (code point order, as Python sorts), rows ``offset`` on."""
     condition: ColumnElement[bool] = true()
@@ -377,7 +451,7 @@ async def owed_series(
         .offset(offset)
         .limit(limit)
     )
-    return [OwedSeries(*row) for row in await _execute(session, statement)]
+    return [OwedRow(*row) for row in await _execute(session, statement)]
 
 
 async def pairs(session: AsyncSession, pairs: Subquery) -> list[SeriesKey]:

@@ -398,24 +398,56 @@ async def _owed(
     *,
     all_starts: bool,
 ) -> _Owed:
-    """The scope's owed series with their starts. A series can only begin to be owed on a day
-    a unit, a version or an obligation begins (:func:`repository.change_days`): it began on
-    the latest such day on whose eve it was not owed. A start changes a series' status only when
-    it falls on or after its expected period's first day, so without ``all_starts`` (coverage,
-    which shows statuses but not lags) older changes of the registry are not looked at."""
-    since = None
-    if not all_starts and expectations:
-        since = min(e.expected.start for e in expectations.values()) - timedelta(days=1)
-    days = (
-        []
-        if not expectations
-        else await repository.change_days(session, since, scope.day, ends=False)
-    )
+    """The scope's owed series with their starts: those kept for the scope's day when they
+    still hold (:func:`keep_owed`), otherwise :func:`_expand`'s. A start changes a series'
+    status only when it falls on or after its expected period's first day, so without
+    ``all_starts`` (coverage, which shows statuses but not lags) an expansion does not look at
+    older changes of the registry."""
+    kept = await repository.kept_owed(session, scope.day)
+    if kept is None:
+        since = None
+        if not all_starts and expectations:
+            since = min(e.expected.start for e in expectations.values()) - timedelta(days=1)
+        return _Owed(await _expand(session, scope, since), expectations)
+    columns = kept.selected_columns
+    if scope.unit_conditions:
+        units = repository.answer_units(scope.tree, *scope.unit_conditions)
+        kept = kept.where(columns.unit_id.in_(units))
+    if scope.indicator_ids is not None:
+        kept = kept.where(columns.indicator_id.in_(scope.indicator_ids))
+    return _Owed(kept.subquery("owed"), expectations)
+
+
+async def _expand(session: AsyncSession, scope: _Scope, since: date | None) -> Subquery:
+    """The scope's owed series with their starts, expanded from the obligations, looking at the
+    registry's changes after ``since`` (``None``: all). A series can only begin to be owed on a
+    day a unit, a version or an obligation begins (:func:`repository.change_days`): it began on
+    the latest such day on whose eve it was not owed."""
+    days = await repository.change_days(session, since, scope.day, ends=False)
     eves = [
         (day, catalogue.obligated(indicator_ids=scope.indicator_ids, day=day - timedelta(days=1)))
         for day in days
     ]
-    return _Owed(repository.with_starts(scope.pairs, eves), expectations)
+    return repository.with_starts(scope.pairs, eves)
+
+
+async def keep_owed(session: AsyncSession, day: date) -> bool:
+    """Keep the series owed on ``day`` and their starts, with the days they hold for, unless they
+    are kept already or another process is keeping them; whether it wrote. Coverage and
+    staleness then read them instead of expanding the obligations (docs/design.md §4)."""
+    if await repository.kept_owed(session, day) is not None:
+        return False
+    if not await repository.may_keep_owed(session):
+        return False
+    # The generation first: a change committed after it leaves the kept series marked older than
+    # they are, which only costs a reader the expansion; the other order could hide a change.
+    generation = await repository.registry_generation(session)
+    everything = SeriesFilter()
+    scope = await _scope(session, None, everything, await _indicators(session, everything), day)
+    owed = await _expand(session, scope, None)
+    later = await repository.change_days(session, day, date.max)
+    await repository.keep_owed(session, owed, generation, day, later[0] if later else None)
+    return True
 
 
 def _facts(scope: _Scope, at: datetime, now: datetime) -> _Facts:
@@ -638,7 +670,7 @@ async def staleness(
         places[(status.rank, -lag)].append(group)
 
     # Walk the places in order to the page's, and list the page's series from them.
-    shown: list[repository.OwedSeries] = []
+    shown: list[repository.OwedRow] = []
     passed = 0
     for place in sorted(places):
         groups = places[place]

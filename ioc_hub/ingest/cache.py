@@ -1,7 +1,7 @@
 """The registry as ingest reads it on every push, copied once per process.
 
 A push is validated against this copy and written with a guard that the copy is still current
-(see ``repository``): the registry's generation, which every change to units and indicators
+(see ``repository``): the registry's generation, which every change to the registry
 moves, must be the one copied. So a push is never judged by a stale registry, and it does not
 read the registry again for each row.
 """

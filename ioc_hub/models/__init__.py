@@ -15,6 +15,7 @@ from ioc_hub.models.observation import (
     SeriesState,
     UnitContact,
 )
+from ioc_hub.models.owed_series import OwedBasis, OwedSeries
 from ioc_hub.models.quality import FollowUp, OutlierBaseline, OutlierFlag, OutlierMonth
 from ioc_hub.models.registry_generation import RegistryGeneration
 from ioc_hub.models.reorganisation import LineageEdge, Reorganisation
@@ -54,6 +55,8 @@ __all__ = [
     "OutlierBaseline",
     "OutlierFlag",
     "OutlierMonth",
+    "OwedBasis",
+    "OwedSeries",
     "RegistryGeneration",
     "Rejection",
     "Reorganisation",

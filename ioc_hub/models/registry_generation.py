@@ -5,11 +5,13 @@ from ioc_hub.models.base import Base
 
 
 class RegistryGeneration(Base):
-    """One row counting changes to units and indicators.
+    """One row counting changes to the registry: units, their versions, indicators and
+    obligations.
 
-    Database triggers bump it on every insert, update, delete (and truncate) of either table, so
+    Database triggers bump it on every insert, update, delete (and truncate) of those tables, so
     no code path can forget to. Ingest validates pushes against an in-process copy of the
-    registry and writes only while the generation it copied is still current.
+    registry and writes only while the generation it copied is still current; coverage reads the
+    owed series kept for a generation only while it is current (:class:`OwedBasis`).
     """
 
     __tablename__ = "registry_generation"
