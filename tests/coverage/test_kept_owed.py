@@ -4,6 +4,7 @@ from what is kept must equal answers that expand the obligations, and what is ke
 while it holds: under the registry it was kept for, on the days until the registry's next
 change."""
 
+import asyncio
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository, service
+from ioc_hub.coverage.keeper import OwedKeeper
 from ioc_hub.coverage.service import SeriesFilter
 from ioc_hub.kit.pagination import PageParams
 from ioc_hub.models import Indicator, Obligation, OwedBasis, Unit, UnitKind
@@ -153,3 +155,37 @@ async def test_answers_from_the_kept_owed_series_equal_an_expansion(
         await session.execute(update(Unit).where(Unit.code == "25744").values(active=False))
         assert await repository.kept_owed(session, today) is None
         await session.rollback()
+
+
+async def test_the_keeper_keeps_today_and_again_after_the_registry_changes(
+    app: FastAPI,
+    admin_token: str,
+    clock: Clock,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    hub: Settings = app.state.settings
+    today = local_day(clock.now, hub.tz)
+    keeper = OwedKeeper(hub, session_factory, app.state.transaction_queue, lambda: clock.now)
+
+    async def kept() -> bool:
+        async with session_factory() as session:
+            return await repository.kept_owed(session, today) is not None
+
+    assert await keeper.keep()
+    assert not await keeper.keep(), "kept already"
+    assert await kept()
+    async with session_factory() as session, session.begin():
+        await _change(session, today, ("oblige kind", "CPI", UnitKind.COMMUNE, None))
+    assert not await kept(), "an obligation moved the registry's generation"
+
+    # Started, it looks at once, then once a minute.
+    await keeper.start()
+    try:
+        for _ in range(200):
+            if await kept():
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the started keeper kept nothing within 10 s")
+    finally:
+        await keeper.stop()
