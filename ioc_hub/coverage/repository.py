@@ -31,7 +31,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
     type_coerce,
     union,
     union_all,
@@ -273,15 +272,34 @@ def answer_units(tree: Subquery, *conditions: ColumnElement[bool]) -> Select[tup
 def with_starts(pairs: Subquery, before: Collection[tuple[date, Subquery]]) -> Subquery:
     """The (``unit_id``, ``indicator_id``) series of ``pairs`` with ``start``, the day each
     began to be owed: the latest of the days ``before`` lists, each with the series owed on
-    the eve of it, on whose eve the series was not owed; null when it was owed on every eve."""
-    key = tuple_(pairs.c.unit_id, pairs.c.indicator_id)
-    whens = [
-        (key.not_in(select(eve.c.unit_id, eve.c.indicator_id)), type_coerce(day, Date))
-        for day, eve in sorted(before, key=lambda item: item[0], reverse=True)
-    ]
+    the eve of it, on whose eve the series was not owed; null when it was owed on every eve.
+
+    Each eve is computed once, as a materialised CTE, and joined (its series are distinct,
+    :func:`catalogue.obligated`): as a subquery, the planner may run it again for every series
+    when it misjudges how many there are, as it does on tables never analysed."""
+    joined: Any = pairs
+    whens = []
+    for n, (day, eve) in enumerate(sorted(before, key=lambda item: item[0], reverse=True)):
+        owed_then = (
+            select(eve.c.unit_id, eve.c.indicator_id)
+            .cte(f"eve_{n}")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        joined = joined.outerjoin(
+            owed_then,
+            and_(
+                owed_then.c.unit_id == pairs.c.unit_id,
+                owed_then.c.indicator_id == pairs.c.indicator_id,
+            ),
+        )
+        whens.append((owed_then.c.unit_id.is_(None), type_coerce(day, Date)))
     # Typed, not coerced: kept (``owed_series``), a bare NULL would be text to PostgreSQL.
     start = case(*whens, else_=null()) if whens else cast(null(), Date)
-    return select(pairs.c.unit_id, pairs.c.indicator_id, start.label("start")).subquery("owed")
+    return (
+        select(pairs.c.unit_id, pairs.c.indicator_id, start.label("start"))
+        .select_from(joined)
+        .subquery("owed")
+    )
 
 
 # --- the owed series, kept -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ with ``at`` at or after now, they answer from the state kept at ingest (``series
 ``unit_contacts``), so their cost grows with units and series, never with stored observations
 (docs/design.md §4); a future ``at`` reads as "if nothing more arrives". A past
 ``at`` is evaluated from the stored observations' receipt times (see
-:func:`repository.contacts_by` for what the past can and cannot know about heartbeats).
+:func:`repository.contacts_received_by` for what the past can and cannot know about heartbeats).
 
 Every answer is bounded by the key's area: a province key sees every unit, a district key its
 district and its communes, any other key its own unit. Obligations come from the catalogue
