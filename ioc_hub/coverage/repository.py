@@ -147,15 +147,18 @@ async def units(
     """Active units other than the province (and the nation) in ``tree``
     (:func:`timeline.tree_on`) that meet ``conditions`` (on ``tree``'s columns), by code, as
     that day's tree has them."""
+    rows = await _execute(session, _listed(tree, conditions).order_by(tree.c.code))
+    return [_unit_row(r) for r in rows]
+
+
+def _listed(tree: Subquery, conditions: Collection[ColumnElement[bool]]) -> AnySelect:
+    """The columns of a :class:`UnitRow` (:func:`_unit_row`) of the units :func:`units` lists."""
     parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
-    rows = await _execute(
-        session,
+    return (
         select(tree.c.id, tree.c.code, tree.c.name, tree.c.kind, parent.code.label("parent_code"))
         .outerjoin(parent, parent.id == tree.c.parent_id)
         .where(_answered(tree), *conditions)
-        .order_by(tree.c.code),
     )
-    return [_unit_row(r) for r in rows]
 
 
 async def unit_names(session: AsyncSession, codes: Collection[str], day: date) -> dict[str, str]:
@@ -631,19 +634,10 @@ def connections(
     fastest obligation (``speeds``: :func:`catalogue.fastest_obligations`; ``None`` when the
     answer covers no indicator) and whether it is connected: heard from at or after
     ``heard_since[rank]``, or ``otherwise`` when it must report nothing (docs/design.md §4)."""
-    parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
     statement = (
-        select(
-            tree.c.id,
-            tree.c.code,
-            tree.c.name,
-            tree.c.kind,
-            parent.code.label("parent_code"),
-            contacts.c.at.label("last_contact_at"),
-        )
-        .outerjoin(parent, parent.id == tree.c.parent_id)
+        _listed(tree, conditions)
+        .add_columns(contacts.c.at.label("last_contact_at"))
         .outerjoin(contacts, contacts.c.unit_id == tree.c.id)
-        .where(_answered(tree), *conditions)
     )
     since: ColumnElement[datetime] = type_coerce(otherwise, UTCDateTime)
     if speeds is None:
