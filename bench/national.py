@@ -153,17 +153,18 @@ def national_sql(yesterday: date, first: date) -> dict[str, tuple[str, tuple[Any
             """,
             (first, yesterday),
         ),
-        # Monthly sums and counts of one daily indicator per province over the year.
+        # Monthly sums and counts of one daily indicator per province over the year, from the
+        # kept months.
         "aggregates": (
             """
-            SELECT p.code, date_trunc('month', o.period_start), sum(o.value), count(*)
-            FROM observations o
-            JOIN units u ON u.id = o.unit_id
+            SELECT p.code, m.month, sum(m.value_sum), sum(m.received)
+            FROM series_months m
+            JOIN units u ON u.id = m.unit_id
             JOIN units p ON p.id = u.parent_id
-            WHERE o.indicator_id = $1 AND o.period_start >= $2 AND o.period_start <= $3
+            WHERE m.indicator_id = $1 AND m.month >= $2 AND m.month <= $3
             GROUP BY 1, 2
             """,
-            (0, first, yesterday),
+            (0, first.replace(day=1), yesterday),
         ),
     }
 
@@ -335,8 +336,9 @@ def _numbered(statement: str) -> str:
 
 
 async def rebuild_months(url: str) -> None:
-    """The months completeness keeps (``series_months``), counted from the loaded observations
-    as ingest counts them: deadlines by the hub's own rules, once per indicator and period."""
+    """The months completeness and aggregates keep (``series_months``), counted from the loaded
+    observations as ingest counts them: deadlines by the hub's own rules, once per indicator and
+    period."""
     settings = Settings()
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
@@ -366,10 +368,13 @@ async def rebuild_months(url: str) -> None:
         await connection.execute(
             """
             INSERT INTO series_months (indicator_id, month, unit_id, received, on_time,
-                grace_microseconds, last_received_at)
+                grace_microseconds, last_received_at, value_sum, value_min, value_max,
+                last_start, last_value, changed_at)
             SELECT o.indicator_id, CAST(date_trunc('month', o.period_start) AS date), o.unit_id,
                 count(*), count(*) FILTER (WHERE o.first_received_at <= d.deadline), min(d.grace),
-                max(o.first_received_at)
+                max(o.first_received_at), sum(o.value), min(o.value), max(o.value),
+                max(o.period_start), (array_agg(o.value ORDER BY o.period_start DESC))[1],
+                max(o.received_at)
             FROM observations o JOIN bench_deadlines d USING (indicator_id, period_start)
             GROUP BY 1, 2, 3
             """

@@ -19,11 +19,18 @@ Three stages, as docs/design.md §5 and §8 define them: when several units reac
 period (predecessors merged into their successor), their values combine first by the indicator's
 ``area_aggregation``, weighted by share; then over time per (bucket, unit) by its
 ``time_aggregation``; then over units per (bucket, group) by its ``area_aggregation``.
+
+Where whole months make up every bucket and segment, the rows come from ``series_months``
+instead, one per series and month, kept at ingest: a month stands in for its observations, with
+the value the time aggregation needs (its sum, least, greatest or latest), its latest period's
+start, its latest receipt and its count. That holds for every stage but the first, which needs
+each period apart, and for ``avg`` over time only before routing (a mean is the sums over the
+counts, and routing zeroes the counts of a second route into one group).
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -44,11 +51,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.aggregates.rules import Bucket
+from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import (
     Aggregation,
     LineageEdge,
     Obligation,
     Observation,
+    SeriesMonth,
     Unit,
     UnitVersion,
 )
@@ -92,60 +101,56 @@ async def cells(
     cuts: Sequence[date],
     routes: Sequence[Route],
     changed_since: datetime | None = None,
+    from_kept: bool = True,
 ) -> list[Cell]:
     """The (bucket, group) cells of one indicator that have at least one observation.
 
     ``buckets`` are consecutive; ``cuts`` are the days that begin segments 1, 2, … (sorted);
     ``changed_since`` keeps only the cells with an observation received (created or changed) at
-    or after it.
+    or after it. ``from_kept`` reads the kept months where they answer alike (False: always the
+    observations, which tests compare them with).
     """
     if not buckets or not routes:
         return []
-    o = Observation
-    observations = (
-        select(
-            _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
-            _route_key(o.unit_id.expression, o.period_start, cuts).label("route"),
-            o.unit_id,
-            o.value,
-            o.period_start,
-            o.received_at,
-            literal(1, Integer).label("n"),
-            literal(0, Integer).label("approximate"),
-        )
-        .where(
-            o.indicator_id == indicator_id,
-            o.period_start >= buckets[0].first.start,
-            o.period_start <= buckets[-1].last.start,
-            o.unit_id.in_(
-                bindparam("units", sorted({r.unit for r in routes}), literal_execute=True)
-            ),
-        )
-        .subquery("obs")
-    )
+    units: Any = bindparam("units", sorted({r.unit for r in routes}), literal_execute=True)
     weighted = any(r.weight != 1 for r in routes)
     table = _routes(routes, len(cuts))
+    # Each unit of the map has one source: over time per source first, then along the routes,
+    # so only the per-unit rows are joined (as cheap as a map that never changed).
+    single = len({(r.target, r.group) for r in routes}) == len(routes)
+    # Values meeting in one unit and period combine first, unless the same aggregation over
+    # time would combine them anyway (sum of sums, min of mins, max of maxes).
+    merge = (
+        not single
+        and len({(r.segment, r.target) for r in routes}) < len(routes)
+        and not (
+            time_aggregation is area_aggregation
+            and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
+        )
+    )
+    kept = (
+        from_kept
+        and not merge
+        and (single or time_aggregation is not Aggregation.AVG)
+        and _whole_months(buckets, cuts)
+    )
+    rows = (_months if kept else _observations)(
+        indicator_id, time_aggregation, buckets, cuts, units
+    ).subquery("obs")
     per_unit: Any
-    if len({(r.target, r.group) for r in routes}) == len(routes):
-        # Each unit of the map has one source: over time per source first, then along the
-        # routes, so only the per-unit rows are joined (as cheap as a map that never changed).
+    if single:
         per_source = _over_time(
-            observations, ("idx", "route"), time_aggregation, area_aggregation
+            rows, ("idx", "route"), time_aggregation, area_aggregation, counted=kept
         ).subquery("per_source")
         per_unit = _routed(per_source, table, area_aggregation, weighted).subquery("per_unit")
     else:
-        routed = _routed(observations, table, area_aggregation, weighted).subquery("routed")
-        # Values meeting in one unit and period combine first, unless the same aggregation
-        # over time would combine them anyway (sum of sums, min of mins, max of maxes).
-        if len({(r.segment, r.target) for r in routes}) < len(routes) and not (
-            time_aggregation is area_aggregation
-            and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)
-        ):
+        routed = _routed(rows, table, area_aggregation, weighted).subquery("routed")
+        if merge:
             routed = _merged(routed, area_aggregation, weighted)
         per_unit = _over_time(
             routed, ("idx", "target", "grp"), time_aggregation, area_aggregation
         ).subquery("per_unit")
-    rows = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
+    found = await session.execute(_over_units(per_unit, area_aggregation, changed_since))
     return [
         Cell(
             bucket=row.idx,
@@ -154,8 +159,88 @@ async def cells(
             reported=int(row.reported),
             approximate=bool(row.approximate),
         )
-        for row in rows
+        for row in found
     ]
+
+
+def _whole_months(buckets: Sequence[Bucket], cuts: Sequence[date]) -> bool:
+    """Whether every bucket and segment is whole calendar months of period starts: then a
+    month's periods all share one bucket and one route. Not for weeks, which belong to the month
+    of their Thursday, not of their start."""
+    last_day = buckets[-1].last.last_day
+    return (
+        buckets[0].first.cadence is not Cadence.WEEKLY
+        and all(b.first.start.day == 1 for b in buckets)
+        and (last_day + timedelta(days=1)).day == 1
+        and all(cut.day == 1 for cut in cuts)
+    )
+
+
+def _observations(
+    indicator_id: int,
+    time_aggregation: Aggregation,
+    buckets: Sequence[Bucket],
+    cuts: Sequence[date],
+    units: Any,
+) -> Select[Any]:
+    """The indicator's observations in the buckets, each with its bucket and route."""
+    o = Observation
+    columns: list[Any] = [
+        _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
+        _route_key(o.unit_id.expression, o.period_start, cuts).label("route"),
+        o.unit_id,
+        o.value,
+        o.period_start,
+        o.received_at,
+        literal(1, Integer).label("n"),
+        literal(0, Integer).label("approximate"),
+    ]
+    return select(*columns).where(
+        o.indicator_id == indicator_id,
+        o.period_start >= buckets[0].first.start,
+        o.period_start <= buckets[-1].last.start,
+        o.unit_id.in_(units),
+    )
+
+
+# The month's value that stands in for its observations' under each aggregation over time.
+_MONTH_VALUE = {
+    Aggregation.SUM: SeriesMonth.value_sum,
+    Aggregation.AVG: SeriesMonth.value_sum,
+    Aggregation.MIN: SeriesMonth.value_min,
+    Aggregation.MAX: SeriesMonth.value_max,
+    Aggregation.LAST: SeriesMonth.last_value,
+}
+
+
+def _months(
+    indicator_id: int,
+    time_aggregation: Aggregation,
+    buckets: Sequence[Bucket],
+    cuts: Sequence[date],
+    units: Any,
+) -> Select[Any]:
+    """The indicator's kept months in the buckets, shaped as :func:`_observations`: a month is
+    one row of ``n`` observations, dated by its latest period and received when it last
+    changed."""
+    m = SeriesMonth
+    columns: list[Any] = [
+        _index_of(m.month, [b.first.start for b in buckets[1:]]).label("idx"),
+        _route_key(m.unit_id.expression, m.month, cuts).label("route"),
+        m.unit_id,
+        _MONTH_VALUE[time_aggregation].label("value"),
+        m.last_start.label("period_start"),
+        m.changed_at.label("received_at"),
+        m.received.label("n"),
+        literal(0, Integer).label("approximate"),
+    ]
+    return select(*columns).where(
+        m.indicator_id == indicator_id,
+        m.month >= buckets[0].first.start,
+        m.month <= buckets[-1].last.start,
+        m.unit_id.in_(units),
+        m.value_sum.is_not(None),  # a month archived before values were kept
+    )
 
 
 # The columns of :func:`_routes`, in order.
@@ -289,21 +374,30 @@ def _merged(routed: Any, aggregation: Aggregation, weighted: bool) -> Any:
 
 
 def _over_time(
-    rows: Any, keys: Sequence[str], aggregation: Aggregation, then: Aggregation
+    rows: Any,
+    keys: Sequence[str],
+    aggregation: Aggregation,
+    then: Aggregation,
+    *,
+    counted: bool = False,
 ) -> Select[Any]:
     """Per ``keys`` (a bucket and a source, or a bucket, a unit of the map and its group): the
     value over time, the observation count, when it last changed and whether it is
     approximate; for a ``last`` over units next, also the latest period in the bucket. ``last``
-    over time takes the value of the latest period."""
+    over time takes the value of the latest period. ``counted`` rows each hold the sum of ``n``
+    values, so their mean is the sums over the counts."""
     source, rank = rows, None
     if aggregation is Aggregation.LAST:
         partition = [rows.c[k] for k in keys]
         source = _ranked(rows, partition, (rows.c.period_start.desc(),), "ranked_obs")
         rank = source.c.rank
     grouping = [source.c[k] for k in keys]
+    value = _aggregate(aggregation, source.c.value, rank)
+    if counted and aggregation is Aggregation.AVG:
+        value = func.sum(source.c.value) / func.sum(source.c.n)
     columns = [
         *grouping,
-        _aggregate(aggregation, source.c.value, rank).label("value"),
+        value.label("value"),
         func.sum(source.c.n).label("n"),
         func.max(source.c.received_at).label("received_at"),
         func.max(source.c.approximate).label("approximate"),

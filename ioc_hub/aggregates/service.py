@@ -103,9 +103,11 @@ async def aggregate(
     page: PageParams,
     *,
     principal: Principal | None,
+    from_kept: bool = True,
 ) -> Page[AggregateRow]:
     """The rows of ``query`` for ``principal``, or for the public (open data) when it is None:
-    then only open indicators, at province and district level."""
+    then only open indicators, at province and district level. ``from_kept`` reads the months
+    kept at ingest where they answer alike (False: the observations alone)."""
     _require_area_key(principal)
     indicators = await _indicators(session, query, principal is None)
     bucket = _bucket(query.bucket, indicators)
@@ -145,6 +147,7 @@ async def aggregate(
             cuts=layout.cuts,
             routes=routes,
             changed_since=query.changed_since,
+            from_kept=from_kept,
         )
         expected = await obligations.expected(indicator.id, plan, layout.cuts, routes)
         pending += _pending(

@@ -1,12 +1,14 @@
-"""The months kept for completeness (``series_months``, docs/design.md §4): per series and
-calendar month of period start, how many periods were received, how many of them on time, under
-which grace, and the latest first acceptance. Pure: ingest counts with it as it stores values,
-completeness reads what it counted.
+"""The months kept for completeness and aggregates (``series_months``, docs/design.md §4, §5):
+per series and calendar month of period start, how many periods were received, how many of them
+on time, under which grace, the latest first acceptance, and the values as aggregates combine
+them over time. Pure: ingest counts with it as it stores values, completeness and aggregates
+read what it counted.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from ioc_hub.config import Settings
 from ioc_hub.coverage.rules import Schedule, is_on_time
@@ -63,6 +65,17 @@ class Deadlines:
         return is_on_time(first_received_at, self.deadline(indicator_id, period_start))
 
 
+class Report(NamedTuple):
+    """One stored period of a series, as its month counts it."""
+
+    unit_id: int
+    indicator_id: int
+    period_start: date
+    first_received_at: datetime
+    value: float
+    received_at: datetime
+
+
 @dataclass(slots=True)
 class MonthCount:
     """One row of ``series_months`` as counted from reports."""
@@ -71,24 +84,56 @@ class MonthCount:
     on_time: int
     grace_microseconds: int
     last_received_at: datetime
+    value_sum: float
+    value_min: float
+    value_max: float
+    last_start: date
+    last_value: float
+    changed_at: datetime
+
+    @classmethod
+    def of(cls, report: Report, on_time: bool, grace_microseconds: int) -> "MonthCount":
+        """A month holding ``report`` alone."""
+        value = report.value
+        return cls(
+            received=1,
+            on_time=int(on_time),
+            grace_microseconds=grace_microseconds,
+            last_received_at=report.first_received_at,
+            value_sum=value,
+            value_min=value,
+            value_max=value,
+            last_start=report.period_start,
+            last_value=value,
+            changed_at=report.received_at,
+        )
+
+    def add(self, report: Report, on_time: bool) -> None:
+        """Count another period of the month."""
+        self.received += 1
+        self.on_time += on_time
+        self.last_received_at = max(self.last_received_at, report.first_received_at)
+        self.value_sum += report.value
+        self.value_min = min(self.value_min, report.value)
+        self.value_max = max(self.value_max, report.value)
+        if report.period_start > self.last_start:
+            self.last_start, self.last_value = report.period_start, report.value
+        self.changed_at = max(self.changed_at, report.received_at)
 
 
-def count_months(
-    deadlines: Deadlines, reports: Iterable[tuple[int, int, date, datetime]]
-) -> dict[MonthKey, MonthCount]:
-    """The months of these reports, each (unit id, indicator id, period start, first
-    acceptance) one period."""
+def count_months(deadlines: Deadlines, reports: Iterable[Report]) -> dict[MonthKey, MonthCount]:
+    """The months of these reports, each one period."""
     months: dict[MonthKey, MonthCount] = {}
-    for unit_id, indicator_id, start, first_received_at in reports:
-        key = (unit_id, indicator_id, month_of(start))
-        on_time = int(deadlines.on_time(indicator_id, start, first_received_at))
+    for report in reports:
+        key = (report.unit_id, report.indicator_id, month_of(report.period_start))
+        on_time = deadlines.on_time(
+            report.indicator_id, report.period_start, report.first_received_at
+        )
         count = months.get(key)
         if count is None:
-            months[key] = MonthCount(1, on_time, deadlines.grace(indicator_id), first_received_at)
-            continue
-        count.received += 1
-        count.on_time += on_time
-        count.last_received_at = max(count.last_received_at, first_received_at)
+            months[key] = MonthCount.of(report, on_time, deadlines.grace(report.indicator_id))
+        else:
+            count.add(report, on_time)
     return months
 
 

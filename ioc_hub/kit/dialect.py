@@ -39,6 +39,13 @@ def greatest(session: AsyncSession, *values: Any) -> ColumnElement[Any]:
     return func.max(*values)
 
 
+def least(session: AsyncSession, *values: Any) -> ColumnElement[Any]:
+    """The smallest of its arguments (SQLite spells it as the multi-argument ``min``)."""
+    if is_postgresql(session):
+        return func.least(*values)
+    return func.min(*values)
+
+
 def code_order(session: AsyncSession, column: SQLColumnExpression[str]) -> SQLColumnExpression[str]:
     """``column`` to sort by code point, as Python sorts strings: PostgreSQL's default collation
     follows the locale (which skips punctuation), SQLite's compares bytes already."""

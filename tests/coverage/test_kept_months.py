@@ -1,8 +1,8 @@
-"""The months kept for completeness (``series_months``, docs/design.md §4) on random histories:
-pushes, corrections, re-sends, imports of late and early history, deletions and changes of
-grace, over periods of three cadences across month ends. The kept months must equal a full
-recomputation from the observations, and completeness from them must equal completeness from
-the observations alone."""
+"""The months kept for completeness and aggregates (``series_months``, docs/design.md §4, §5) on
+random histories: pushes, corrections, re-sends, imports of late and early history, deletions
+and changes of grace, over periods of three cadences across month ends. The kept months must
+equal a full recomputation from the observations, and completeness and aggregates (under every
+aggregation over time) from them must equal the same from the observations alone."""
 
 import asyncio
 from collections.abc import Iterator
@@ -20,6 +20,9 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from ioc_hub.access.principal import Principal, UnitRef
+from ioc_hub.aggregates import service as aggregates
+from ioc_hub.aggregates.rules import Level
+from ioc_hub.aggregates.service import AggregateQuery
 from ioc_hub.config import Settings
 from ioc_hub.coverage import repository, service
 from ioc_hub.coverage.schemas import GroupBy
@@ -28,7 +31,7 @@ from ioc_hub.ingest.repository.months import recount_regraced
 from ioc_hub.kit.pagination import PageParams
 from ioc_hub.kit.periods import Cadence, Period
 from ioc_hub.migrate import alembic_config, upgrade
-from ioc_hub.models import Indicator, Observation, SeriesMonth, Unit, UnitKind
+from ioc_hub.models import Aggregation, Indicator, Observation, SeriesMonth, Unit, UnitKind
 from ioc_hub.seed import seed_all
 from tests.conftest import Clock, bearer
 from tests.coverage.helpers import DAILY, MONTHLY, get, push
@@ -86,6 +89,14 @@ RANGES = [
     ("2026-W05", "2026-W09"),
     ("2026-01-29", "2026-03-01"),
     ("2026-Q1", "2026-Q1"),
+]
+
+# (bucket, from, to, level) of the aggregates compared: whole months for the daily and monthly
+# indicators (kept months answer), never for the weekly one (its observations do).
+AGGREGATES = [
+    (Cadence.MONTHLY, "2026-01", "2026-03", Level.COMMUNE),
+    (Cadence.QUARTERLY, "2026-Q1", "2026-Q1", Level.DISTRICT),
+    (Cadence.MONTHLY, "2026-02", "2026-02", Level.PROVINCE),
 ]
 
 PAST = "2026-02-20T00:00:00+07:00"
@@ -198,6 +209,8 @@ async def _assert_kept_equals_recount(
                     Observation.indicator_id,
                     Observation.period_start,
                     Observation.first_received_at,
+                    Observation.value,
+                    Observation.received_at,
                 )
             )
         ).all()
@@ -205,22 +218,41 @@ async def _assert_kept_equals_recount(
             (m.unit_id, m.indicator_id, m.month): m
             for m in (await session.scalars(select(SeriesMonth))).all()
         }
-    recounted: dict[tuple[int, int, date], list[Any]] = {}
-    for unit_id, indicator_id, start, first_received_at in observations:
+    recounted: dict[tuple[int, int, date], dict[str, Any]] = {}
+    for unit_id, indicator_id, start, first_received_at, value, received_at in sorted(
+        observations, key=lambda o: o.period_start
+    ):
         cadence, own = indicators[indicator_id]
         grace = hub.grace(cadence, own)
         deadline = Period(cadence, start).deadline(hub.tz, grace)
         key = (unit_id, indicator_id, start.replace(day=1))
         month = recounted.setdefault(
-            key, [0, 0, grace // timedelta(microseconds=1), first_received_at]
+            key,
+            {
+                "received": 0,
+                "on_time": 0,
+                "last_received_at": first_received_at,
+                "value_sum": 0.0,
+                "value_min": value,
+                "value_max": value,
+                "changed_at": received_at,
+                "grace": grace // timedelta(microseconds=1),
+            },
         )
-        month[0] += 1
-        month[1] += first_received_at <= deadline
-        month[3] = max(month[3], first_received_at)
+        month["received"] += 1
+        month["on_time"] += first_received_at <= deadline
+        month["last_received_at"] = max(month["last_received_at"], first_received_at)
+        month["value_sum"] += value
+        month["value_min"] = min(month["value_min"], value)
+        month["value_max"] = max(month["value_max"], value)
+        month["last_start"], month["last_value"] = start, value  # sorted by period start
+        month["changed_at"] = max(month["changed_at"], received_at)
     assert kept.keys() == recounted.keys()
-    for key, (received, on_time, grace, last_received_at) in recounted.items():
+    for key, expected in recounted.items():
         month = kept[key]
-        assert (month.received, month.last_received_at) == (received, last_received_at), key
+        grace = expected.pop("grace")
+        on_time = expected.pop("on_time")
+        assert {name: getattr(month, name) for name in expected} == expected, key
         if month.grace_microseconds == grace:
             assert month.on_time == on_time, key
 
@@ -256,6 +288,65 @@ async def _answers_agree(
         assert answers[0] == answers[1], (first, last, at)
 
 
+async def _aggregates_agree(
+    factory: async_sessionmaker[AsyncSession], hub: Settings, now: datetime
+) -> None:
+    """Aggregates from the kept months equal those from the observations, under every
+    aggregation over time and three over units; the indicators' own are restored after."""
+    province = await _province(factory)
+    indicators = Indicator.code.in_(list(CADENCES))
+    async with factory() as session:
+        own = (
+            await session.execute(
+                select(
+                    Indicator.code, Indicator.time_aggregation, Indicator.area_aggregation
+                ).where(indicators)
+            )
+        ).all()
+    since = START + timedelta(hours=30)
+    for over_time in Aggregation:
+        for over_units in (Aggregation.SUM, Aggregation.AVG, Aggregation.LAST):
+            async with factory() as session, session.begin():
+                await session.execute(
+                    update(Indicator)
+                    .where(indicators)
+                    .values(time_aggregation=over_time, area_aggregation=over_units)
+                )
+            for (bucket, first, last, level), changed_since in [
+                *((query, None) for query in AGGREGATES),
+                (AGGREGATES[0], since),
+            ]:
+                query = AggregateQuery(
+                    indicators=list(CADENCES),
+                    bucket=bucket,
+                    period_from=first,
+                    period_to=last,
+                    level=level,
+                    changed_since=changed_since,
+                )
+                answers = []
+                for from_kept in (True, False):
+                    async with factory() as session:
+                        page = await aggregates.aggregate(
+                            session,
+                            hub,
+                            now,
+                            query,
+                            PageParams(limit=1000, offset=0),
+                            principal=province,
+                            from_kept=from_kept,
+                        )
+                    answers.append(page.model_dump())
+                assert answers[0] == answers[1], (over_time, over_units, query)
+    async with factory() as session, session.begin():
+        for code, over_time, over_units in own:
+            await session.execute(
+                update(Indicator)
+                .where(Indicator.code == code)
+                .values(time_aggregation=over_time, area_aggregation=over_units)
+            )
+
+
 @settings(
     max_examples=6,
     deadline=None,
@@ -275,6 +366,7 @@ async def test_kept_months_equal_a_recount_and_answer_as_the_observations(
     await _play(client, bearer(admin_token), clock, hub.tz, steps)
     await _assert_kept_equals_recount(session_factory, hub)
     await _answers_agree(session_factory, hub, clock.now)
+    await _aggregates_agree(session_factory, hub, clock.now)
 
 
 async def test_whole_months_are_counted_without_reading_observations(
@@ -317,11 +409,11 @@ async def test_the_migration_counts_the_months_already_stored(engine: str, tmp_p
                         "indicator_id": indicator_id,
                         "period": period,
                         "period_start": date.fromisoformat(period),
-                        "value": 1.0,
+                        "value": float(len(received) - n),
                         "received_at": datetime.fromisoformat(at),
                         "first_received_at": datetime.fromisoformat(at),
                     }
-                    for period, at in received.items()
+                    for n, (period, at) in enumerate(received.items())
                 ],
             )
         await database.dispose()
@@ -337,6 +429,14 @@ async def test_the_migration_counts_the_months_already_stored(engine: str, tmp_p
     ] == [
         (date(2026, 1, 1), 2, 1, day, datetime.fromisoformat(received["2026-01-31"])),
         (date(2026, 2, 1), 1, 1, day, datetime.fromisoformat(received["2026-02-01"])),
+    ]
+    # Values 3, 2 and 1 in period order; received when first accepted.
+    assert [
+        (m.value_sum, m.value_min, m.value_max, m.last_start, m.last_value, m.changed_at)
+        for m in months
+    ] == [
+        (5.0, 2.0, 3.0, date(2026, 1, 31), 2.0, datetime.fromisoformat(received["2026-01-31"])),
+        (1.0, 1.0, 1.0, date(2026, 2, 1), 1.0, datetime.fromisoformat(received["2026-02-01"])),
     ]
 
 

@@ -1,19 +1,26 @@
-"""Keeping ``series_months`` (docs/design.md §4) in the batch's transaction, the same SQL on both
-engines: a write adds the periods it created (the PostgreSQL statement does the same in one of
-its steps), a deletion counts the months it touched again from the observations left, and
-``ioc-hub recount`` counts again the months a change of grace left untrusted.
+"""Keeping ``series_months`` (docs/design.md §4, §5) in the batch's transaction, the same SQL on
+both engines: a write adds the periods it created (the PostgreSQL statement does the same in one
+of its steps), a correction or a deletion counts the months it touched again from the
+observations as they are then, and ``ioc-hub recount`` counts again the months a change of grace
+left untrusted.
 """
 
 from collections.abc import Collection, Mapping
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, case, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.config import Settings
-from ioc_hub.coverage.months import Deadlines, MonthCount, MonthKey, count_months, next_month
-from ioc_hub.kit.dialect import greatest, keys_in, upsert
+from ioc_hub.coverage.months import (
+    Deadlines,
+    MonthCount,
+    MonthKey,
+    Report,
+    count_months,
+    next_month,
+)
+from ioc_hub.kit.dialect import greatest, keys_in, least, upsert
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import Indicator, Observation, SeriesMonth
 
@@ -21,6 +28,7 @@ from ioc_hub.models import Indicator, Observation, SeriesMonth
 _CHUNK = 5000
 
 _KEY = [SeriesMonth.indicator_id, SeriesMonth.month, SeriesMonth.unit_id]
+_KEY_NAMES = {column.key for column in _KEY}
 
 
 def _rows(months: Mapping[MonthKey, MonthCount]) -> list[dict[str, Any]]:
@@ -34,6 +42,12 @@ def _rows(months: Mapping[MonthKey, MonthCount]) -> list[dict[str, Any]]:
             "on_time": count.on_time,
             "grace_microseconds": count.grace_microseconds,
             "last_received_at": count.last_received_at,
+            "value_sum": count.value_sum,
+            "value_min": count.value_min,
+            "value_max": count.value_max,
+            "last_start": count.last_start,
+            "last_value": count.last_value,
+            "changed_at": count.changed_at,
         }
         for (unit_id, indicator_id, month), count in sorted(
             months.items(), key=lambda item: (item[0][1], item[0][2], item[0][0])
@@ -58,6 +72,15 @@ async def add(session: AsyncSession, months: Mapping[MonthKey, MonthCount]) -> N
             "last_received_at": greatest(
                 session, SeriesMonth.last_received_at, new.last_received_at
             ),
+            "value_sum": SeriesMonth.value_sum + new.value_sum,
+            "value_min": least(session, SeriesMonth.value_min, new.value_min),
+            "value_max": greatest(session, SeriesMonth.value_max, new.value_max),
+            "last_value": case(
+                (new.last_start > SeriesMonth.last_start, new.last_value),
+                else_=SeriesMonth.last_value,
+            ),
+            "last_start": greatest(session, SeriesMonth.last_start, new.last_start),
+            "changed_at": greatest(session, SeriesMonth.changed_at, new.changed_at),
         },
     )
     await session.execute(statement, _rows(months))
@@ -88,7 +111,7 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
     series = sorted({(unit_id, indicator_id) for unit_id, indicator_id, _ in wanted})
     first = min(month for *_, month in wanted)
     end = next_month(max(month for *_, month in wanted))
-    reports: list[tuple[int, int, date, datetime]] = []
+    reports: list[Report] = []
     for start in range(0, len(series), _CHUNK):
         found = await session.execute(
             select(
@@ -96,6 +119,8 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
                 Observation.indicator_id,
                 Observation.period_start,
                 Observation.first_received_at,
+                Observation.value,
+                Observation.received_at,
             ).where(
                 keys_in(
                     session,
@@ -106,7 +131,7 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
                 Observation.period_start < end,
             )
         )
-        reports.extend((u, i, day, at) for u, i, day, at in found)
+        reports.extend(Report(*row) for row in found)
     months = {
         key: count for key, count in count_months(deadlines, reports).items() if key in wanted
     }
@@ -116,10 +141,9 @@ async def recount(session: AsyncSession, deadlines: Deadlines, keys: Collection[
         statement = statement.on_conflict_do_update(
             index_elements=_KEY,
             set_={
-                "received": new.received,
-                "on_time": new.on_time,
-                "grace_microseconds": new.grace_microseconds,
-                "last_received_at": new.last_received_at,
+                column.key: new[column.key]
+                for column in SeriesMonth.__table__.columns
+                if column.key not in _KEY_NAMES
             },
         )
         await session.execute(statement, _rows(months))

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc_hub.coverage.months import Deadlines, count_months
+from ioc_hub.coverage.months import Deadlines, MonthKey, Report, count_months
 from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.repository.common import (
     CONTACT_GAP,
@@ -22,6 +22,7 @@ from ioc_hub.ingest.repository.common import (
 )
 from ioc_hub.ingest.validation import ValidRow
 from ioc_hub.kit.dialect import greatest, keys_in, upsert
+from ioc_hub.kit.periods import month_of
 from ioc_hub.models import (
     Observation,
     ObservationRevision,
@@ -57,6 +58,7 @@ async def write(
     changed: list[dict[str, Any]] = []
     revisions: list[dict[str, Any]] = []
     stored: list[ValidRow] = []
+    corrected: set[MonthKey] = set()
     for row in rows:
         received_at = row.received_at or now
         old = existing.get((row.unit_id, row.indicator_id, row.period))
@@ -84,6 +86,7 @@ async def write(
                 }
             )
             continue
+        corrected.add((row.unit_id, row.indicator_id, month_of(row.period_start)))
         changed.append(
             {
                 "id": old.id,
@@ -115,13 +118,22 @@ async def write(
     if new:
         await session.execute(insert(Observation), new)
         reports = [
-            (r["unit_id"], r["indicator_id"], r["period_start"], r["first_received_at"])
+            Report(
+                r["unit_id"],
+                r["indicator_id"],
+                r["period_start"],
+                r["first_received_at"],
+                r["value"],
+                r["received_at"],
+            )
             for r in new
         ]
         await months.add(session, count_months(deadlines, reports))
     if changed:
         await session.execute(update(Observation), changed)
         await session.execute(insert(ObservationRevision), revisions)
+        # A corrected value may have been its month's least or greatest: count it again whole.
+        await months.recount(session, deadlines, corrected)
     if stored:
         counts.advanced = await _move_series(session, stored, now)
     contact_at: dict[int, datetime] = {}

@@ -3,7 +3,8 @@
 The upsert moves the old value and comment into ``previous_*`` in the same UPDATE that replaces
 them, so the revision log gets the true old value even when pushes of one natural key race; the
 unique index keeps them from duplicating it. Data-modifying CTEs move series state, the months
-completeness reads and unit contact in the same statement, and report what moved.
+completeness and aggregates read and unit contact in the same statement, and report what moved;
+a month holding a corrected value is counted again after it, in the same transaction.
 """
 
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.coverage.months import Deadlines
+from ioc_hub.ingest.repository import months
 from ioc_hub.ingest.repository.common import (
     CONTACT_GAP,
     RECEIPT_RESOLUTION,
@@ -74,16 +76,21 @@ rev AS (
     FROM up
     WHERE NOT inserted
 ),
--- A created observation joins its month (ingest.repository.months.add does the same).
+-- A created observation joins its month (ingest.repository.months.add does the same). A month
+-- holding a corrected one is locked here too, in key order with the others, and write() counts
+-- it again whole once the statement has run: what it adds for that month is replaced.
 months AS (
     INSERT INTO series_months AS m (indicator_id, month, unit_id, received, on_time,
-        grace_microseconds, last_received_at)
+        grace_microseconds, last_received_at, value_sum, value_min, value_max, last_start,
+        last_value, changed_at)
     SELECT up.indicator_id, CAST(date_trunc('month', up.period_start) AS date), up.unit_id,
-        count(*), count(*) FILTER (WHERE input.on_time), min(input.grace), max(up.received_at)
+        count(*) FILTER (WHERE up.inserted),
+        count(*) FILTER (WHERE up.inserted AND input.on_time), min(input.grace),
+        max(up.received_at), sum(up.value), min(up.value), max(up.value), max(up.period_start),
+        (array_agg(up.value ORDER BY up.period_start DESC))[1], max(up.received_at)
     FROM up
     JOIN input ON input.unit_id = up.unit_id AND input.indicator_id = up.indicator_id
         AND input.period = up.period
-    WHERE up.inserted
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3
     ON CONFLICT (indicator_id, month, unit_id) DO UPDATE SET
@@ -91,7 +98,14 @@ months AS (
         on_time = m.on_time + excluded.on_time,
         grace_microseconds = CASE WHEN m.grace_microseconds = excluded.grace_microseconds
             THEN m.grace_microseconds END,
-        last_received_at = GREATEST(m.last_received_at, excluded.last_received_at)
+        last_received_at = GREATEST(m.last_received_at, excluded.last_received_at),
+        value_sum = m.value_sum + excluded.value_sum,
+        value_min = LEAST(m.value_min, excluded.value_min),
+        value_max = GREATEST(m.value_max, excluded.value_max),
+        last_value = CASE WHEN excluded.last_start > m.last_start
+            THEN excluded.last_value ELSE m.last_value END,
+        last_start = GREATEST(m.last_start, excluded.last_start),
+        changed_at = GREATEST(m.changed_at, excluded.changed_at)
 ),
 latest AS (
     SELECT DISTINCT ON (unit_id, indicator_id)
@@ -146,6 +160,10 @@ SELECT
             count(*) FILTER (WHERE NOT inserted) AS updated
         FROM up GROUP BY unit_id) per_unit) AS stored,
     (SELECT json_agg(json_build_array(unit_id, indicator_id, period)) FROM up) AS written,
+    (SELECT json_agg(json_build_array(unit_id, indicator_id, month)) FROM (
+        SELECT DISTINCT unit_id, indicator_id, CAST(date_trunc('month', period_start) AS date)
+            AS month
+        FROM up WHERE NOT inserted) corrected_months) AS corrected,
     (SELECT json_agg(json_build_array(unit_id, indicator_id, period, period_start, previous,
         previous_start)) FROM advanced) AS advanced,
     (SELECT json_agg(json_build_array(unit_id, at, previous)) FROM seen
@@ -208,6 +226,8 @@ async def write(
         Advance(u, i, period, date.fromisoformat(start), previous, _date(previous_start))
         for u, i, period, start, previous, previous_start in _json_rows(result.advanced)
     ]
+    corrected = [(u, i, date.fromisoformat(month)) for u, i, month in _json_rows(result.corrected)]
+    await months.recount(session, deadlines, corrected)
     counts.contacts = [
         Contact(
             u, datetime.fromisoformat(at), datetime.fromisoformat(previous) if previous else None
