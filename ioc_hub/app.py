@@ -21,6 +21,7 @@ from ioc_hub.kit.limits import BodySizeLimit
 from ioc_hub.metrics.middleware import PushMetrics
 from ioc_hub.metrics.service import HubMetrics
 from ioc_hub.partitions.keeper import PartitionKeeper
+from ioc_hub.registry.memo import RegistryMemo
 from ioc_hub.replica import Replica
 from ioc_hub.stream.service import Stream
 from ioc_hub.webhooks.dispatcher import Dispatcher
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = sessions
         app.state.transaction_queue = transaction_queue(engine)
+        app.state.registry_memo = RegistryMemo()
         replica = Replica.create(settings, engine)
         app.state.replica = replica
         if replica is not None:

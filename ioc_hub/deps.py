@@ -16,6 +16,7 @@ from starlette.datastructures import State
 from ioc_hub.config import Settings
 from ioc_hub.db import session_scope
 from ioc_hub.errors import Invalid
+from ioc_hub.registry.memo import RegistryMemo
 from ioc_hub.replica import Replica
 
 
@@ -62,7 +63,13 @@ async def utf8_body(request: Request) -> None:
         raise Invalid(f"body is not UTF-8: byte {exc.start} is not valid", field="body") from None
 
 
+async def get_registry_memo(request: Request) -> RegistryMemo:
+    memo: RegistryMemo = request.app.state.registry_memo
+    return memo
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RegistryMemoDep = Annotated[RegistryMemo, Depends(get_registry_memo)]
 # scope="function": the commit happens before the response is sent, so a 2xx means it is stored.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]

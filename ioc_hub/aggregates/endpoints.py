@@ -8,7 +8,7 @@ from ioc_hub.access.principal import Principal
 from ioc_hub.aggregates import service
 from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import CSV_EXAMPLE, AggregateRow, OutputFormat
-from ioc_hub.deps import NowDep, ReadSessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, RegistryMemoDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Offset, Page, PageParams
 from ioc_hub.kit.params import CODE_LIST_PATTERN, CODE_PATTERN, IsoDate, IsoDateTime
@@ -118,6 +118,7 @@ def to_response(representation: service.Representation) -> Response:
 )
 async def get_aggregates(
     session: ReadSessionDep,
+    memo: RegistryMemoDep,
     settings: SettingsDep,
     principal: Reader,
     now: NowDep,
@@ -163,6 +164,8 @@ async def get_aggregates(
         boundaries=boundaries,
         boundaries_on=boundaries_on,
     )
-    rows = await service.aggregate(session, settings, now, query, page, principal=principal)
+    rows = await service.aggregate(
+        session, settings, now, query, page, principal=principal, memo=memo
+    )
     fmt = service.choose_format(output_format, accept)
     return to_response(service.represent(rows, fmt, if_none_match, public=False))

@@ -50,6 +50,8 @@ class Lineage:
     def shares(self, unit: int, after: date, *, by_share: bool) -> list[Share]:
         """Where the value of ``unit`` for a period that began on ``after`` goes; targets are
         distinct, weights positive."""
+        if unit not in self._steps:  # most units: no edge to follow
+            return [Share(unit, 1.0, False)] if unit in self._existing else []
         merged: dict[int, tuple[float, bool]] = {}
         for share in self._follow(unit, after, 1.0, False, by_share):
             weight, approximate = merged.get(share.target, (0.0, False))

@@ -31,7 +31,7 @@ counts, and routing zeroes the counts of a second route into one group).
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -63,12 +63,11 @@ from ioc_hub.models import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):
     """Observations of ``unit`` whose periods start in segment ``segment`` reach ``target`` (a
     unit of the answer's map, in group ``group``) with ``weight``. ``counts`` is true on one
     route per (segment, unit, group), so an observation counts once in a group's ``reported``
-    even when it reaches several of its units."""
+    even when it reaches several of its units. (A tuple: a national map makes thousands.)"""
 
     segment: int
     unit: int
@@ -77,6 +76,35 @@ class Route:
     weight: float
     approximate: bool
     counts: bool
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """An answer's routes, what the query's shape depends on, and the ``VALUES`` list it joins:
+    worked out once per map (at national scale, as costly as the query itself)."""
+
+    routes: Sequence[Route]
+    table: Any
+    units: Sequence[int]
+    """Every unit whose values go somewhere."""
+    weighted: bool
+    """Some route carries part of a value."""
+    single: bool
+    """Each unit of the map has one source."""
+    meeting: bool
+    """Several units reach one unit of the map in one segment."""
+
+    @classmethod
+    def of(cls, routes: Sequence[Route], cuts: int) -> "RouteTable":
+        """``routes`` of a map with ``cuts`` cuts (segments less one)."""
+        return cls(
+            routes=routes,
+            table=_routes(routes, cuts) if routes else None,
+            units=sorted({r.unit for r in routes}),
+            weighted=any(r.weight != 1 for r in routes),
+            single=len({(r.target, r.group) for r in routes}) == len(routes),
+            meeting=len({(r.segment, r.target) for r in routes}) < len(routes),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +127,7 @@ async def cells(
     area_aggregation: Aggregation,
     buckets: Sequence[Bucket],
     cuts: Sequence[date],
-    routes: Sequence[Route],
+    routes: RouteTable,
     changed_since: datetime | None = None,
     from_kept: bool = True,
 ) -> list[Cell]:
@@ -110,19 +138,17 @@ async def cells(
     or after it. ``from_kept`` reads the kept months where they answer alike (False: always the
     observations, which tests compare them with).
     """
-    if not buckets or not routes:
+    if not buckets or not routes.routes:
         return []
-    units: Any = bindparam("units", sorted({r.unit for r in routes}), literal_execute=True)
-    weighted = any(r.weight != 1 for r in routes)
-    table = _routes(routes, len(cuts))
-    # Each unit of the map has one source: over time per source first, then along the routes,
-    # so only the per-unit rows are joined (as cheap as a map that never changed).
-    single = len({(r.target, r.group) for r in routes}) == len(routes)
-    # Values meeting in one unit and period combine first, unless the same aggregation over
-    # time would combine them anyway (sum of sums, min of mins, max of maxes).
+    table, weighted, single = routes.table, routes.weighted, routes.single
+    units: Any = bindparam("units", routes.units, literal_execute=True)
+    # With one source per unit of the map: over time per source first, then along the routes,
+    # so only the per-unit rows are joined (as cheap as a map that never changed). Values
+    # meeting in one unit and period combine first, unless the same aggregation over time would
+    # combine them anyway (sum of sums, min of mins, max of maxes).
     merge = (
         not single
-        and len({(r.segment, r.target) for r in routes}) < len(routes)
+        and routes.meeting
         and not (
             time_aggregation is area_aggregation
             and area_aggregation in (Aggregation.SUM, Aggregation.MIN, Aggregation.MAX)

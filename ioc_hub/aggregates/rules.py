@@ -18,6 +18,7 @@ Definitions the rest of the feature relies on:
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ioc_hub.kit.periods import Cadence, Period
 from ioc_hub.models import UnitKind
@@ -59,9 +60,9 @@ AREA_LEVELS: Mapping[UnitKind, Level] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class AreaUnit:
-    """The facts about a unit that area and level decisions need."""
+class AreaUnit(NamedTuple):
+    """The facts about a unit that area and level decisions need (a tuple: a national tree
+    makes thousands per answer)."""
 
     id: int
     code: str
@@ -152,11 +153,24 @@ def groups(units: Iterable[AreaUnit], area: AreaUnit, level: Level) -> dict[int,
     """unit id → group id for the units of one tree (any depth: a commune may hang under a
     district or straight under its province) lying in ``area`` and counting at ``level``."""
     by_id = {u.id: u for u in units}
-    mapping = {}
+    children: dict[int, list[AreaUnit]] = {}
     for unit in by_id.values():
-        chain = _lineage(unit, by_id)
-        if any(u.id == area.id for u in chain) and (group := group_of(chain, level)) is not None:
+        if unit.parent_id is not None:
+            children.setdefault(unit.parent_id, []).append(unit)
+    mapping: dict[int, int] = {}
+    # Down from the area, each unit handing its group to its children: a unit's group is its
+    # nearest area of the level, itself included (each unit once, whatever the tree holds).
+    stack = [(by_id.get(area.id, area), group_of(_lineage(area, by_id), level))]
+    seen: set[int] = set()
+    while stack:
+        unit, above = stack.pop()
+        if unit.id in seen:
+            continue
+        seen.add(unit.id)
+        group = unit.id if level is Level.UNIT or AREA_LEVELS.get(unit.kind) is level else above
+        if group is not None:
             mapping[unit.id] = group
+        stack.extend((child, group) for child in children.get(unit.id, ()))
     return mapping
 
 

@@ -36,10 +36,11 @@ import hashlib
 import io
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from typing import NoReturn
+from functools import partial
+from typing import NoReturn, TypeVar
 
 import orjson
 from sqlalchemy import select
@@ -70,7 +71,10 @@ from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import Aggregation, Indicator, LineageEdge, Unit, UnitKind
 from ioc_hub.registry import service as registry
 from ioc_hub.registry import timeline
+from ioc_hub.registry.memo import RegistryMemo
 from ioc_hub.registry.timeline import local_day
+
+T = TypeVar("T")
 
 MAX_INDICATORS = 20
 # Rows one request may compute (buckets × groups × indicators), whatever page it asks for.
@@ -103,12 +107,17 @@ async def aggregate(
     page: PageParams,
     *,
     principal: Principal | None,
+    memo: RegistryMemo | None = None,
     from_kept: bool = True,
 ) -> Page[AggregateRow]:
     """The rows of ``query`` for ``principal``, or for the public (open data) when it is None:
-    then only open indicators, at province and district level. ``from_kept`` reads the months
-    kept at ingest where they answer alike (False: the observations alone)."""
+    then only open indicators, at province and district level. The map of the answer (trees,
+    groups, routes, obligations) is kept in ``memo`` while the registry stays the same (none:
+    worked out for this answer alone). ``from_kept`` reads the months kept at ingest where they
+    answer alike (False: the observations alone)."""
     _require_area_key(principal)
+    memo = memo or RegistryMemo()
+    reads = _Reads(session, memo, await memo.generation(session))
     indicators = await _indicators(session, query, principal is None)
     bucket = _bucket(query.bucket, indicators)
     first, last = _range(query, bucket, now, settings.tz)
@@ -124,7 +133,7 @@ async def aggregate(
         min(plan[0].first.start for plan in plans.values()),
         max(plan[-1].last.last_day for plan in plans.values()),
     )
-    layout = await _layout(session, query, principal, local_day(now, settings.tz), span)
+    layout = await _layout(reads, query, principal, local_day(now, settings.tz), span)
     size = (last.ordinal - first.ordinal + 1) * len(layout.codes) * len(indicators)
     if size > MAX_ROWS:
         raise Invalid(
@@ -132,12 +141,16 @@ async def aggregate(
             f"{MAX_ROWS}: narrow from/to, the area or the level",
             field="query.from",
         )
-    obligations = _Obligations(session, [i.id for i in indicators], layout.obligation_cuts)
+    obligations = _Obligations(reads, [i.id for i in indicators], layout.obligation_cuts)
     pending: list[_Pending] = []
     for indicator in indicators:
         plan = plans[indicator.id]
         area_aggregation = Aggregation(indicator.area_aggregation)
-        routes = layout.routes(by_share=area_aggregation in (Aggregation.SUM, Aggregation.AVG))
+        by_share = area_aggregation in (Aggregation.SUM, Aggregation.AVG)
+        routes = await reads.kept(
+            ("routes", layout.key, by_share),
+            partial(layout.route_table, by_share=by_share),
+        )
         found = await repository.cells(
             session,
             indicator_id=indicator.id,
@@ -149,7 +162,7 @@ async def aggregate(
             changed_since=query.changed_since,
             from_kept=from_kept,
         )
-        expected = await obligations.expected(indicator.id, plan, layout.cuts, routes)
+        expected = await obligations.expected(indicator.id, plan, layout.cuts, routes.routes)
         pending += _pending(
             indicator.code, plan, found, expected, layout.codes, gaps=query.changed_since is None
         )
@@ -219,8 +232,9 @@ class _Layout:
     Under ``current`` the chosen day's tree holds every group in every segment, and ``lineage``
     carries the values of other units to it; under ``as_reported`` each segment has the tree of
     its first day and values stay with their unit. ``obligation_cuts`` are the days obligations
-    may change on; ``codes`` names every group."""
+    may change on; ``codes`` names every group; ``key`` says what the map was drawn for."""
 
+    key: Hashable
     starts: Sequence[date]
     members: Sequence[Mapping[int, int]]
     codes: Mapping[int, str]
@@ -231,6 +245,10 @@ class _Layout:
     def cuts(self) -> Sequence[date]:
         """The days that begin segments 1, 2, …"""
         return self.starts[1:]
+
+    async def route_table(self, *, by_share: bool) -> repository.RouteTable:
+        """The routes, ready for the query."""
+        return repository.RouteTable.of(self.routes(by_share=by_share), len(self.cuts))
 
     def routes(self, *, by_share: bool) -> list[repository.Route]:
         """Where each unit's values go in each segment (docs/design.md §8)."""
@@ -266,7 +284,7 @@ class _Layout:
 
 
 async def _layout(
-    session: AsyncSession,
+    reads: "_Reads",
     query: AggregateQuery,
     principal: Principal | None,
     today: date,
@@ -276,8 +294,10 @@ async def _layout(
     and the lineage edges in force on it, or each segment's own tree."""
     day = query.boundaries_on or today
     current = query.boundaries is Boundaries.CURRENT
-    changes = await repository.change_days(session, *span, edges_until=day if current else None)
-    lineage = None
+    changes = await repository.change_days(
+        reads.session, *span, edges_until=day if current else None
+    )
+    lineage: Lineage | None = None
     if not current:
         if query.boundaries_on is not None:
             raise Invalid(
@@ -286,34 +306,36 @@ async def _layout(
                 field="query.boundaries_on",
             )
         starts = [span[0], *changes.tree]
-        trees = [await _tree(session, start) for start in starts]
+        days = starts
         when = f"in the periods from {span[0].isoformat()} to {span[1].isoformat()}"
     else:
-        tree = await _tree(session, day)
-        in_force = []
-        if changes.edges:  # edges that took effect before every period apply to none
-            in_force = await timeline.edges(session, LineageEdge.effective <= day)
         starts = [span[0], *(d for d in changes.edges if d <= span[1])]
-        trees = [tree] * len(starts)
+        days = [day] * len(starts)
         when = f"on {day.isoformat()}" + ("" if query.boundaries_on else " (today)")
-        lineage = Lineage(in_force, {u.id for u in tree})
+        if changes.edges:  # edges that took effect before every period apply to none
+            lineage = await reads.kept(("lineage", day), partial(_lineage, reads, day))
     code = _area_code(query, principal)
-    found = False
+    areas: list[tuple[int, Level] | None] = []
     members: list[Mapping[int, int]] = []
     codes: dict[int, str] = {}
-    for tree in trees:
+    for tree_day in days:
+        tree = await reads.tree(tree_day)
         area = _area(tree, code, principal)
         if area is None:
+            areas.append(None)
             members.append({})
             continue
         level = _level(query.level, area, principal is None)
-        members.append(groups(tree, area, level))
-        named = set(members[-1].values())
-        codes |= {u.id: u.code for u in tree if u.id in named}
-        found = True
-    if not found:
-        await _absent(session, query, principal, when)
+        areas.append((area.id, level))
+        grouped, named = await reads.kept(
+            ("groups", tree_day, area.id, level), partial(_grouped, tree, area, level)
+        )
+        members.append(grouped)
+        codes |= named
+    if not any(areas):
+        await _absent(reads.session, query, principal, when)
     return _Layout(
+        key=(query.boundaries, day, tuple(starts), tuple(areas)),
         starts=starts,
         members=members,
         codes=codes,
@@ -322,12 +344,44 @@ async def _layout(
     )
 
 
+async def _grouped(
+    tree: Sequence[AreaUnit], area: AreaUnit, level: Level
+) -> tuple[dict[int, int], dict[int, str]]:
+    """unit → group of ``area`` at ``level`` in ``tree``, and the code of each group."""
+    grouped = groups(tree, area, level)
+    named = set(grouped.values())
+    return grouped, {u.id: u.code for u in tree if u.id in named}
+
+
+async def _lineage(reads: "_Reads", day: date) -> Lineage:
+    """The lineage edges in force on ``day``, towards the units of its tree."""
+    in_force = await timeline.edges(reads.session, LineageEdge.effective <= day)
+    return Lineage(in_force, {u.id for u in await reads.tree(day)})
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """The registry as one answer reads it: through the process's memo, under the generation its
+    session reads (docs/design.md §5)."""
+
+    session: AsyncSession
+    memo: RegistryMemo
+    generation: int
+
+    async def kept(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        return await self.memo.get(self.generation, key, compute)
+
+    async def tree(self, day: date) -> list[AreaUnit]:
+        """The tree as of ``day``, active units or not: an inactive unit's history still counts
+        in its area."""
+        return await self.kept(("tree", day), partial(_tree, self.session, day))
+
+
 async def _tree(session: AsyncSession, day: date) -> list[AreaUnit]:
-    """The tree as of ``day``, active units or not: an inactive unit's history still counts in
-    its area."""
     tree = timeline.tree_on(day)
     rows = await session.execute(select(tree.c.id, tree.c.code, tree.c.kind, tree.c.parent_id))
-    return [AreaUnit(r.id, r.code, UnitKind(r.kind), r.parent_id) for r in rows]
+    kinds = {kind.value: kind for kind in UnitKind}
+    return [AreaUnit(id_, code, kinds[kind], parent) for id_, code, kind, parent in rows]
 
 
 def _require_area_key(principal: Principal | None) -> None:
@@ -403,13 +457,12 @@ class _Obligations:
     """How many reports were expected per (bucket, group): for each due period of the bucket,
     the units obliged on its last day (the obligations of that day over the tree of that day,
     docs/design.md §8), each counted in the groups its values reach. Obligations are read once
-    per stretch of days in which they cannot change (``cuts`` begin the stretches)."""
+    per stretch of days in which they cannot change (``cuts`` begin the stretches), and kept
+    by day in the memo."""
 
-    def __init__(
-        self, session: AsyncSession, indicator_ids: Sequence[int], cuts: Sequence[date]
-    ) -> None:
-        self._session = session
-        self._indicator_ids = indicator_ids
+    def __init__(self, reads: _Reads, indicator_ids: Sequence[int], cuts: Sequence[date]) -> None:
+        self._reads = reads
+        self._indicator_ids = tuple(indicator_ids)
         self._cuts = cuts
         self._obliged: dict[int, list[tuple[int, int]]] = {}
 
@@ -419,8 +472,15 @@ class _Obligations:
     async def _on(self, day: date) -> list[tuple[int, int]]:
         stretch = self._stretch(day)
         if stretch not in self._obliged:
-            self._obliged[stretch] = await obligated_series(
-                self._session, indicator_ids=self._indicator_ids, day=day
+            ids = self._indicator_ids
+            self._obliged[stretch] = await self._reads.kept(
+                ("obliged", ids, day),
+                partial(
+                    obligated_series,
+                    self._reads.session,
+                    indicator_ids=self._indicator_ids,
+                    day=day,
+                ),
             )
         return self._obliged[stretch]
 

@@ -5,13 +5,15 @@ from ioc_hub.models.base import Base
 
 
 class RegistryGeneration(Base):
-    """One row counting changes to the registry: units, their versions, indicators and
-    obligations.
+    """One row counting changes to the registry: units, their versions, indicators, obligations
+    and lineage edges.
 
     Database triggers bump it on every insert, update, delete (and truncate) of those tables, so
     no code path can forget to. Ingest validates pushes against an in-process copy of the
     registry and writes only while the generation it copied is still current; coverage reads the
-    owed series kept for a generation only while it is current (:class:`OwedBasis`).
+    owed series kept for a generation only while it is current (:class:`OwedBasis`); aggregates
+    keep the map of an answer in the process under the generation it was drawn from
+    (:mod:`ioc_hub.registry.memo`).
     """
 
     __tablename__ = "registry_generation"

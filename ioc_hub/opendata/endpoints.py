@@ -19,7 +19,7 @@ from ioc_hub.aggregates.endpoints import (
 )
 from ioc_hub.aggregates.rules import Boundaries, Level
 from ioc_hub.aggregates.schemas import AggregateRow, OutputFormat
-from ioc_hub.deps import NowDep, ReadSessionDep, SettingsDep
+from ioc_hub.deps import NowDep, ReadSessionDep, RegistryMemoDep, SettingsDep
 from ioc_hub.errors import problem_doc
 from ioc_hub.kit.pagination import Page
 from ioc_hub.kit.params import CODE_PATTERN
@@ -71,6 +71,7 @@ async def get_open_data(
         ),
     ],
     session: ReadSessionDep,
+    memo: RegistryMemoDep,
     settings: SettingsDep,
     now: NowDep,
     page: AggregatePageDep,
@@ -113,7 +114,7 @@ async def get_open_data(
         boundaries_on=boundaries_on,
         indicator_field="path.indicator",
     )
-    rows = await service.open_data(session, settings, now, query, page)
+    rows = await service.open_data(session, memo, settings, now, query, page)
     fmt = aggregates.choose_format(output_format, accept)
     return to_response(
         aggregates.represent(rows, fmt, if_none_match, public=True, filename=indicator)

@@ -26,6 +26,7 @@ from ioc_hub.opendata.schemas import (
     Publisher,
 )
 from ioc_hub.registry import timeline
+from ioc_hub.registry.memo import RegistryMemo
 
 # Builds the absolute download URL of an indicator's data in a format at a level.
 LinkBuilder = Callable[[str, OutputFormat, Level], str]
@@ -112,10 +113,13 @@ async def catalog(session: AsyncSession, link: LinkBuilder, today: date) -> Cata
 
 async def open_data(
     session: AsyncSession,
+    memo: RegistryMemo,
     settings: Settings,
     now: datetime,
     query: aggregates.AggregateQuery,
     page: PageParams,
 ) -> Page[AggregateRow]:
     """An open indicator's aggregates, as anyone may read them."""
-    return await aggregates.aggregate(session, settings, now, query, page, principal=None)
+    return await aggregates.aggregate(
+        session, settings, now, query, page, principal=None, memo=memo
+    )
