@@ -160,9 +160,7 @@ async def cells(
         and (single or time_aggregation is not Aggregation.AVG)
         and _whole_months(buckets, cuts)
     )
-    rows = (_months if kept else _observations)(
-        indicator_id, time_aggregation, buckets, cuts, units
-    ).subquery("obs")
+    rows = _rows(indicator_id, time_aggregation, buckets, cuts, units, kept=kept).subquery("obs")
     per_unit: Any
     if single:
         per_source = _over_time(
@@ -202,33 +200,6 @@ def _whole_months(buckets: Sequence[Bucket], cuts: Sequence[date]) -> bool:
     )
 
 
-def _observations(
-    indicator_id: int,
-    time_aggregation: Aggregation,
-    buckets: Sequence[Bucket],
-    cuts: Sequence[date],
-    units: Any,
-) -> Select[Any]:
-    """The indicator's observations in the buckets, each with its bucket and route."""
-    o = Observation
-    columns: list[Any] = [
-        _index_of(o.period_start, [b.first.start for b in buckets[1:]]).label("idx"),
-        _route_key(o.unit_id.expression, o.period_start, cuts).label("route"),
-        o.unit_id,
-        o.value,
-        o.period_start,
-        o.received_at,
-        literal(1, Integer).label("n"),
-        literal(0, Integer).label("approximate"),
-    ]
-    return select(*columns).where(
-        o.indicator_id == indicator_id,
-        o.period_start >= buckets[0].first.start,
-        o.period_start <= buckets[-1].last.start,
-        o.unit_id.in_(units),
-    )
-
-
 # The month's value that stands in for its observations' under each aggregation over time.
 _MONTH_VALUE = {
     Aggregation.SUM: SeriesMonth.value_sum,
@@ -239,33 +210,45 @@ _MONTH_VALUE = {
 }
 
 
-def _months(
+def _rows(
     indicator_id: int,
     time_aggregation: Aggregation,
     buckets: Sequence[Bucket],
     cuts: Sequence[date],
     units: Any,
+    *,
+    kept: bool,
 ) -> Select[Any]:
-    """The indicator's kept months in the buckets, shaped as :func:`_observations`: a month is
-    one row of ``n`` observations, dated by its latest period and received when it last
-    changed."""
-    m = SeriesMonth
+    """The indicator's rows in the buckets, each with its bucket and route: its observations,
+    or its kept months shaped alike (a month is one row of ``n`` observations, dated by its
+    latest period and received when it last changed)."""
+    if kept:
+        m = SeriesMonth
+        day, unit, indicator = m.month, m.unit_id, m.indicator_id
+        value, start, received = _MONTH_VALUE[time_aggregation], m.last_start, m.changed_at
+        n: Any = m.received
+        stored = [m.value_sum.is_not(None)]  # not a month archived before values were kept
+    else:
+        o = Observation
+        day, unit, indicator = o.period_start, o.unit_id, o.indicator_id
+        value, start, received = o.value, o.period_start, o.received_at
+        n, stored = literal(1, Integer), []
     columns: list[Any] = [
-        _index_of(m.month, [b.first.start for b in buckets[1:]]).label("idx"),
-        _route_key(m.unit_id.expression, m.month, cuts).label("route"),
-        m.unit_id,
-        _MONTH_VALUE[time_aggregation].label("value"),
-        m.last_start.label("period_start"),
-        m.changed_at.label("received_at"),
-        m.received.label("n"),
+        _index_of(day, [b.first.start for b in buckets[1:]]).label("idx"),
+        _route_key(unit.expression, day, cuts).label("route"),
+        unit.label("unit_id"),
+        value.label("value"),
+        start.label("period_start"),
+        received.label("received_at"),
+        n.label("n"),
         literal(0, Integer).label("approximate"),
     ]
     return select(*columns).where(
-        m.indicator_id == indicator_id,
-        m.month >= buckets[0].first.start,
-        m.month <= buckets[-1].last.start,
-        m.unit_id.in_(units),
-        m.value_sum.is_not(None),  # a month archived before values were kept
+        indicator == indicator_id,
+        day >= buckets[0].first.start,
+        day <= buckets[-1].last.start,
+        unit.in_(units),
+        *stored,
     )
 
 
