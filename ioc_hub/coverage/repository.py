@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.coverage.months import next_month
+from ioc_hub.coverage.schemas import GroupBy
 from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in
 from ioc_hub.kit.pagination import AnySelect
 from ioc_hub.models import (
@@ -106,9 +107,10 @@ class Received:
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """One (unit, indicator, period) as completeness counts it: once, by its first acceptance."""
+    """One (unit, indicator, period) as completeness counts it: once, by its first acceptance,
+    under its series' group key (:func:`series_groups`)."""
 
-    unit_id: int
+    key: str
     indicator_id: int
     period_start: date
     first_received_at: datetime
@@ -151,11 +153,27 @@ async def units(
     return [_unit_row(r) for r in rows]
 
 
+def _area_code(tree: Subquery, parent: type[Unit]) -> ColumnElement[str]:
+    """Its district for a district or commune, the province for every other unit (docs/design.md
+    §2): the unit's own code for a district, its parent's otherwise."""
+    return case(
+        (tree.c.kind == UnitKind.DISTRICT.value, tree.c.code),
+        else_=func.coalesce(parent.code, tree.c.code),
+    )
+
+
 def _listed(tree: Subquery, conditions: Collection[ColumnElement[bool]]) -> AnySelect:
     """The columns of a :class:`UnitRow` (:func:`_unit_row`) of the units :func:`units` lists."""
     parent = aliased(Unit)  # codes never change: the parent's code is its code on any day
     return (
-        select(tree.c.id, tree.c.code, tree.c.name, tree.c.kind, parent.code.label("parent_code"))
+        select(
+            tree.c.id,
+            tree.c.code,
+            tree.c.name,
+            tree.c.kind,
+            parent.code.label("parent_code"),
+            _area_code(tree, parent).label("area_code"),
+        )
         .outerjoin(parent, parent.id == tree.c.parent_id)
         .where(_answered(tree), *conditions)
     )
@@ -475,15 +493,9 @@ async def owed_series(
     return [OwedRow(*row) for row in await _execute(session, statement)]
 
 
-async def pairs(session: AsyncSession, pairs: Subquery) -> list[SeriesKey]:
-    """The (``unit_id``, ``indicator_id``) rows of ``pairs``, sorted."""
-    rows = await _execute(
-        session,
-        select(pairs.c.unit_id, pairs.c.indicator_id).order_by(
-            pairs.c.unit_id, pairs.c.indicator_id
-        ),
-    )
-    return [(unit_id, indicator_id) for unit_id, indicator_id in rows]
+async def unit_ids(session: AsyncSession, units: Select[tuple[int]]) -> list[int]:
+    """The ids :func:`answer_units` selects."""
+    return list(await session.scalars(units))
 
 
 async def starts(session: AsyncSession, owed: Subquery) -> dict[SeriesKey, date]:
@@ -657,14 +669,13 @@ def connections(
 
 
 def _unit_row(row: Any) -> UnitRow:
-    kind = UnitKind(row.kind)
     return UnitRow(
         id=row.id,
         code=row.code,
         name=row.name,
-        kind=kind,
+        kind=UnitKind(row.kind),
         parent_code=row.parent_code,
-        area_code=row.code if kind == UnitKind.DISTRICT else (row.parent_code or row.code),
+        area_code=row.area_code,
     )
 
 
@@ -697,30 +708,88 @@ async def list_connections(
     ]
 
 
+# --- completeness, grouped in SQL ----------------------------------------------------------------
+#
+# Completeness sums reports by a group key over a country's series: the series owed in a stretch
+# of unchanged registry are joined with their key (:func:`series_groups`), and only groups and
+# indicators come back, never series.
+
+
+def series_groups(tree: Subquery, pairs: Subquery, group_by: GroupBy) -> Subquery:
+    """``unit_id``, ``indicator_id``, ``key`` and ``name`` of each series of ``pairs`` (owed on
+    the day of ``tree``, :func:`timeline.tree_on`): the group completeness counts it under, and
+    the group's name; a district's name is its code here (:func:`unit_names` has the name)."""
+    parent = aliased(Unit)
+    key: SQLColumnExpression[str]
+    name: SQLColumnExpression[str]
+    match group_by:
+        case GroupBy.KIND:
+            key = name = tree.c.kind
+        case GroupBy.UNIT:
+            key, name = tree.c.code, tree.c.name
+        case GroupBy.INDICATOR:
+            key, name = Indicator.code, Indicator.name
+        case GroupBy.GROUP:
+            key, name = IndicatorGroup.code, IndicatorGroup.name
+        case GroupBy.DISTRICT:
+            key = name = _area_code(tree, parent)
+    return (
+        select(pairs.c.unit_id, pairs.c.indicator_id, key.label("key"), name.label("name"))
+        .join(tree, tree.c.id == pairs.c.unit_id)
+        .outerjoin(parent, parent.id == tree.c.parent_id)
+        .join(Indicator, Indicator.id == pairs.c.indicator_id)
+        .join(IndicatorGroup, IndicatorGroup.id == Indicator.group_id)
+        .subquery("groups")
+    )
+
+
+async def owed_groups(session: AsyncSession, groups: Subquery) -> "Result[str, str, int, int]":
+    """(key, name, indicator id, series owed) of :func:`series_groups`."""
+    return await _execute(
+        session,
+        select(groups.c.key, func.min(groups.c.name), groups.c.indicator_id, func.count()).group_by(
+            groups.c.key, groups.c.indicator_id
+        ),
+    )
+
+
 async def reports(
     session: AsyncSession,
     at: datetime,
     first_day: date,
     last_day: date,
+    groups: Subquery,
     unit_ids: Collection[int] | None,
     indicator_ids: Collection[int] | None,
     months: Collection[tuple[int, date]] | None = None,
 ) -> AsyncIterator[Report]:
-    """Observations first accepted by ``at`` whose period may lie in the day range, streamed;
-    with ``months``, only those of these (indicator id, first day of the month of period start).
+    """Observations of the series of ``groups`` (:func:`series_groups`) first accepted by ``at``
+    whose period may lie in the day range, streamed with their group key; with ``months``, only
+    those of these (indicator id, first day of the month of period start). ``unit_ids`` and
+    ``indicator_ids``, when short, narrow the scan to what ``groups`` holds.
 
     One row per (unit, indicator, period) whatever its revisions: the natural key is unique and
     ``first_received_at`` never changes. The caller places each period in the range exactly.
     """
-    statement = select(
-        Observation.unit_id,
-        Observation.indicator_id,
-        Observation.period_start,
-        Observation.first_received_at,
-    ).where(
-        Observation.first_received_at <= at,
-        Observation.period_start >= first_day - _WEEK_LEAD,
-        Observation.period_start <= last_day,
+    statement = (
+        select(
+            groups.c.key,
+            Observation.indicator_id,
+            Observation.period_start,
+            Observation.first_received_at,
+        )
+        .join(
+            groups,
+            and_(
+                groups.c.unit_id == Observation.unit_id,
+                groups.c.indicator_id == Observation.indicator_id,
+            ),
+        )
+        .where(
+            Observation.first_received_at <= at,
+            Observation.period_start >= first_day - _WEEK_LEAD,
+            Observation.period_start <= last_day,
+        )
     )
     statement = _among(statement, Observation.unit_id, unit_ids)
     statement = _among(statement, Observation.indicator_id, indicator_ids)
@@ -742,8 +811,8 @@ async def reports(
         )
     connection = await session.connection()
     result = await connection.stream(statement.execution_options(yield_per=5000))
-    async for unit_id, indicator_id, start, first_received_at in result:
-        yield Report(unit_id, indicator_id, start, first_received_at)
+    async for key, indicator_id, start, first_received_at in result:
+        yield Report(key, indicator_id, start, first_received_at)
 
 
 def _unsettled(at: datetime, graces: dict[int, int]) -> ColumnElement[bool]:
@@ -770,28 +839,44 @@ async def month_totals(
     session: AsyncSession,
     at: datetime,
     graces: dict[int, int],
-    first: date,
-    last: date,
+    runs: Collection[tuple[date, date, Collection[int]]],
+    groups: Subquery,
     unit_ids: Collection[int] | None,
-) -> "Result[int, int, int, int, int]":
-    """(unit id, indicator id, received, on time, unsettled months) of each series of the
-    indicators of ``graces`` (each with its grace now), summed over its kept months
-    ``first``..``last``; the sums hold only when no month is unsettled (:func:`_unsettled`)."""
+) -> "Result[str, int, int, int, int]":
+    """(key, indicator id, received, on time, unsettled months) of each group of ``groups``
+    (:func:`series_groups`) and indicator, summed over its series' kept months: those of each
+    run (first month, last month, indicator ids), one scan for them all. ``graces`` holds each
+    indicator's grace now; the sums hold only when no month is unsettled (:func:`_unsettled`).
+    ``unit_ids``, when short, narrows the scan to what ``groups`` holds."""
     unsettled = case((_unsettled(at, graces), 1), else_=0)
     statement = (
         select(
-            SeriesMonth.unit_id,
+            groups.c.key,
             SeriesMonth.indicator_id,
             func.sum(SeriesMonth.received),
             func.sum(SeriesMonth.on_time),
             func.sum(unsettled),
         )
-        .where(
-            SeriesMonth.indicator_id.in_(sorted(graces)),
-            SeriesMonth.month >= first,
-            SeriesMonth.month <= last,
+        .join(
+            groups,
+            and_(
+                groups.c.unit_id == SeriesMonth.unit_id,
+                groups.c.indicator_id == SeriesMonth.indicator_id,
+            ),
         )
-        .group_by(SeriesMonth.unit_id, SeriesMonth.indicator_id)
+        .where(
+            or_(
+                *(
+                    and_(
+                        SeriesMonth.indicator_id.in_(sorted(indicator_ids)),
+                        SeriesMonth.month >= first,
+                        SeriesMonth.month <= last,
+                    )
+                    for first, last, indicator_ids in runs
+                )
+            )
+        )
+        .group_by(groups.c.key, SeriesMonth.indicator_id)
     )
     return await _execute(session, _among(statement, SeriesMonth.unit_id, unit_ids))
 

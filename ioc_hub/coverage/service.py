@@ -58,6 +58,7 @@ from ioc_hub.coverage.schemas import (
     UnitCoverage,
 )
 from ioc_hub.errors import Forbidden, Invalid, no_such
+from ioc_hub.kit.dialect import plan_each_call
 from ioc_hub.kit.pagination import Page, PageParams
 from ioc_hub.kit.periods import Cadence, Period, PeriodError
 from ioc_hub.models import AREA_ONLY_KINDS, Indicator, UnitKind
@@ -138,16 +139,6 @@ class _Scope:
     indicators: dict[int, IndicatorRow]
     pairs: Subquery
     indicator_ids: Collection[int] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Selection(_Scope):
-    """A scope with its units and owed series listed, for answers that judge them one by one."""
-
-    units: dict[int, UnitRow]
-    unit_ids: Collection[int] | None
-    """The unit ids to filter on in SQL, or ``None`` when every unit is in the answer."""
-    series: list[SeriesKey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,29 +298,6 @@ async def _scope(
         .subquery("pairs")
     )
     return _Scope(day, tree, unit_conditions, indicators.rows, pairs, indicators.ids)
-
-
-async def _select(
-    session: AsyncSession,
-    principal: Principal | None,
-    filters: SeriesFilter,
-    indicators: _Indicators,
-    day: date,
-) -> _Selection:
-    """The scope of ``day`` with its units and owed series listed."""
-    scope = await _scope(session, principal, filters, indicators, day)
-    units = {u.id: u for u in await repository.units(session, scope.tree, *scope.unit_conditions)}
-    return _Selection(
-        scope.day,
-        scope.tree,
-        scope.unit_conditions,
-        scope.indicators,
-        scope.pairs,
-        scope.indicator_ids,
-        units,
-        units.keys() if scope.unit_conditions else None,
-        await repository.pairs(session, scope.pairs),
-    )
 
 
 async def _scope_at(
@@ -752,34 +720,6 @@ def _completeness_counts(expected: int, actual: int, on_time: int) -> Completene
     )
 
 
-async def _group_keys(
-    session: AsyncSession, selection: _Selection, group_by: GroupBy
-) -> tuple[dict[SeriesKey, str], dict[str, str]]:
-    """The group key of every series, and each key's display name, as of the selection's day."""
-    units, indicators = selection.units, selection.indicators
-    names: dict[str, str] = {}
-    keys: dict[SeriesKey, str] = {}
-    for unit_id, indicator_id in selection.series:
-        unit, indicator = units[unit_id], indicators[indicator_id]
-        match group_by:
-            case GroupBy.KIND:
-                key, name = unit.kind.value, unit.kind.value
-            case GroupBy.UNIT:
-                key, name = unit.code, unit.name
-            case GroupBy.INDICATOR:
-                key, name = indicator.code, indicator.name
-            case GroupBy.GROUP:
-                key, name = indicator.group_code, indicator.group_name
-            case GroupBy.DISTRICT:
-                key, name = unit.area_code, unit.area_code
-        keys[(unit_id, indicator_id)] = key
-        names.setdefault(key, name)
-    if group_by is GroupBy.DISTRICT and names:
-        # The province is not among the answer's units; its name is looked up with the rest.
-        names.update(await repository.unit_names(session, names, selection.day))
-    return keys, names
-
-
 @dataclass(frozen=True, slots=True)
 class _Segment:
     """Days over which the registry is one, from ``since`` to ``until``: the periods whose last
@@ -787,9 +727,12 @@ class _Segment:
 
     since: date
     until: date
-    selection: _Selection
-    keys: dict[SeriesKey, str]
-    """The group key of each series owed in the segment."""
+    groups: Subquery
+    """The series owed in the segment, with their group key (:func:`repository.series_groups`)."""
+    owed: list[tuple[str, int, int]]
+    """(group key, indicator id, series owed)."""
+    unit_ids: Collection[int] | None
+    """The answer's unit ids, to narrow scans, or ``None`` when every unit is in the answer."""
 
 
 # A week belongs to a range by its Thursday, so its last day may fall up to 3 days after it.
@@ -819,13 +762,24 @@ async def _segments(
     refusals: list[Invalid | Forbidden] = []
     for since, until in zip(starts, ends, strict=True):
         try:
-            selection = await _select(session, principal, filters, indicators, since)
+            scope = await _scope(session, principal, filters, indicators, since)
         except (Invalid, Forbidden) as refusal:
             refusals.append(refusal)
             continue
-        keys, segment_names = await _group_keys(session, selection, group_by)
-        names.update(segment_names)
-        segments.append(_Segment(since, until, selection, keys))
+        groups = repository.series_groups(scope.tree, scope.pairs, group_by)
+        owed = []
+        for key, name, indicator_id, series in await repository.owed_groups(session, groups):
+            owed.append((key, indicator_id, series))
+            names[key] = name
+        if group_by is GroupBy.DISTRICT and owed:
+            # The province is not among the answer's units: its name is looked up apart.
+            codes = {key for key, _, _ in owed}
+            names.update(await repository.unit_names(session, codes, since))
+        unit_ids = None
+        if scope.unit_conditions:
+            units = repository.answer_units(scope.tree, *scope.unit_conditions)
+            unit_ids = await repository.unit_ids(session, units)
+        segments.append(_Segment(since, until, groups, owed, unit_ids))
     if not segments:
         raise refusals[0]
     return segments, names
@@ -865,6 +819,7 @@ async def completeness(
     if first.start > last.last_day:
         raise Invalid(f"from {first.id} starts after to {last.id} ends", field="query.from")
     span = DaySpan.between(first, last)
+    await plan_each_call(session)
     indicators = await _indicators(session, filters)
     schedules = _schedules(settings, indicators.rows.values())
     expectations = _expectations(settings, schedules, at)
@@ -873,26 +828,19 @@ async def completeness(
     tally: dict[str, list[int]] = {key: [0, 0, 0] for key in names}
     for segment in segments:
         due_counts: dict[int, int] = {}
-        for series, key in segment.keys.items():
-            indicator_id = series[1]
+        for key, indicator_id, series in segment.owed:
             if indicator_id not in due_counts:
                 due_counts[indicator_id] = span.due_count(
                     expectations[indicator_id], segment.since, segment.until
                 )
-            tally[key][0] += due_counts[indicator_id]
+            tally[key][0] += series * due_counts[indicator_id]
 
-    unit_ids: set[int] | None = set()
-    for segment in segments:
-        if segment.selection.unit_ids is None or unit_ids is None:
-            unit_ids = None
-        else:
-            unit_ids.update(segment.selection.unit_ids)
     plan = _plan_months(span, expectations, segments) if from_kept else None
     if plan is not None:
-        await _count_kept(session, at, plan, schedules, segments, unit_ids, tally)
+        await _count_kept(session, at, plan, schedules, segments, tally)
     if plan is None or plan.read:
         await _count_observations(
-            session, at, span, expectations, segments, unit_ids, indicators.ids, plan, tally
+            session, at, span, expectations, segments, indicators.ids, plan, tally
         )
 
     rows = [
@@ -983,23 +931,24 @@ async def _count_kept(
     plan: _MonthPlan,
     schedules: dict[int, Schedule],
     segments: list[_Segment],
-    unit_ids: Collection[int] | None,
     tally: dict[str, list[int]],
 ) -> None:
     """Count the reports of the plan's kept months into ``tally``. A month that cannot answer
     at ``at`` (:func:`repository.unsettled_months`) moves to the plan's reads, and the kept
     months are summed again without it."""
     graces = {i: grace_key(schedules[i].grace) for i in plan.runs}
+    unit_ids = _unit_ids(segments)
     while True:
-        totals: list[tuple[int, int, int, int, int]] = []
+        totals: list[tuple[str, int, int]] = []
         unsettled: set[int] = set()
-        for (low, high, index), indicator_ids in _shared_runs(plan).items():
-            for unit_id, indicator_id, received, on_time, months in await repository.month_totals(
-                session, at, {i: graces[i] for i in indicator_ids}, low, high, unit_ids
+        for index, runs in _shared_runs(plan).items():
+            segment = segments[index]
+            for key, indicator_id, received, on_time, months in await repository.month_totals(
+                session, at, graces, runs, segment.groups, segment.unit_ids
             ):
                 if months:
                     unsettled.add(indicator_id)
-                totals.append((index, unit_id, indicator_id, received, on_time))
+                totals.append((key, received, on_time))
         if not unsettled:
             break
         first = min(run[0] for i in unsettled for run in plan.runs[i])
@@ -1009,22 +958,32 @@ async def _count_kept(
         )
         if not plan.cut(found):  # changed since the sums were read: read them all instead
             plan.cut({(i, month) for i in unsettled for month in plan.months(i)})
-    for index, unit_id, indicator_id, received, on_time in totals:
-        group = segments[index].keys.get((unit_id, indicator_id))
-        if group is None:  # not owed in the segment (or outside the answer)
-            continue
-        tally[group][1] += received
-        tally[group][2] += on_time
+    for key, received, on_time in totals:
+        tally[key][1] += received
+        tally[key][2] += on_time
 
 
-def _shared_runs(plan: _MonthPlan) -> dict[tuple[date, date, int], list[int]]:
-    """The plan's runs of kept months, each with the indicators sharing it: one query each
-    (every daily indicator of a range usually shares one)."""
+def _unit_ids(segments: list[_Segment]) -> set[int] | None:
+    """The unit ids of every segment's answer, or ``None`` when one of them has every unit."""
+    unit_ids: set[int] = set()
+    for segment in segments:
+        if segment.unit_ids is None:
+            return None
+        unit_ids.update(segment.unit_ids)
+    return unit_ids
+
+
+def _shared_runs(plan: _MonthPlan) -> dict[int, list[tuple[date, date, list[int]]]]:
+    """The plan's runs of kept months by segment index, each with the indicators sharing it: one
+    query per segment (every daily indicator of a range usually shares one run)."""
     shared: dict[tuple[date, date, int], list[int]] = {}
     for indicator_id, runs in plan.runs.items():
         for run in runs:
             shared.setdefault(run, []).append(indicator_id)
-    return shared
+    by_segment: dict[int, list[tuple[date, date, list[int]]]] = {}
+    for (low, high, index), indicator_ids in shared.items():
+        by_segment.setdefault(index, []).append((low, high, indicator_ids))
+    return by_segment
 
 
 async def _count_observations(
@@ -1033,44 +992,42 @@ async def _count_observations(
     span: DaySpan,
     expectations: dict[int, Expectation],
     segments: list[_Segment],
-    unit_ids: Collection[int] | None,
     indicator_ids: Collection[int] | None,
     plan: _MonthPlan | None,
     tally: dict[str, list[int]],
 ) -> None:
     """Count the reports of the plan's read months (every month without a plan) into ``tally``
-    from the observations, each placed in the range exactly."""
+    from the observations, each placed in the range exactly: a segment counts the reports of
+    the series it owes whose period's last day falls in it."""
     segment_starts = [segment.since for segment in segments]
     # Per (indicator, period start): the deadline of a period in the range and due, and the
-    # group keys of the series owed on its last day.
-    slots: dict[tuple[int, date], tuple[datetime, dict[SeriesKey, str]] | None] = {}
-    async for report in repository.reports(
-        session,
-        at,
-        span.first_day,
-        span.last_day,
-        unit_ids,
-        indicator_ids,
-        None if plan is None else plan.read,
-    ):
-        slot = (report.indicator_id, report.period_start)
-        if slot not in slots:
-            expectation = expectations.get(slot[0])
-            slots[slot] = (
-                None
-                if expectation is None  # an inactive indicator: nobody owes it
-                else _due_slot(span, expectation, slot[1], segments, segment_starts)
-            )
-        found = slots[slot]
-        if found is None:
-            continue
-        deadline, keys = found
-        group = keys.get((report.unit_id, report.indicator_id))
-        if group is None:  # not owed on the period's last day (or outside the answer)
-            continue
-        tally[group][1] += 1
-        if is_on_time(report.first_received_at, deadline):
-            tally[group][2] += 1
+    # index of the segment holding its last day.
+    slots: dict[tuple[int, date], tuple[datetime, int] | None] = {}
+    for index, segment in enumerate(segments):
+        async for report in repository.reports(
+            session,
+            at,
+            span.first_day,
+            min(span.last_day, segment.until),
+            segment.groups,
+            segment.unit_ids,
+            indicator_ids,
+            None if plan is None else plan.read,
+        ):
+            slot = (report.indicator_id, report.period_start)
+            if slot not in slots:
+                expectation = expectations.get(slot[0])
+                slots[slot] = (
+                    None
+                    if expectation is None  # an inactive indicator: nobody owes it
+                    else _due_slot(span, expectation, slot[1], segments, segment_starts)
+                )
+            found = slots[slot]
+            if found is None or found[1] != index:  # not due, or owed under another segment
+                continue
+            tally[report.key][1] += 1
+            if is_on_time(report.first_received_at, found[0]):
+                tally[report.key][2] += 1
 
 
 def _due_slot(
@@ -1079,9 +1036,9 @@ def _due_slot(
     start: date,
     segments: list[_Segment],
     segment_starts: list[date],
-) -> tuple[datetime, dict[SeriesKey, str]] | None:
+) -> tuple[datetime, int] | None:
     """For the period starting on ``start``, if the range holds it and it is due: its deadline
-    and the group keys of the series owed on its last day."""
+    and the index of the segment holding its last day."""
     try:
         period = Period(expectation.schedule.cadence, start)
     except PeriodError:
@@ -1091,4 +1048,4 @@ def _due_slot(
     index = bisect_right(segment_starts, period.last_day) - 1
     if index < 0 or segments[index].until < period.last_day:
         return None  # its segment refused the filters: nothing is owed there
-    return expectation.schedule.deadline(period, expectation.tz), segments[index].keys
+    return expectation.schedule.deadline(period, expectation.tz), index

@@ -78,3 +78,12 @@ def keys_in(
     )
     names: list[ColumnElement[Any]] = [literal_column(f"column{c + 1}") for c in range(width)]
     return tuple_(*columns).in_(select(*names).select_from(listed))
+
+
+async def plan_each_call(session: AsyncSession) -> None:
+    """Have PostgreSQL plan this transaction's statements for their parameters every time.
+    After five runs of a cached prepared statement it may switch to a generic plan, blind to
+    the parameters; for queries that join kept months to the owed series of a day, that plan
+    nests loops over every row and takes minutes. SQLite plans each statement anyway."""
+    if is_postgresql(session):
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
