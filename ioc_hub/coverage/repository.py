@@ -8,9 +8,9 @@ filters in Python (a province-wide answer needs no ``IN`` list at all).
 """
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
@@ -38,9 +38,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from ioc_hub.coverage.months import next_month
 from ioc_hub.coverage.schemas import GroupBy
-from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in
+from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in, values_table
 from ioc_hub.kit.pagination import AnySelect
 from ioc_hub.models import (
     AREA_ONLY_KINDS,
@@ -64,9 +63,6 @@ from ioc_hub.registry import timeline
 
 # Longest id list sent as an IN filter; a wider selection is filtered by the caller instead.
 MAX_IN_LIST = 1000
-
-# A week belongs to a range by its Thursday, so its Monday may fall up to 3 days before the range.
-_WEEK_LEAD = timedelta(days=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +99,6 @@ class Received:
 
     latest: dict[SeriesKey, date]
     receipts: dict[SeriesKey, datetime] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """One (unit, indicator, period) as completeness counts it: once, by its first acceptance,
-    under its series' group key (:func:`series_groups`)."""
-
-    key: str
-    indicator_id: int
-    period_start: date
-    first_received_at: datetime
 
 
 def short_list(ids: Collection[int] | None) -> Collection[int] | None:
@@ -753,31 +738,24 @@ async def owed_groups(session: AsyncSession, groups: Subquery) -> "Result[str, s
     )
 
 
-async def reports(
+async def report_counts(
     session: AsyncSession,
     at: datetime,
-    first_day: date,
-    last_day: date,
     groups: Subquery,
+    slots: Sequence[tuple[int, date, datetime]],
     unit_ids: Collection[int] | None,
-    indicator_ids: Collection[int] | None,
-    months: Collection[tuple[int, date]] | None = None,
-) -> AsyncIterator[Report]:
-    """Observations of the series of ``groups`` (:func:`series_groups`) first accepted by ``at``
-    whose period may lie in the day range, streamed with their group key; with ``months``, only
-    those of these (indicator id, first day of the month of period start). ``unit_ids`` and
-    ``indicator_ids``, when short, narrow the scan to what ``groups`` holds.
-
-    One row per (unit, indicator, period) whatever its revisions: the natural key is unique and
-    ``first_received_at`` never changes. The caller places each period in the range exactly.
-    """
+) -> "Result[str, int, int, int]":
+    """(key, indicator id, received, on time) of each group of ``groups``
+    (:func:`series_groups`) and indicator: its series' observations first accepted by ``at``
+    for the periods of ``slots`` (indicator id, period start, deadline), and how many of those
+    were first accepted by the deadline. One row per (unit, indicator, period) whatever its
+    revisions: the natural key is unique and ``first_received_at`` never changes. ``unit_ids``,
+    when short, narrows the scan to what ``groups`` holds."""
+    listed = values_table(session, "slots", slots)
+    indicator, start, deadline = listed.c.column1, listed.c.column2, listed.c.column3
+    on_time = case((Observation.first_received_at <= deadline, 1), else_=0)
     statement = (
-        select(
-            groups.c.key,
-            Observation.indicator_id,
-            Observation.period_start,
-            Observation.first_received_at,
-        )
+        select(groups.c.key, Observation.indicator_id, func.count(), func.sum(on_time))
         .join(
             groups,
             and_(
@@ -785,34 +763,20 @@ async def reports(
                 groups.c.indicator_id == Observation.indicator_id,
             ),
         )
+        .join(
+            listed,
+            and_(indicator == Observation.indicator_id, start == Observation.period_start),
+        )
         .where(
             Observation.first_received_at <= at,
-            Observation.period_start >= first_day - _WEEK_LEAD,
-            Observation.period_start <= last_day,
+            # The slots' days, for the index and the partitions.
+            Observation.period_start >= min(slot[1] for slot in slots),
+            Observation.period_start <= max(slot[1] for slot in slots),
+            Observation.indicator_id.in_(sorted({slot[0] for slot in slots})),
         )
+        .group_by(groups.c.key, Observation.indicator_id)
     )
-    statement = _among(statement, Observation.unit_id, unit_ids)
-    statement = _among(statement, Observation.indicator_id, indicator_ids)
-    if months is not None:
-        by_month: dict[date, list[int]] = defaultdict(list)
-        for indicator_id, month in months:
-            by_month[month].append(indicator_id)
-        statement = statement.where(
-            or_(
-                *(
-                    and_(
-                        Observation.period_start >= month,
-                        Observation.period_start < next_month(month),
-                        Observation.indicator_id.in_(sorted(ids)),
-                    )
-                    for month, ids in sorted(by_month.items())
-                )
-            )
-        )
-    connection = await session.connection()
-    result = await connection.stream(statement.execution_options(yield_per=5000))
-    async for key, indicator_id, start, first_received_at in result:
-        yield Report(key, indicator_id, start, first_received_at)
+    return await _execute(session, _among(statement, Observation.unit_id, unit_ids))
 
 
 def _unsettled(at: datetime, graces: dict[int, int]) -> ColumnElement[bool]:

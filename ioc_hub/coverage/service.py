@@ -18,9 +18,8 @@ denominators and areas of that day); a series owed only from some day on owes no
 Completeness owes each period under the tree and obligations of the period's last day.
 """
 
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
@@ -42,7 +41,6 @@ from ioc_hub.coverage.rules import (
     SeriesStatus,
     connection_window,
     heard_since,
-    is_on_time,
 )
 from ioc_hub.coverage.schemas import (
     CompletenessCounts,
@@ -839,9 +837,7 @@ async def completeness(
     if plan is not None:
         await _count_kept(session, at, plan, schedules, segments, tally)
     if plan is None or plan.read:
-        await _count_observations(
-            session, at, span, expectations, segments, indicators.ids, plan, tally
-        )
+        await _count_observations(session, span, at, expectations, segments, plan, tally)
 
     rows = [
         CompletenessRow(key=key, name=names[key], **_completeness_counts(*counts).model_dump())
@@ -988,64 +984,61 @@ def _shared_runs(plan: _MonthPlan) -> dict[int, list[tuple[date, date, list[int]
 
 async def _count_observations(
     session: AsyncSession,
-    at: datetime,
     span: DaySpan,
+    at: datetime,
     expectations: dict[int, Expectation],
     segments: list[_Segment],
-    indicator_ids: Collection[int] | None,
     plan: _MonthPlan | None,
     tally: dict[str, list[int]],
 ) -> None:
     """Count the reports of the plan's read months (every month without a plan) into ``tally``
-    from the observations, each placed in the range exactly: a segment counts the reports of
-    the series it owes whose period's last day falls in it."""
-    segment_starts = [segment.since for segment in segments]
-    # Per (indicator, period start): the deadline of a period in the range and due, and the
-    # index of the segment holding its last day.
-    slots: dict[tuple[int, date], tuple[datetime, int] | None] = {}
-    for index, segment in enumerate(segments):
-        async for report in repository.reports(
-            session,
-            at,
-            span.first_day,
-            min(span.last_day, segment.until),
-            segment.groups,
-            segment.unit_ids,
-            indicator_ids,
-            None if plan is None else plan.read,
+    from the observations: in each segment, those of the series it owes for the periods in the
+    range, due, whose last day falls in it (the periods :meth:`DaySpan.due_periods` gives)."""
+    for segment in segments:
+        slots = []
+        for indicator_id, expectation in expectations.items():
+            for period in _read_periods(span, expectation, segment, plan, indicator_id):
+                deadline = expectation.schedule.deadline(period, expectation.tz)
+                slots.append((indicator_id, period.start, deadline))
+        if not slots:
+            continue
+        for key, _, received, on_time in await repository.report_counts(
+            session, at, segment.groups, slots, segment.unit_ids
         ):
-            slot = (report.indicator_id, report.period_start)
-            if slot not in slots:
-                expectation = expectations.get(slot[0])
-                slots[slot] = (
-                    None
-                    if expectation is None  # an inactive indicator: nobody owes it
-                    else _due_slot(span, expectation, slot[1], segments, segment_starts)
-                )
-            found = slots[slot]
-            if found is None or found[1] != index:  # not due, or owed under another segment
-                continue
-            tally[report.key][1] += 1
-            if is_on_time(report.first_received_at, found[0]):
-                tally[report.key][2] += 1
+            tally[key][1] += received
+            tally[key][2] += on_time
 
 
-def _due_slot(
+def _read_periods(
     span: DaySpan,
     expectation: Expectation,
-    start: date,
-    segments: list[_Segment],
-    segment_starts: list[date],
-) -> tuple[datetime, int] | None:
-    """For the period starting on ``start``, if the range holds it and it is due: its deadline
-    and the index of the segment holding its last day."""
-    try:
-        period = Period(expectation.schedule.cadence, start)
-    except PeriodError:
-        return None
-    if not span.due(period, expectation):
-        return None
-    index = bisect_right(segment_starts, period.last_day) - 1
-    if index < 0 or segments[index].until < period.last_day:
-        return None  # its segment refused the filters: nothing is owed there
-    return expectation.schedule.deadline(period, expectation.tz), index
+    segment: _Segment,
+    plan: _MonthPlan | None,
+    indicator_id: int,
+) -> Iterator[Period]:
+    """The indicator's periods in the range, due and owed in ``segment`` whose reports are read
+    from the observations: those starting in the plan's read months of the indicator (all of
+    them without a plan)."""
+    due = span.due_periods(expectation, segment.since, segment.until)
+    if due is None:
+        return
+    first, last = due
+    if plan is None:
+        months = [(first.start, last.start)]
+    else:
+        read = sorted(month for i, month in plan.read if i == indicator_id)
+        months = [(month, next_month(month) - timedelta(days=1)) for month in read]
+    cadence = expectation.schedule.cadence
+    for low, high in months:
+        if high < first.start or low > last.start:
+            continue
+        period = max(first, Period.of_date(low, cadence))
+        if period.start < low:
+            if period >= last:
+                continue
+            period = period.next()
+        while period <= last and period.start <= high:
+            yield period
+            if period == last:  # the last period may be the last there is: no next
+                break
+            period = period.next()

@@ -1,13 +1,18 @@
 """The few places where PostgreSQL and SQLite differ, so nothing else needs to know which runs."""
 
 from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Date,
+    DateTime,
+    Integer,
     SQLColumnExpression,
     Table,
     bindparam,
+    column,
     func,
     literal_column,
     select,
@@ -17,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute
+from sqlalchemy.types import TypeEngine
 
 
 def is_postgresql(executor: AsyncSession | AsyncConnection) -> bool:
@@ -78,6 +84,40 @@ def keys_in(
     )
     names: list[ColumnElement[Any]] = [literal_column(f"column{c + 1}") for c in range(width)]
     return tuple_(*columns).in_(select(*names).select_from(listed))
+
+
+def values_table(
+    session: AsyncSession, name: str, rows: Sequence[Sequence[int | date | datetime]]
+) -> Any:
+    """``rows`` as a ``VALUES`` list named ``name``, columns ``column1``… on both engines, with
+    the figures inline: a list of thousands of rows would pass SQLite's limit on parameters, and
+    SQLAlchemy cannot cache a statement holding its ``values()`` construct. Integers, dates and
+    instants only, each written as the engine stores it, so ``int()`` and the formats keep the
+    text to figures. ``rows`` must not be empty, and the first row gives the columns' types."""
+    postgres = is_postgresql(session)
+
+    def figure(value: int | date | datetime) -> str:
+        if isinstance(value, datetime):
+            utc = value.astimezone(UTC)
+            if postgres:
+                return f"CAST('{utc.isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
+            return f"'{utc.strftime('%Y-%m-%d %H:%M:%S.%f')}'"  # naive UTC, as stored
+        if isinstance(value, date):
+            return f"CAST('{value.isoformat()}' AS DATE)" if postgres else f"'{value.isoformat()}'"
+        return str(int(value))
+
+    listed = ", ".join("(" + ", ".join(figure(value) for value in row) + ")" for row in rows)
+    kinds: dict[type, TypeEngine[Any]] = {
+        int: Integer(),
+        date: Date(),
+        datetime: DateTime(timezone=True),
+    }
+    types = [kinds[type(value)] for value in rows[0]]
+    return (
+        text(f"VALUES {listed}")
+        .columns(*(column(f"column{n + 1}", t) for n, t in enumerate(types)))
+        .cte(name)
+    )
 
 
 async def plan_each_call(session: AsyncSession) -> None:

@@ -376,7 +376,7 @@ async def test_whole_months_are_counted_without_reading_observations(
     clock.set("2026-03-10T03:00:00+00:00")
     late = [{"unit": "25741", "indicator": DAILY, "value": 1, "period": "2026-02-03"}]
     await push(client, auth, late)
-    monkeypatch.setattr(repository, "reports", _refuse)
+    monkeypatch.setattr(repository, "report_counts", _refuse)
     params = {"from": "2026-02", "to": "2026-02", "unit": "25741", "indicator": DAILY}
     body = await get(client, "completeness", auth, group_by="unit", **params)
     assert body["overall"]["expected"] == 28
@@ -472,7 +472,7 @@ async def test_months_counted_under_a_changed_grace_are_read_from_observations_u
 
     async with session_factory() as session, session.begin():
         assert await recount_regraced(session, app.state.settings) == 1
-    monkeypatch.setattr(repository, "reports", _refuse)
+    monkeypatch.setattr(repository, "report_counts", _refuse)
     assert await on_time() == 2
 
 
