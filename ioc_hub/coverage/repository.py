@@ -754,14 +754,14 @@ async def report_counts(
     listed = values_table(session, "slots", slots)
     indicator, start, deadline = listed.c.column1, listed.c.column2, listed.c.column3
     on_time = case((Observation.first_received_at <= deadline, 1), else_=0)
-    statement = (
-        select(groups.c.key, Observation.indicator_id, func.count(), func.sum(on_time))
-        .join(
-            groups,
-            and_(
-                groups.c.unit_id == Observation.unit_id,
-                groups.c.indicator_id == Observation.indicator_id,
-            ),
+    # Summed per series first, then per group: joined to the owed series row by row, the
+    # planner (misjudging how many series are owed) looked each observation up on its own.
+    per_series = (
+        select(
+            Observation.unit_id,
+            Observation.indicator_id,
+            func.count().label("received"),
+            func.sum(on_time).label("on_time"),
         )
         .join(
             listed,
@@ -774,9 +774,26 @@ async def report_counts(
             Observation.period_start <= max(slot[1] for slot in slots),
             Observation.indicator_id.in_(sorted({slot[0] for slot in slots})),
         )
-        .group_by(groups.c.key, Observation.indicator_id)
+        .group_by(Observation.unit_id, Observation.indicator_id)
     )
-    return await _execute(session, _among(statement, Observation.unit_id, unit_ids))
+    counted = _among(per_series, Observation.unit_id, unit_ids).subquery("counted")
+    statement = (
+        select(
+            groups.c.key,
+            counted.c.indicator_id,
+            func.sum(counted.c.received),
+            func.sum(counted.c.on_time),
+        )
+        .join(
+            groups,
+            and_(
+                groups.c.unit_id == counted.c.unit_id,
+                groups.c.indicator_id == counted.c.indicator_id,
+            ),
+        )
+        .group_by(groups.c.key, counted.c.indicator_id)
+    )
+    return await _execute(session, statement)
 
 
 def _unsettled(at: datetime, graces: dict[int, int]) -> ColumnElement[bool]:
