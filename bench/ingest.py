@@ -59,9 +59,10 @@ FROM unnest($1::integer[], $2::integer[], $3::varchar[], $4::date[], $5::float8[
 ON CONFLICT (unit_id, indicator_id, period, period_start) DO UPDATE SET value = excluded.value
 """
 
+# Everything a push writes, so each round starts from the same empty history.
 RESET = (
-    "TRUNCATE observations, observation_revisions, series_state, unit_contacts, rejections, "
-    "outlier_flags, outlier_baselines, outlier_months, follow_ups"
+    "TRUNCATE observations, observation_revisions, series_state, series_months, unit_contacts, "
+    "rejections, outlier_flags, outlier_baselines, outlier_months, follow_ups"
 )
 HISTORY_DAYS = 365
 """Stored history under the flagging run: a year, the default baseline."""
