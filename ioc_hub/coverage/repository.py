@@ -781,8 +781,9 @@ async def report_counts(
         select(
             groups.c.key,
             counted.c.indicator_id,
-            func.sum(counted.c.received),
-            func.sum(counted.c.on_time),
+            # PostgreSQL sums counts (bigint) as numeric, which would come back as Decimal.
+            cast(func.sum(counted.c.received), Integer),
+            cast(func.sum(counted.c.on_time), Integer),
         )
         .join(
             groups,
