@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if replica is not None:
             await replica.start()
         cache = IngestCache()
-        stream = Stream.create(settings, cache, sessions)
+        stream = Stream.create(settings, cache, sessions, app.state.transaction_queue)
         partitions = PartitionKeeper(engine, clock=lambda: now_of(app.state))
         app.state.partitions = partitions
         app.state.ingest = IngestContext(

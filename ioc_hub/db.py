@@ -2,7 +2,7 @@
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sqlalchemy import event
@@ -110,3 +110,12 @@ async def session_scope(
             turn.callback(queue.release)
         async with factory() as session, session.begin():
             yield session
+
+
+transaction = contextlib.asynccontextmanager(session_scope)
+""":func:`session_scope` as ``async with``: for work outside a request (the stream, the
+background loops, a scrape), which queues with the requests' transactions like them. On SQLite a
+session opened beside the queue races them for the write lock, and both sides then poll for it."""
+
+Transaction = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+"""Opens a :func:`transaction` whose factory, queue and wait are already chosen."""

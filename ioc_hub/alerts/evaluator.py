@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.alerts import service
 from ioc_hub.alerts.service import PassSummary
 from ioc_hub.config import Settings
-from ioc_hub.db import session_scope
+from ioc_hub.db import transaction
 from ioc_hub.kit.leader import AdvisoryLock, Leadership, SingleProcess
 from ioc_hub.stream.bus import Event, EventBus
 from ioc_hub.stream.schemas import EventType
@@ -85,9 +85,9 @@ class Evaluator:
         """One pass at the clock's now, in a transaction of its own, whoever leads: what the
         loop runs, and what tests call directly."""
         async with self._turn:
-            async for session in session_scope(
+            async with transaction(
                 self._sessions, self._queue, self._settings.db_timeout_seconds
-            ):
+            ) as session:
                 summary = await service.evaluate(session, self._settings, self._clock())
             self.passes += 1
             self.last = summary

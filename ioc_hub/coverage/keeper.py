@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.config import Settings
 from ioc_hub.coverage import service
-from ioc_hub.db import session_scope
+from ioc_hub.db import transaction
 from ioc_hub.registry.timeline import local_day
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,9 @@ class OwedKeeper:
         """One look, and a rewrite if needed; whether it wrote."""
         wrote = False
         day = local_day(self._clock(), self._settings.tz)
-        async for session in session_scope(
+        async with transaction(
             self._sessions, self._queue, self._settings.db_timeout_seconds
-        ):
+        ) as session:
             wrote = await service.keep_owed(session, day)
         return wrote
 

@@ -28,13 +28,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.config import Settings
 from ioc_hub.coverage import service as coverage
 from ioc_hub.coverage.rules import SeriesStatus
 from ioc_hub.coverage.schemas import CoverageReport
+from ioc_hub.db import Transaction
 from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome
 from ioc_hub.ingest.rows import Reason
 from ioc_hub.kit.pagination import PageParams
@@ -61,9 +61,7 @@ class CoverageGauges(Collector):
     def __init__(self) -> None:
         self._report: CoverageReport | None = None
 
-    async def refresh(
-        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
-    ) -> None:
+    async def refresh(self, transaction: Transaction, settings: Settings, now: datetime) -> None:
         # Coverage answers for a key's area; the province's area is everything.
         province = Principal(
             key_id=0,
@@ -71,7 +69,7 @@ class CoverageGauges(Collector):
             scopes=frozenset(),
         )
         try:
-            async with asyncio.timeout(settings.db_timeout_seconds), sessions() as session:
+            async with asyncio.timeout(settings.db_timeout_seconds), transaction() as session:
                 self._report = await coverage.coverage(
                     session,
                     settings,
@@ -235,9 +233,7 @@ class HubMetrics:
             for reason, count in collections.Counter(outcome.rejected).items():
                 m.rejected[reason].inc(count)
 
-    async def render(
-        self, sessions: async_sessionmaker[AsyncSession], settings: Settings, now: datetime
-    ) -> bytes:
-        """The text exposition, with the coverage gauges read now."""
-        await self.coverage.refresh(sessions, settings, now)
+    async def render(self, transaction: Transaction, settings: Settings, now: datetime) -> bytes:
+        """The text exposition, with the coverage gauges read now in a ``transaction()``."""
+        await self.coverage.refresh(transaction, settings, now)
         return generate_latest(self.registry)

@@ -31,6 +31,7 @@ from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage.rules import Expectations, Schedule, connection_window
+from ioc_hub.db import transaction
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.repository import Contact
@@ -280,12 +281,14 @@ class Publisher:
         bus: EventBus,
         cache: IngestCache,
         sessions: async_sessionmaker[AsyncSession],
+        queue: asyncio.Lock | None,
         settings: Settings,
         backlog_limit: int = 10_000,
     ) -> None:
         self._bus = bus
         self._cache = cache
         self._sessions = sessions
+        self._queue = queue
         self._settings = settings
         self._expectations = Expectations(settings.tz)
         self._described: _Described | None = None
@@ -349,7 +352,7 @@ class Publisher:
             contact = Contact(outcome.unit_id, outcome.at, outcome.previous)
             if outcome.previous is not None and outcome.at - outcome.previous < min_window():
                 return []
-            async with self._sessions() as session:
+            async with self._transaction() as session:
                 described = self._describe(await self._cache.registry(session))
                 day = timeline.local_day(outcome.at, self._settings.tz)
                 windows = await connection_windows(session, described, [outcome.unit_id], day)
@@ -363,7 +366,7 @@ class Publisher:
         contacts = written.counts.contacts
         if contacts:
             try:
-                async with self._sessions() as session:
+                async with self._transaction() as session:
                     day = timeline.local_day(outcome.now, self._settings.tz)
                     windows = await connection_windows(
                         session, described, (c.unit_id for c in contacts), day
@@ -374,6 +377,9 @@ class Publisher:
             via: Via = "import" if outcome.imported else "push"
             drafts += connection_drafts(described, contacts, windows, via)
         return drafts
+
+    def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
+        return transaction(self._sessions, self._queue, self._settings.db_timeout_seconds)
 
     def _describe(self, copy: RegistryCopy) -> _Described:
         if self._described is None or self._described.copy is not copy:
@@ -395,7 +401,11 @@ class Stream:
 
     @classmethod
     def create(
-        cls, settings: Settings, cache: IngestCache, sessions: async_sessionmaker[AsyncSession]
+        cls,
+        settings: Settings,
+        cache: IngestCache,
+        sessions: async_sessionmaker[AsyncSession],
+        queue: asyncio.Lock | None,
     ) -> "Stream":
         bus: EventBus
         if settings.is_sqlite:
@@ -408,7 +418,7 @@ class Stream:
             )
         # Every session of the app can then publish what it commits (publish_after_commit).
         sessions.configure(info={SESSION_BUS: bus})
-        return cls(bus, Publisher(bus, cache, sessions, settings))
+        return cls(bus, Publisher(bus, cache, sessions, queue, settings))
 
     async def start(self) -> None:
         await self.bus.start()

@@ -27,7 +27,7 @@ from standardwebhooks import Webhook
 
 from ioc_hub import __version__
 from ioc_hub.config import Settings
-from ioc_hub.db import session_scope
+from ioc_hub.db import transaction
 from ioc_hub.kit.dialect import greatest
 from ioc_hub.models import (
     DeliveryStatus,
@@ -119,9 +119,7 @@ class Dispatcher:
         self._task = None
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
-        return contextlib.asynccontextmanager(session_scope)(
-            self._sessions, self._queue, self._settings.db_timeout_seconds
-        )
+        return transaction(self._sessions, self._queue, self._settings.db_timeout_seconds)
 
     async def _run(self) -> None:
         poll = self._settings.webhooks_poll_seconds
