@@ -13,10 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ioc_hub.errors import HubError
+from ioc_hub.models import OutlierBaseline, OutlierMonth, SeriesMonth
 
 PARENT = "observations"
 DEFAULT = "observations_default"
@@ -145,7 +146,11 @@ async def _split_out(connection: AsyncConnection, year: int) -> None:
 async def detach(engine: AsyncEngine, year: int, today: date) -> str:
     """Detach the partition of ``year``, leaving a plain table of the same name; return it.
 
-    The hub keeps writing this year and the next, so only earlier years may go.
+    The hub keeps writing this year and the next, so only earlier years may go. What the hub
+    keeps from the year's observations goes with them, in the same transaction: its kept months
+    (completeness and aggregates read them instead of observations) and its months' values for
+    outlier baselines, with every baseline from the year on, whose windows may hold it. Reads
+    then answer as if the year had never been pushed, and a late value of it counts once.
     """
     _require_postgresql(engine)
     if year >= today.year:
@@ -166,4 +171,8 @@ async def detach(engine: AsyncEngine, year: int, today: date) -> str:
             raise CannotDetach(f"no partition {name} to detach (see `ioc-hub partitions list`)")
         await connection.execute(text(f"SET LOCAL lock_timeout = '{_DETACH_LOCK_TIMEOUT}'"))
         await connection.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {name}"))
+        start, end = date(year, 1, 1), date(year + 1, 1, 1)
+        for kept in (SeriesMonth, OutlierMonth):
+            await connection.execute(delete(kept).where(kept.month >= start, kept.month < end))
+        await connection.execute(delete(OutlierBaseline).where(OutlierBaseline.month >= start))
     return name
