@@ -14,7 +14,6 @@ the last transaction replayed, which grows on an idle primary while the standby 
 
 import asyncio
 import collections
-import contextlib
 import logging
 import time
 
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from ioc_hub.config import Settings
 from ioc_hub.db import create_read_engine, create_session_factory
+from ioc_hub.kit.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,8 @@ class Replica:
         self._task = asyncio.create_task(self._watch(), name="read replica watch")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await self.engine.dispose()
 
     async def _watch(self) -> None:

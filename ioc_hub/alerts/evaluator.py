@@ -24,6 +24,7 @@ from ioc_hub.alerts.service import PassSummary
 from ioc_hub.config import Settings
 from ioc_hub.db import transaction
 from ioc_hub.kit.leader import AdvisoryLock, Leadership, SingleProcess
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.stream.bus import Event, EventBus
 from ioc_hub.stream.schemas import EventType
 
@@ -109,11 +110,7 @@ class Evaluator:
         self._task = asyncio.create_task(self._run(), name="alert evaluator")
 
     async def stop(self) -> None:
-        for task in (self._task, self._follower):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await cancel_and_wait(self._task, self._follower)
         self._task = self._follower = None
         self.leading = False
         await self._leadership.release()
@@ -140,9 +137,7 @@ class Evaluator:
         if leading and self._follower is None:
             self._follower = asyncio.create_task(self._follow(), name="alert evaluator wake-up")
         elif not leading and self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+            await cancel_and_wait(self._follower)
             self._follower = None
         self.leading = leading
 

@@ -5,7 +5,6 @@ the obligations themselves, so an answer is never wrong, only slower for at most
 the registry changed. One process rewrites at a time; the others find it kept or skip."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ioc_hub.config import Settings
 from ioc_hub.coverage import service
 from ioc_hub.db import transaction
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.registry.timeline import local_day
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,7 @@ class OwedKeeper:
         self._task = asyncio.create_task(self._run(), name="owed series keeper")
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:

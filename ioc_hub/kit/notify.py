@@ -26,6 +26,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from ioc_hub.kit.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 7900
@@ -103,11 +105,8 @@ class NotifyChannel:
             log.warning("LISTEN %s: no connection yet; retrying in the background", self._channel)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def publish(self, messages: Sequence[str]) -> None:
         """NOTIFY every message, in order, in one transaction per chunk.

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.partitions import service
 
 log = logging.getLogger(__name__)
@@ -58,11 +59,7 @@ class PartitionKeeper:
         await self._idle.wait()
 
     async def stop(self) -> None:
-        if self._task is None:
-            return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:

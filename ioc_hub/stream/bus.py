@@ -31,6 +31,7 @@ import orjson
 
 from ioc_hub.access.principal import UnitRef
 from ioc_hub.kit.notify import MAX_MESSAGE_BYTES, NotifyChannel
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.models import UnitKind
 
 log = logging.getLogger(__name__)
@@ -255,9 +256,7 @@ class PostgresBus(EventBus):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(2):
                     await self._idle.wait()
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+            await cancel_and_wait(self._sender)
             self._sender = None
         await self._channel.close()
         await super().stop()

@@ -37,6 +37,7 @@ from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.repository import Contact
 from ioc_hub.ingest.validation import IndicatorRef
 from ioc_hub.kit.periods import Cadence, PeriodError
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.registry import timeline
 from ioc_hub.stream.bus import Draft, Event, EventBus, LocalBus, PostgresBus
 from ioc_hub.stream.schemas import EventType, Via
@@ -321,9 +322,7 @@ class Publisher:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
                 await self._idle.wait()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def _run(self) -> None:

@@ -29,6 +29,7 @@ from ioc_hub import __version__
 from ioc_hub.config import Settings
 from ioc_hub.db import transaction
 from ioc_hub.kit.dialect import greatest
+from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.models import (
     DeliveryStatus,
     DisabledReason,
@@ -110,12 +111,7 @@ class Dispatcher:
     async def stop(self) -> None:
         if self._unhook is not None:
             self._unhook()
-        tasks = [t for t in (self._task, *self._workers.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(self._task, *self._workers.values())
         self._task = None
 
     def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
