@@ -11,7 +11,7 @@ from ioc_hub.alerts.evaluator import Evaluator
 from ioc_hub.api import api_router, root_router
 from ioc_hub.config import Settings
 from ioc_hub.coverage.keeper import OwedKeeper
-from ioc_hub.db import create_engine, create_session_factory, transaction_queue
+from ioc_hub.db import create_engine, create_session_factory, transaction_queue, transactions
 from ioc_hub.deps import now_of, utf8_body
 from ioc_hub.errors import HUB_RESPONSES, install_error_handlers
 from ioc_hub.ingest.cache import IngestCache
@@ -48,13 +48,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.session_factory = sessions
         app.state.transaction_queue = transaction_queue(engine)
+        # The stream, the background loops and a scrape open theirs with this one.
+        opened = transactions(sessions, app.state.transaction_queue, settings.db_timeout_seconds)
+        app.state.transactions = opened
         app.state.registry_memo = RegistryMemo()
         replica = Replica.create(settings, engine)
         app.state.replica = replica
         if replica is not None:
             await replica.start()
         cache = IngestCache()
-        stream = Stream.create(settings, cache, sessions, app.state.transaction_queue)
+        stream = Stream.create(settings, cache, sessions, opened)
         partitions = PartitionKeeper(engine, clock=lambda: now_of(app.state))
         app.state.partitions = partitions
         app.state.ingest = IngestContext(
@@ -66,25 +69,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.stream = stream
         metrics.count_subscribers(lambda: stream.bus.subscriber_count)
         await stream.start()
-        alerts = Evaluator.create(
-            settings,
-            sessions,
-            app.state.transaction_queue,
-            stream.bus,
-            clock=lambda: now_of(app.state),
-        )
+        alerts = Evaluator.create(settings, opened, stream.bus, clock=lambda: now_of(app.state))
         app.state.alerts = alerts
         if settings.alert_evaluator:
             await alerts.start()
-        owed = OwedKeeper(
-            settings, sessions, app.state.transaction_queue, clock=lambda: now_of(app.state)
-        )
+        owed = OwedKeeper(settings, opened, clock=lambda: now_of(app.state))
         app.state.owed = owed
         if settings.owed_keeper:
             await owed.start()
-        dispatcher = Dispatcher(
-            settings, sessions, app.state.transaction_queue, announce=stream.announce
-        )
+        dispatcher = Dispatcher(settings, opened, announce=stream.announce)
         if settings.webhooks_dispatcher:
             await dispatcher.start()
         try:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -119,3 +120,10 @@ session opened beside the queue races them for the write lock, and both sides th
 
 Transaction = Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
 """Opens a :func:`transaction` whose factory, queue and wait are already chosen."""
+
+
+def transactions(
+    factory: async_sessionmaker[AsyncSession], queue: asyncio.Lock | None, wait_seconds: float
+) -> Transaction:
+    """What the app's parts outside a request open their transactions with (one per app)."""
+    return functools.partial(transaction, factory, queue, wait_seconds)

@@ -17,12 +17,10 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from ioc_hub.alerts import service
 from ioc_hub.alerts.service import PassSummary
 from ioc_hub.config import Settings
-from ioc_hub.db import transaction
+from ioc_hub.db import Transaction
 from ioc_hub.kit.leader import AdvisoryLock, Leadership, SingleProcess
 from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.stream.bus import Event, EventBus
@@ -44,15 +42,13 @@ class Evaluator:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None,
+        transaction: Transaction,
         bus: EventBus,
         clock: Callable[[], datetime],
         leadership: Leadership,
     ) -> None:
         self._settings = settings
-        self._sessions = sessions
-        self._queue = queue
+        self._transaction = transaction
         self._bus = bus
         self._clock = clock
         self._leadership = leadership
@@ -68,8 +64,7 @@ class Evaluator:
     def create(
         cls,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None,
+        transaction: Transaction,
         bus: EventBus,
         clock: Callable[[], datetime],
     ) -> "Evaluator":
@@ -80,15 +75,13 @@ class Evaluator:
                 settings.database_url, "alert evaluator", timeout=settings.db_timeout_seconds
             )
         )
-        return cls(settings, sessions, queue, bus, clock, leadership)
+        return cls(settings, transaction, bus, clock, leadership)
 
     async def evaluate(self) -> PassSummary:
         """One pass at the clock's now, in a transaction of its own, whoever leads: what the
         loop runs, and what tests call directly."""
         async with self._turn:
-            async with transaction(
-                self._sessions, self._queue, self._settings.db_timeout_seconds
-            ) as session:
+            async with self._transaction() as session:
                 summary = await service.evaluate(session, self._settings, self._clock())
             self.passes += 1
             self.last = summary

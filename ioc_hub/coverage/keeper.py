@@ -9,11 +9,9 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from ioc_hub.config import Settings
 from ioc_hub.coverage import service
-from ioc_hub.db import transaction
+from ioc_hub.db import Transaction
 from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.registry.timeline import local_day
 
@@ -26,13 +24,11 @@ class OwedKeeper:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None,
+        transaction: Transaction,
         clock: Callable[[], datetime],
     ) -> None:
         self._settings = settings
-        self._sessions = sessions
-        self._queue = queue
+        self._transaction = transaction
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
 
@@ -40,9 +36,7 @@ class OwedKeeper:
         """One look, and a rewrite if needed; whether it wrote."""
         wrote = False
         day = local_day(self._clock(), self._settings.tz)
-        async with transaction(
-            self._sessions, self._queue, self._settings.db_timeout_seconds
-        ) as session:
+        async with self._transaction() as session:
             wrote = await service.keep_owed(session, day)
         return wrote
 

@@ -1,9 +1,6 @@
-import functools
-
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ioc_hub.db import transaction
 from ioc_hub.deps import NowDep
 from ioc_hub.errors import HUB_RESPONSES
 
@@ -38,9 +35,5 @@ async def metrics(request: Request, now: NowDep) -> Response:
     process's), and series by status and connected units by kind (the whole province, read at
     scrape time). No key needed, like /health."""
     state = request.app.state
-    settings = state.settings
-    opened = functools.partial(
-        transaction, state.session_factory, state.transaction_queue, settings.db_timeout_seconds
-    )
-    body = await state.metrics.render(opened, settings, now)
+    body = await state.metrics.render(state.transactions, state.settings, now)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -31,7 +31,7 @@ from ioc_hub.access.principal import Principal, UnitRef
 from ioc_hub.catalogue import service as catalogue
 from ioc_hub.config import Settings
 from ioc_hub.coverage.rules import Expectations, Schedule, connection_window
-from ioc_hub.db import transaction
+from ioc_hub.db import Transaction
 from ioc_hub.ingest.cache import IngestCache, RegistryCopy
 from ioc_hub.ingest.pipeline import HeartbeatOutcome, PushOutcome, Written
 from ioc_hub.ingest.repository import Contact
@@ -281,15 +281,13 @@ class Publisher:
         self,
         bus: EventBus,
         cache: IngestCache,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None,
+        transaction: Transaction,
         settings: Settings,
         backlog_limit: int = 10_000,
     ) -> None:
         self._bus = bus
         self._cache = cache
-        self._sessions = sessions
-        self._queue = queue
+        self._transaction = transaction
         self._settings = settings
         self._expectations = Expectations(settings.tz)
         self._described: _Described | None = None
@@ -377,9 +375,6 @@ class Publisher:
             drafts += connection_drafts(described, contacts, windows, via)
         return drafts
 
-    def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
-        return transaction(self._sessions, self._queue, self._settings.db_timeout_seconds)
-
     def _describe(self, copy: RegistryCopy) -> _Described:
         if self._described is None or self._described.copy is not copy:
             self._described = _Described(copy, self._settings)
@@ -404,7 +399,7 @@ class Stream:
         settings: Settings,
         cache: IngestCache,
         sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None,
+        transaction: Transaction,
     ) -> "Stream":
         bus: EventBus
         if settings.is_sqlite:
@@ -417,7 +412,7 @@ class Stream:
             )
         # Every session of the app can then publish what it commits (publish_after_commit).
         sessions.configure(info={SESSION_BUS: bus})
-        return cls(bus, Publisher(bus, cache, sessions, queue, settings))
+        return cls(bus, Publisher(bus, cache, transaction, settings))
 
     async def start(self) -> None:
         await self.bus.start()

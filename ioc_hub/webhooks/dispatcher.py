@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import func, insert, or_, select, type_coerce, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook
 
 from ioc_hub import __version__
 from ioc_hub.config import Settings
-from ioc_hub.db import transaction
+from ioc_hub.db import Transaction
 from ioc_hub.kit.dialect import greatest
 from ioc_hub.kit.tasks import cancel_and_wait
 from ioc_hub.models import (
@@ -85,13 +85,11 @@ class Dispatcher:
     def __init__(
         self,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
-        queue: asyncio.Lock | None = None,
+        transaction: Transaction,
         announce: Announce | None = None,
     ) -> None:
         self._settings = settings
-        self._sessions = sessions
-        self._queue = queue
+        self._transaction = transaction
         self._announce = announce
         self._rng = random.Random()
         self._wake = asyncio.Event()
@@ -113,9 +111,6 @@ class Dispatcher:
             self._unhook()
         await cancel_and_wait(self._task, *self._workers.values())
         self._task = None
-
-    def _transaction(self) -> contextlib.AbstractAsyncContextManager[AsyncSession]:
-        return transaction(self._sessions, self._queue, self._settings.db_timeout_seconds)
 
     async def _run(self) -> None:
         poll = self._settings.webhooks_poll_seconds

@@ -165,7 +165,7 @@ async def test_the_keeper_keeps_today_and_again_after_the_registry_changes(
 ) -> None:
     hub: Settings = app.state.settings
     today = local_day(clock.now, hub.tz)
-    keeper = OwedKeeper(hub, session_factory, app.state.transaction_queue, lambda: clock.now)
+    keeper = OwedKeeper(hub, app.state.transactions, lambda: clock.now)
 
     async def kept() -> bool:
         async with session_factory() as session:
