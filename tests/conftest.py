@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from ioc_hub.registry import service as registry
 from ioc_hub.seed import seed_all
 from tests.fixtures.database import ENGINES, clean, database_url_for
 from tests.fixtures.live import serve
+from tests.fixtures.process import cli, mint
+from tests.simulate.helpers import play_reform
 
 ROOMY_MAX_BATCH = 10_000
 
@@ -42,6 +45,28 @@ async def database_url(
 ) -> AsyncIterator[str]:
     async for url in database_url_for(request.param, tmp_path_factory.mktemp("db")):
         yield url
+
+
+@dataclass(frozen=True)
+class Reformed:
+    """A database the reform has been played on: its URL, the province key with every scope
+    that played it, and the play's summary (``ioc-hub simulate --scenario reform --json``)."""
+
+    url: str
+    admin: str
+    summary: dict[str, Any]
+
+
+@pytest.fixture(scope="session", params=ENGINES)
+async def reformed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Reformed]:
+    """The reform played once per engine and run (it takes minutes): the tests that read it back
+    over HTTP and in the browser only read."""
+    async for url in database_url_for(request.param, tmp_path_factory.mktemp("reform")):
+        await cli(url, "seed")
+        admin = await mint(url, "74", *Scope)
+        yield Reformed(url, admin, await play_reform(url, admin))
 
 
 @pytest.fixture(scope="session")

@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from ioc_hub.models import Scope
+from tests.conftest import Reformed
 from tests.fixtures.database import ENGINES, database_url_for
 from tests.fixtures.process import cli, mint, running_hub
-from tests.simulate.helpers import ARTICLE, play_reform
+from tests.simulate.helpers import ARTICLE
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -267,10 +268,9 @@ async def show_as_of(page: Any, wall_time: str, instant: str) -> None:
 
 
 async def test_dashboard_shows_either_day_of_the_reform(
-    fresh_url: str, tmp_path: Path, page: Any
+    reformed: Reformed, tmp_path: Path, page: Any
 ) -> None:
-    await cli(fresh_url, "seed")
-    admin = await mint(fresh_url, "74", *Scope)
+    fresh_url = reformed.url
     operator = await mint(fresh_url, "74", Scope.COVERAGE_READ)
     engine = "postgresql" if fresh_url.startswith("postgresql") else "sqlite"
     problems: list[str] = []
@@ -279,8 +279,7 @@ async def test_dashboard_shows_either_day_of_the_reform(
         "console",
         lambda message: problems.append(message.text) if message.type == "error" else None,
     )
-    summary = await play_reform(fresh_url, admin)
-    assert summary["failures"] == {}
+    assert reformed.summary["failures"] == {}
 
     async with running_hub(fresh_url, tmp_path / "hub.log") as hub:
         try:

@@ -6,7 +6,6 @@ real process on each engine, read back from a real hub process.
 """
 
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import httpx
 import pytest
 
 from ioc_hub.kit.periods import Cadence
-from ioc_hub.models import Scope
 from ioc_hub.simulate.reform import (
     FIRST_DAY,
     LAST_DAY,
@@ -27,13 +25,12 @@ from ioc_hub.simulate.reform import (
     ticks,
 )
 from ioc_hub.simulate.scenario import FaultRates, Plan, Scenario
-from tests.fixtures.database import ENGINES, database_url_for
-from tests.fixtures.process import cli, mint, running_hub
+from tests.conftest import Reformed
+from tests.fixtures.process import running_hub
 from tests.simulate.helpers import (
     ARTICLE,
     TWO_TIER,
     TZ,
-    play_reform,
     shipped_indicators,
     shipped_obligations,
     shipped_plan,
@@ -103,28 +100,15 @@ def test_the_new_map_reports_from_the_day_on_and_the_old_units_end() -> None:
     assert after.expected_coverage()["vertical_agency"] == (4, 6)
 
 
-@pytest.fixture(params=ENGINES)
-async def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    async for url in database_url_for(request.param, tmp_path):
-        yield url
-
-
 def table(kinds: dict[str, dict[str, int]]) -> dict[str, list[int]]:
     return {k: [v["connected"], v["registered"]] for k, v in kinds.items()}
 
 
 @pytest.mark.slow
 async def test_reform_scenario_reproduces_both_tables_over_http(
-    fresh_url: str, tmp_path: Path
+    reformed: Reformed, tmp_path: Path
 ) -> None:
-    await cli(fresh_url, "seed")
-    admin = await mint(
-        fresh_url,
-        "74",
-        *(Scope.KEYS_ADMIN, Scope.OBSERVATIONS_WRITE, Scope.REGISTRY_WRITE),
-        *(Scope.COVERAGE_READ, Scope.AGGREGATES_READ),
-    )
-    summary = await play_reform(fresh_url, admin)
+    fresh_url, admin, summary = reformed.url, reformed.admin, reformed.summary
     assert summary["failures"] == {}
     assert summary["rejected"] == 0
     assert summary["reorganisation"]["effective"] == "2025-07-01"
