@@ -51,6 +51,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_hub.aggregates.rules import Bucket
+from ioc_hub.kit.dialect import short_list
 from ioc_hub.kit.periods import Cadence
 from ioc_hub.models import (
     Aggregation,
@@ -141,7 +142,8 @@ async def cells(
     if not buckets or not routes.routes:
         return []
     table, weighted, single = routes.table, routes.weighted, routes.single
-    units: Any = bindparam("units", routes.units, literal_execute=True)
+    listed = short_list(routes.units)
+    units: Any = None if listed is None else bindparam("units", listed, literal_execute=True)
     # With one source per unit of the map: over time per source first, then along the routes,
     # so only the per-unit rows are joined (as cheap as a map that never changed). Values
     # meeting in one unit and period combine first, unless the same aggregation over time would
@@ -163,9 +165,13 @@ async def cells(
     rows = _rows(indicator_id, time_aggregation, buckets, cuts, units, kept=kept).subquery("obs")
     per_unit: Any
     if single:
-        per_source = _over_time(
-            rows, ("idx", "route"), time_aggregation, area_aggregation, counted=kept
-        ).subquery("per_source")
+        if kept and _month_each(buckets):
+            over_time = _kept_alone(rows, time_aggregation, area_aggregation)
+        else:
+            over_time = _over_time(
+                rows, ("idx", "route"), time_aggregation, area_aggregation, counted=kept
+            )
+        per_source = over_time.subquery("per_source")
         per_unit = _routed(per_source, table, area_aggregation, weighted).subquery("per_unit")
     else:
         routed = _routed(rows, table, area_aggregation, weighted).subquery("routed")
@@ -185,6 +191,15 @@ async def cells(
         )
         for row in found
     ]
+
+
+def _month_each(buckets: Sequence[Bucket]) -> bool:
+    """Whether each bucket's periods start in one calendar month: then a source has at most one
+    kept month in a bucket."""
+    return all(
+        (b.first.start.year, b.first.start.month) == (b.last.start.year, b.last.start.month)
+        for b in buckets
+    )
 
 
 def _whole_months(buckets: Sequence[Bucket], cuts: Sequence[date]) -> bool:
@@ -215,13 +230,14 @@ def _rows(
     time_aggregation: Aggregation,
     buckets: Sequence[Bucket],
     cuts: Sequence[date],
-    units: Any,
+    units: Any | None,
     *,
     kept: bool,
 ) -> Select[Any]:
     """The indicator's rows in the buckets, each with its bucket and route: its observations,
     or its kept months shaped alike (a month is one row of ``n`` observations, dated by its
-    latest period and received when it last changed)."""
+    latest period and received when it last changed). Only ``units``' rows unless ``None``:
+    then the join to the routes keeps the map's."""
     if kept:
         m = SeriesMonth
         day, unit, indicator = m.month, m.unit_id, m.indicator_id
@@ -247,8 +263,8 @@ def _rows(
         indicator == indicator_id,
         day >= buckets[0].first.start,
         day <= buckets[-1].last.start,
-        unit.in_(units),
         *stored,
+        *([] if units is None else [unit.in_(units)]),
     )
 
 
@@ -414,6 +430,24 @@ def _over_time(
     if then is Aggregation.LAST:
         columns.append(func.max(source.c.period_start).label("last_start"))
     return select(*columns).group_by(*grouping)
+
+
+def _kept_alone(rows: Any, aggregation: Aggregation, then: Aggregation) -> Select[Any]:
+    """What :func:`_over_time` gives per (bucket, source) when each holds one kept month at
+    most: the month's own figures, with no grouping (at national scale, grouping or ranking a
+    year of kept months costs more than reading them)."""
+    value = rows.c.value / rows.c.n if aggregation is Aggregation.AVG else rows.c.value
+    columns = [
+        rows.c.idx,
+        rows.c.route,
+        value.label("value"),
+        rows.c.n,
+        rows.c.received_at,
+        rows.c.approximate,
+    ]
+    if then is Aggregation.LAST:
+        columns.append(rows.c.period_start.label("last_start"))
+    return select(*columns)
 
 
 def _over_units(

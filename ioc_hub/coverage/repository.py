@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from ioc_hub.coverage.schemas import GroupBy
-from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in, values_table
+from ioc_hub.kit.dialect import code_order, is_postgresql, keys_in, short_list, values_table
 from ioc_hub.kit.pagination import AnySelect
 from ioc_hub.models import (
     AREA_ONLY_KINDS,
@@ -60,9 +60,6 @@ from ioc_hub.models import (
 )
 from ioc_hub.models.base import UTCDateTime
 from ioc_hub.registry import timeline
-
-# Longest id list sent as an IN filter; a wider selection is filtered by the caller instead.
-MAX_IN_LIST = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +96,6 @@ class Received:
 
     latest: dict[SeriesKey, date]
     receipts: dict[SeriesKey, datetime] | None
-
-
-def short_list(ids: Collection[int] | None) -> Collection[int] | None:
-    """``ids`` if it is short enough for an IN filter, otherwise ``None`` (no SQL filter)."""
-    if ids is None or len(ids) > MAX_IN_LIST:
-        return None
-    return ids
 
 
 Ts = TypeVarTuple("Ts")

@@ -1,6 +1,7 @@
-"""The few places where PostgreSQL and SQLite differ, so nothing else needs to know which runs."""
+"""The few places where PostgreSQL and SQLite differ, and how long lists of keys reach either, so
+nothing else needs to know which runs."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -84,6 +85,18 @@ def keys_in(
     )
     names: list[ColumnElement[Any]] = [literal_column(f"column{c + 1}") for c in range(width)]
     return tuple_(*columns).in_(select(*names).select_from(listed))
+
+
+# Longest id list sent as an IN filter: a wider selection is filtered by a join instead. Beyond
+# it, PostgreSQL spends longer planning and checking the list than the rows it spares.
+MAX_IN_LIST = 1000
+
+
+def short_list(ids: Collection[int] | None) -> Collection[int] | None:
+    """``ids`` if it is short enough for an IN filter, otherwise ``None`` (no SQL filter)."""
+    if ids is None or len(ids) > MAX_IN_LIST:
+        return None
+    return ids
 
 
 def values_table(
