@@ -115,21 +115,41 @@ def national_sql(
     """The best hand-written SQL for the numbers of each call, over the same state; ``week`` is
     the Monday of the week asked for."""
     return {
-        # Units per kind and connected (heard from within two days), series per latest period.
+        # Units per kind and connected (heard from within two days), series per latest period;
+        # and the page the hub lists with them: the first 100 units, not connected first, then
+        # by kind and code, each with its series' latest periods.
         "coverage": (
             """
-            WITH owed AS (SELECT unit_id, indicator_id FROM bench_owed)
+            WITH owed AS (SELECT unit_id, indicator_id FROM bench_owed),
+            units_heard AS (
+                SELECT u.id, u.code, u.name, u.kind, u.parent_id, c.last_contact_at,
+                    coalesce(c.last_contact_at > now() - interval '2 days', false) AS connected
+                FROM units u LEFT JOIN unit_contacts c ON c.unit_id = u.id
+                WHERE u.active AND u.kind NOT IN ('nation', 'province')
+            ),
+            page AS (
+                SELECT h.*, p.code AS parent
+                FROM units_heard h LEFT JOIN units p ON p.id = h.parent_id
+                ORDER BY h.connected, array_position(ARRAY['ministry', 'department',
+                    'vertical_agency', 'district', 'commune'], CAST(h.kind AS text)),
+                    h.code COLLATE "C"
+                LIMIT 100
+            )
             SELECT (SELECT json_agg(k) FROM (
-                        SELECT u.kind, count(*) AS registered,
-                            count(*) FILTER (WHERE c.last_contact_at > now() - interval '2 days')
-                                AS connected
-                        FROM units u LEFT JOIN unit_contacts c ON c.unit_id = u.id
-                        WHERE u.active AND u.kind NOT IN ('nation', 'province')
-                        GROUP BY u.kind) k),
+                        SELECT kind, count(*) AS registered,
+                            count(*) FILTER (WHERE connected) AS connected
+                        FROM units_heard GROUP BY kind) k),
                    (SELECT json_agg(s) FROM (
                         SELECT o.indicator_id, s.last_period_start, count(*)
                         FROM owed o LEFT JOIN series_state s USING (unit_id, indicator_id)
-                        GROUP BY 1, 2) s)
+                        GROUP BY 1, 2) s),
+                   (SELECT json_agg(l) FROM (
+                        SELECT page.code, page.name, page.kind, page.parent,
+                            page.last_contact_at, page.connected,
+                            json_agg(json_build_array(o.indicator_id, s.last_period_start))
+                        FROM page JOIN owed o ON o.unit_id = page.id
+                        LEFT JOIN series_state s USING (unit_id, indicator_id)
+                        GROUP BY 1, 2, 3, 4, 5, 6) l)
             """,
             (),
         ),

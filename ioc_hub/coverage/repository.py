@@ -15,6 +15,7 @@ from typing import Any, TypeVarTuple
 
 from sqlalchemy import (
     ColumnElement,
+    CompoundSelect,
     Date,
     Integer,
     Result,
@@ -106,7 +107,9 @@ def _among(statement: Select[*Ts], column: Any, ids: Collection[int] | None) -> 
     return statement if ids is None else statement.where(column.in_(ids))
 
 
-async def _execute(session: AsyncSession, statement: Select[*Ts]) -> Result[*Ts]:
+async def _execute(
+    session: AsyncSession, statement: Select[*Ts] | CompoundSelect[*Ts]
+) -> Result[*Ts]:
     """Run a plain query on the session's connection: no ORM row processing, which adds up over
     hundreds of thousands of series."""
     connection = await session.connection()
@@ -654,30 +657,79 @@ def _unit_row(row: Any) -> UnitRow:
     )
 
 
-async def connection_counts(session: AsyncSession, units: Subquery) -> list[tuple[str, int, int]]:
-    """Units of :func:`connections` per kind: (kind, registered, connected)."""
-    rows = await _execute(
-        session,
-        select(units.c.kind, func.count(), func.sum(units.c.connected)).group_by(units.c.kind),
-    )
-    return [(kind, registered, int(connected)) for kind, registered, connected in rows]
+@dataclass(frozen=True, slots=True)
+class CountedConnections:
+    """Units of :func:`connections` counted per kind, (kind, registered, connected), and a page
+    of them."""
+
+    counts: list[tuple[str, int, int]]
+    page: list[UnitConnection]
 
 
-async def list_connections(
+# What :func:`connections` tells of each unit, besides its kind.
+_UNIT_COLUMNS = ("id", "code", "name", "parent_code", "area_code", "last_contact_at", "speed")
+
+
+async def count_and_list_connections(
     session: AsyncSession,
     units: Subquery,
     *,
-    order: Mapping[UnitKind, int] | None = None,
-    offset: int = 0,
-    limit: int | None = None,
-) -> list[UnitConnection]:
-    """Units of :func:`connections` by code; with ``order``, not connected first, then by kind in
-    that order, then by code. Rows ``offset`` on."""
-    keys: list[SQLColumnExpression[Any]] = [code_order(session, units.c.code)]
-    if order is not None:
-        kinds = {kind.value: rank for kind, rank in order.items()}
-        keys = [units.c.connected, case(kinds, value=units.c.kind), *keys]
-    rows = await _execute(session, select(units).order_by(*keys).offset(offset).limit(limit))
+    order: Mapping[UnitKind, int],
+    offset: int,
+    limit: int,
+) -> CountedConnections:
+    """Units of :func:`connections` counted per kind, and a page of them from ``offset``: not
+    connected first, then by kind in ``order``, then by code. In one statement, so that each
+    unit's contact and fastest obligation are worked out once for both: the page's rows have a
+    ``place``, and the counts' rows, one per kind, have none."""
+    listed = select(units).cte("listed")
+    kinds = {kind.value: rank for kind, rank in order.items()}
+    keys = [
+        listed.c.connected,
+        case(kinds, value=listed.c.kind),
+        code_order(session, listed.c.code),
+    ]
+    page = (
+        select(listed, func.row_number().over(order_by=keys).label("place"))
+        .order_by(*keys)
+        .offset(offset)
+        .limit(limit)
+        .subquery("page")
+    )
+    no_number = type_coerce(null(), Integer)
+    rows = await _execute(
+        session,
+        union_all(
+            select(
+                page.c.place,
+                page.c.kind,
+                no_number.label("registered"),
+                *(page.c[name] for name in _UNIT_COLUMNS),
+                page.c.connected,
+            ),
+            select(
+                no_number,
+                listed.c.kind,
+                func.count(),
+                *(null() for _ in _UNIT_COLUMNS),
+                func.sum(listed.c.connected),
+            ).group_by(listed.c.kind),
+        ).order_by("place"),
+    )
+    counted = CountedConnections([], [])
+    for r in rows:
+        if r.place is None:
+            counted.counts.append((r.kind, r.registered, int(r.connected)))
+        else:
+            counted.page.append(
+                UnitConnection(_unit_row(r), r.last_contact_at, r.speed, bool(r.connected))
+            )
+    return counted
+
+
+async def list_connections(session: AsyncSession, units: Subquery) -> list[UnitConnection]:
+    """Units of :func:`connections` by code."""
+    rows = await _execute(session, select(units).order_by(code_order(session, units.c.code)))
     return [
         UnitConnection(_unit_row(r), r.last_contact_at, r.speed, bool(r.connected)) for r in rows
     ]

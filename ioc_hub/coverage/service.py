@@ -503,18 +503,18 @@ async def coverage(
 
     overall = _census(owed, await repository.census(session, owed.series, facts.latest))
     connections = _connections(scope, schedules, facts, at)
-    counted = await repository.connection_counts(session, connections.units)
-    registered = {UnitKind(kind): n for kind, n, _ in counted}
-    heard = {UnitKind(kind): n for kind, _, n in counted}
+    # Worst first: who is not connected, then in the article's order of kinds.
+    counted = await repository.count_and_list_connections(
+        session, connections.units, order=_KIND_ORDER, offset=page.offset, limit=page.limit
+    )
+    registered = {UnitKind(kind): n for kind, n, _ in counted.counts}
+    heard = {UnitKind(kind): n for kind, _, n in counted.counts}
     kinds = {
         k: KindCoverage(registered=registered.get(k, 0), connected=heard.get(k, 0))
         for k in COUNTED_KINDS
         if k in registered or k is filters.kind
     }
-    # Worst first: who is not connected, then in the article's order of kinds.
-    shown = await repository.list_connections(
-        session, connections.units, order=_KIND_ORDER, offset=page.offset, limit=page.limit
-    )
+    shown = counted.page
     per_unit = {shown_unit.unit.id: [0] * len(SeriesStatus) for shown_unit in shown}
     if shown:
         for series in await repository.owed_series(
