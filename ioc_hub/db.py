@@ -58,7 +58,7 @@ def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
     return {
         "timeout": settings.db_timeout_seconds,
         "command_timeout": settings.db_timeout_seconds * 3,
-        "server_settings": {"application_name": "ioc-hub"},
+        "server_settings": {"application_name": "ioc-hub", "jit": "off"},
     }
 
 

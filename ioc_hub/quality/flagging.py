@@ -12,7 +12,6 @@ off, so neither cache is ever stale. A batch costs a handful of statements howev
 it touches.
 """
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.config import Settings
 from ioc_hub.kit.periods import month_of
 from ioc_hub.quality import repository
-from ioc_hub.quality.stats import Algorithm, Baseline, months_before, scale_of, summarise
+from ioc_hub.quality.stats import Algorithm, Baseline, scale_of, window_months
 
 
 class NewValue(NamedTuple):
@@ -128,9 +127,9 @@ async def baselines_for(
     now: list[_Key] = []
     for key in (k for k in keys if k not in known):
         u, i, _ = key
-        changed = any((u, i, m) in written for m in _window(key, months))
+        changed = any((u, i, m) in written for m in window_months(key[2], months))
         (baselines.after_write if changed else now).append(key)
-    known.update(await _computed(session, now, months, baselines.kept))
+    known.update(await repository.merged_baselines(session, now, months, baselines.kept))
     return baselines
 
 
@@ -147,7 +146,9 @@ async def flag_values(
         return []
     known = baselines.known
     months = settings.outlier_baseline_months
-    known.update(await _computed(session, baselines.after_write, months, baselines.kept))
+    known.update(
+        await repository.merged_baselines(session, baselines.after_write, months, baselines.kept)
+    )
     algorithm = Algorithm(settings.outlier_algorithm)
     threshold = settings.outlier_threshold
     scales = {
@@ -184,28 +185,3 @@ def _months_of(values: Sequence[NewValue]) -> dict[date, date]:
     """The month of each day the values start on: a batch holds a few days, and thousands of
     values."""
     return {day: month_of(day) for day in {v.period_start for v in values}}
-
-
-def _window(key: _Key, months: int) -> list[date]:
-    """The months of ``key``'s baseline window, oldest first."""
-    return [months_before(key[2], back) for back in range(months, 0, -1)]
-
-
-async def _computed(
-    session: AsyncSession, keys: Sequence[_Key], months: int, kept: set[tuple[int, int]]
-) -> dict[_Key, Baseline]:
-    """The baselines of ``keys`` merged from their months' values; those of the series in
-    ``kept`` are cached, with the months read for them. At a month's first value only the month
-    just ended is read from observations."""
-    windows = {k: _window(k, months) for k in keys}
-    values = await repository.month_values(
-        session, {(u, i, w) for (u, i, _), ws in windows.items() for w in ws}, kept
-    )
-    computed = {
-        (u, i, m): summarise(itertools.chain.from_iterable(values[(u, i, w)] for w in ws))
-        for (u, i, m), ws in windows.items()
-    }
-    await repository.cache_baselines(
-        session, {k: b for k, b in computed.items() if k[:2] in kept}, months
-    )
-    return computed

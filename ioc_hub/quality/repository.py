@@ -2,6 +2,7 @@
 :func:`stats.summarise` on SQLite), the caches of ingest's baselines and of the month values they
 are merged from, flags, follow-ups."""
 
+import itertools
 from collections import defaultdict
 from collections.abc import AsyncIterator, Container, Iterable, Sequence
 from datetime import date
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc_hub.kit.dialect import is_postgresql, keys_in, upsert
 from ioc_hub.kit.periods import month_of
 from ioc_hub.models import Indicator, Observation, OutlierBaseline, OutlierFlag, OutlierMonth, Unit
-from ioc_hub.quality.stats import MAGNITUDE, Baseline, months_after, summarise
+from ioc_hub.quality.stats import MAGNITUDE, Baseline, months_after, summarise, window_months
 
 # SQLite takes at most 32,766 bound parameters per statement: a few a key.
 _CHUNK = 5000
@@ -333,15 +334,22 @@ JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:mon
     AS k(u, i, m) ON m.unit_id = k.u AND m.indicator_id = k.i AND m.month = k.m
 """)
 
-# Each indicator of the keys read once over the span of their months, through the index on
-# (indicator, period start) (OFFSET 0 keeps the planner from turning it into a join that walks
-# each series' whole history instead), kept to the keys' series and grouped by month. A month
-# holding no value is an empty array, and is kept too, so that it is not looked for again.
-_MONTHS_READ = """
-WITH k AS (
-    SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
-        CAST(:months AS date[])) AS k(u, i, m)
-),
+# The keys of a statement, (unit, indicator, month), as bound arrays.
+_GIVEN = """
+SELECT * FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+    CAST(:months AS date[])) AS given(u, i, m)
+"""
+
+
+def _reading_months(keys: str) -> str:
+    """The values of each month of ``keys`` (a query of (u, i, m)), read from observations.
+    Each indicator of the keys is read once over the span of their months, through the index
+    on (indicator, period start) (OFFSET 0 keeps the planner from turning it into a join that
+    walks each series' whole history instead), kept to the keys' series and grouped by month.
+    A month holding no value is an empty array, and is kept too, so that it is not looked for
+    again."""
+    return f"""
+WITH k AS ({keys}),
 r AS (
     SELECT i, min(m) AS lo, CAST(max(m) + interval '1 month' AS date) AS hi FROM k GROUP BY i
 ),
@@ -358,51 +366,118 @@ v AS (
     GROUP BY 1, 2, 3
 )
 """
+
+
 _MONTHS_FOUND = "SELECT k.u, k.i, k.m, coalesce(v.vals, CAST('{}' AS double precision[]))"
 _MONTHS_JOINED = "FROM k LEFT JOIN v ON v.u = k.u AND v.i = k.i AND v.m = k.m"
-_MONTHS_COMPUTED = text(f"""{_MONTHS_READ}
+_MONTHS_UNKEPT = text(f"{_reading_months(_GIVEN)} {_MONTHS_FOUND} {_MONTHS_JOINED}")
+# The months of the keys ``outlier_months`` lacks, read and kept.
+_MISSING = f"""
+SELECT * FROM ({_GIVEN}) g WHERE NOT EXISTS (
+    SELECT 1 FROM outlier_months o WHERE o.unit_id = g.u AND o.indicator_id = g.i AND o.month = g.m
+)
+"""
+_MONTHS_KEPT = text(f"""{_reading_months(_MISSING)}
 INSERT INTO outlier_months (unit_id, indicator_id, month, month_values)
 {_MONTHS_FOUND} {_MONTHS_JOINED}
 ORDER BY k.u, k.i, k.m
 ON CONFLICT (unit_id, indicator_id, month) DO UPDATE SET month_values = excluded.month_values
-RETURNING unit_id, indicator_id, month, month_values
 """)
-_MONTHS_UNKEPT = text(f"{_MONTHS_READ} {_MONTHS_FOUND} {_MONTHS_JOINED}")
+
+# Each key's baseline merged from the kept values of the :length months before its month, as
+# :func:`stats.summarise` merges them (the MAD from the values kept in an array, as in
+# _BASELINES), and cached, in key order so that concurrent batches lock the rows alike.
+_MERGED = text(f"""
+WITH k AS ({_GIVEN}),
+x AS (
+    SELECT k.u, k.i, k.m, v.x
+    FROM k
+    JOIN outlier_months o ON o.unit_id = k.u AND o.indicator_id = k.i
+        AND o.month >= CAST(k.m - make_interval(months => :length) AS date) AND o.month < k.m
+    CROSS JOIN LATERAL unnest(o.month_values) AS v(x)
+),
+g AS (
+    SELECT u, i, m, count(*) AS n, avg(x) AS mean, stddev_samp(x) AS sd,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY x) AS median, array_agg(x) AS vals
+    FROM x GROUP BY u, i, m
+)
+INSERT INTO outlier_baselines AS b (unit_id, indicator_id, month, months, n, mean, sd, median,
+    mad)
+SELECT k.u, k.i, k.m, :length, coalesce(g.n, 0), g.mean, g.sd, g.median,
+    (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(y - g.median))
+        FROM unnest(g.vals) AS y)
+FROM k LEFT JOIN g ON g.u = k.u AND g.i = k.i AND g.m = k.m
+ORDER BY k.u, k.i, k.m
+ON CONFLICT (unit_id, indicator_id, month) DO UPDATE SET months = excluded.months,
+    n = excluded.n, mean = excluded.mean, sd = excluded.sd, median = excluded.median,
+    mad = excluded.mad
+RETURNING b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
+""")
 
 
-async def month_values(
+async def merged_baselines(
+    session: AsyncSession, keys: Sequence[_Key], months: int, keep: Container[tuple[int, int]]
+) -> dict[_Key, Baseline]:
+    """The baseline of each (unit, indicator, month) key, merged from its series' values in the
+    ``months`` months before its month. Those of the series in ``keep`` (the caller locked them
+    to compute: :func:`lock_series`) are cached, with the months' values read for them.
+
+    PostgreSQL merges those in SQL, from the kept months (reading any missing one from
+    observations): a month's first batch computes every series' baseline, and the others wait
+    for it. The rest, and all of them on SQLite, are merged here by :func:`stats.summarise`."""
+    keys = sorted(set(keys))
+    merged: dict[_Key, Baseline] = {}
+    if is_postgresql(session):
+        in_sql = [k for k in keys if k[:2] in keep]
+        if in_sql:
+            wanted = sorted({(u, i, w) for u, i, m in in_sql for w in window_months(m, months)})
+            await session.execute(_MONTHS_KEPT, {**_arrays(wanted), "magnitude": MAGNITUDE})
+            merged = _baselines_of(await session.execute(_MERGED, _arrays(in_sql, months)))
+        keys = [k for k in keys if k[:2] not in keep]
+    if not keys:
+        return merged
+    windows = {k: window_months(k[2], months) for k in keys}
+    values = await _month_values(
+        session, {(u, i, w) for (u, i, _), ws in windows.items() for w in ws}, keep
+    )
+    computed = {
+        (u, i, m): summarise(itertools.chain.from_iterable(values[(u, i, w)] for w in ws))
+        for (u, i, m), ws in windows.items()
+    }
+    await cache_baselines(session, {k: b for k, b in computed.items() if k[:2] in keep}, months)
+    return merged | computed
+
+
+async def _month_values(
     session: AsyncSession, keys: Iterable[_Key], keep: Container[tuple[int, int]]
 ) -> dict[_Key, list[float]]:
     """The values of each (unit, indicator, month) key, from ``outlier_months`` where it holds
-    them, else read from observations, and kept there for the series in ``keep`` (those the
-    caller locked to compute: :func:`lock_series`). Values beyond ``MAGNITUDE`` are left out,
-    as baselines leave them out."""
+    them, else read from observations; on SQLite, kept there for the series in ``keep`` (those
+    the caller locked to compute: :func:`lock_series`), which PostgreSQL keeps in
+    :func:`merged_baselines`. Values beyond ``MAGNITUDE`` are left out, as baselines leave them
+    out."""
     keys = sorted(set(keys))
     if not keys:
         return {}
     found = await _cached_months(session, keys)
     missing = [k for k in keys if k not in found]
-    kept = [k for k in missing if k[:2] in keep]
-    unkept = [k for k in missing if k[:2] not in keep]
-    if is_postgresql(session):
-        for statement, chosen in ((_MONTHS_COMPUTED, kept), (_MONTHS_UNKEPT, unkept)):
-            if chosen:
-                params = {**_arrays(chosen), "magnitude": MAGNITUDE}
-                rows = await session.execute(statement, params)
-                found.update({(r[0], r[1], r[2]): list(r[3]) for r in rows})
+    if not missing:
         return found
-    if missing:
-        computed = await _months_read(session, missing)
-        if kept:
-            await session.execute(
-                upsert(session, OutlierMonth).on_conflict_do_nothing(),
-                [
-                    {"unit_id": u, "indicator_id": i, "month": m, "month_values": computed[u, i, m]}
-                    for u, i, m in kept
-                ],
-            )
-        found.update(computed)
-    return found
+    if is_postgresql(session):
+        params = {**_arrays(missing), "magnitude": MAGNITUDE}
+        rows = await session.execute(_MONTHS_UNKEPT, params)
+        return found | {(r[0], r[1], r[2]): list(r[3]) for r in rows}
+    computed = await _months_read(session, missing)
+    kept = [k for k in missing if k[:2] in keep]
+    if kept:
+        await session.execute(
+            upsert(session, OutlierMonth).on_conflict_do_nothing(),
+            [
+                {"unit_id": u, "indicator_id": i, "month": m, "month_values": computed[u, i, m]}
+                for u, i, m in kept
+            ],
+        )
+    return found | computed
 
 
 async def _cached_months(session: AsyncSession, keys: Sequence[_Key]) -> dict[_Key, list[float]]:

@@ -164,6 +164,12 @@ def judge_range(value: float, lower: float | None, upper: float | None) -> Range
     return None
 
 
+def window_months(month: date, months: int) -> list[date]:
+    """The months of the baseline window of values in ``month``: the ``months`` months before
+    it, oldest first."""
+    return [months_before(month, back) for back in range(months, 0, -1)]
+
+
 def months_after(month: date, count: int) -> date:
     """The first day of the month ``count`` months after ``month``."""
     return months_before(month, -count)
