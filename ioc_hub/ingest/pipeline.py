@@ -260,10 +260,19 @@ async def _validate_and_write(
 
 async def _notify_flags(session: AsyncSession, flags: Sequence[Flag], copy: RegistryCopy) -> None:
     """``outlier.flagged`` to the webhooks that want it, written with the values (§9)."""
-    for flag in flags:
-        unit, indicator = copy.units_by_id[flag.unit_id], copy.indicators_by_id[flag.indicator_id]
-        data = {"unit": unit.ref.code, "indicator": indicator.code, **flag.facts()}
-        await outbox.publish(session, "outlier.flagged", {**data, "flagged_at": flag.flagged_at})
+    await outbox.publish(
+        session,
+        "outlier.flagged",
+        *(
+            {
+                "unit": copy.units_by_id[flag.unit_id].ref.code,
+                "indicator": copy.indicators_by_id[flag.indicator_id].code,
+                **flag.facts(),
+                "flagged_at": flag.flagged_at,
+            }
+            for flag in flags
+        ),
+    )
 
 
 def _written(values: Sequence[NewValue], counts: repository.WriteCounts) -> list[NewValue]:

@@ -109,15 +109,19 @@ async def baselines_for(
         return baselines
     months = settings.outlier_baseline_months
     months_of = _months_of(values)
-    keys = sorted({(v.unit_id, v.indicator_id, months_of[v.period_start]) for v in values})
-    after = min(v.period_start for v in values)
+    judged = {(v.unit_id, v.indicator_id, months_of[v.period_start]) for v in values}
     read = settings.outlier_flagging
     if read:
-        # The series whose baselines this batch computes: those not cached, and those its own
-        # write drops (after its earliest day). They decide the lock it waits for.
-        cached = await repository.cached_baselines(session, keys, months)
-        computes = {(u, i) for u, i, m in keys if m > after or (u, i, m) not in cached}
+        # Every series' baseline for the batch's newest month too: the first batch to reach a
+        # month then computes all its series' baselines of it, and the next batches find them
+        # kept instead of computing them in turn.
+        newest = max(m for _, _, m in judged)
+        judged |= {(u, i, newest) for u, i, _ in judged}
+    keys = sorted(judged)
+    after = min(v.period_start for v in values)
+    if read:
         series = {(u, i) for u, i, _ in keys}
+        computes = await _computes(session, keys, after, months)
         baselines.kept = await repository.lock_series(session, series, computes)
     known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
     if not read:
@@ -131,6 +135,26 @@ async def baselines_for(
         (baselines.after_write if changed else now).append(key)
     known.update(await repository.merged_baselines(session, now, months, baselines.kept))
     return baselines
+
+
+# How many times a batch that finds baselines missing waits for another that computes some.
+_LOOKS = 3
+
+
+async def _computes(
+    session: AsyncSession, keys: Sequence[_Key], after: date, months: int
+) -> set[tuple[int, int]]:
+    """The series whose baselines this batch computes and keeps, deciding the lock it takes on
+    each: those not cached, and those its own write drops (after its earliest day). While
+    another batch in flight computes baselines, it waits for that one and looks again: at a new
+    month's start, the first batch computes and the next ones read. After ``_LOOKS`` waits it
+    keeps none, and computes what it lacks for itself."""
+    for _ in range(_LOOKS):
+        cached = await repository.cached_baselines(session, keys, months)
+        computes = {(u, i) for u, i, m in keys if m > after or (u, i, m) not in cached}
+        if not computes or await repository.lead(session):
+            return computes
+    return set()
 
 
 async def flag_values(

@@ -353,3 +353,32 @@ async def test_a_batch_of_any_size_takes_a_bounded_number_of_locks(
     assert held <= 256
     assert (7, 3) in kept
     assert len(kept) < len(series) / 100
+
+
+async def test_one_batch_at_a_time_leads_and_the_others_wait_for_it(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time: it always leads")
+    async with session_factory() as first, first.begin():
+        assert await repository.lead(first)
+        waiting = asyncio.create_task(_lead_and_commit(session_factory))
+        await waiting_on_locks(session_factory, 1)
+        assert not waiting.done()
+    # The first ended: the second stops waiting, does not lead, and holds nothing after.
+    assert await waiting is False
+    async with session_factory() as third, third.begin():
+        assert await repository.lead(third)
+        # The leader's lock is the two-integer form (2, 0): classid 2, objid 0, objsubid 2.
+        others = await third.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 2 "
+                "AND objid = 0 AND objsubid = 2 AND pid <> pg_backend_pid()"
+            )
+        )
+    assert others == 0
+
+
+async def _lead_and_commit(factory: async_sessionmaker[AsyncSession]) -> bool:
+    async with factory() as session, session.begin():
+        return await repository.lead(session)
