@@ -55,6 +55,8 @@ def create_read_engine(settings: Settings, url: str) -> AsyncEngine:
 
 
 def _asyncpg_connect_args(settings: Settings) -> dict[str, Any]:
+    # No JIT: estimates over partitions pass its threshold for statements that run in
+    # milliseconds, and compiling them cost more than running them (docs/design.md §7).
     return {
         "timeout": settings.db_timeout_seconds,
         "command_timeout": settings.db_timeout_seconds * 3,
