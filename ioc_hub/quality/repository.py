@@ -298,10 +298,19 @@ _LEADER = (2, 0)
 
 _LEAD = text("SELECT pg_try_advisory_xact_lock(:space, :key)")
 # Waits for the leader to end, and holds nothing after: taken and given back in one statement
-# (OFFSET 0 keeps the taking first).
+# (OFFSET 0 keeps the taking first). Not by a transaction holding a series' lock already (a
+# push tried again after the registry changed under it): the leader may be waiting for it.
 _AWAIT_LEADER = text("""
 SELECT pg_advisory_unlock_shared(:space, :key)
-FROM (SELECT pg_advisory_lock_shared(:space, :key) OFFSET 0) AS waited
+FROM (
+    SELECT pg_advisory_lock_shared(:space, :key)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM pg_locks
+        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = :stripes
+            AND objsubid = 2
+    )
+    OFFSET 0
+) AS waited
 """)
 
 
@@ -312,14 +321,15 @@ async def lead(session: AsyncSession) -> bool:
 
     Without it, every batch reaching a new month while the first computes its baselines would
     lock its series exclusively to compute them too, find them kept once it held the locks, and
-    hold the next batch back through its whole write (docs/design.md §9). Called before the
-    series' locks, so that nobody waits here holding one the leader waits for."""
+    hold the next batch back through its whole write (docs/design.md §9). Only the leader
+    locks series exclusively, so no two transactions wait to do so on each other; and nobody
+    waits here holding a series' lock, which the leader may be waiting for."""
     if not is_postgresql(session):
         return True
     space, key = _LEADER
     if (await session.execute(_LEAD, {"space": space, "key": key})).scalar_one():
         return True
-    await session.execute(_AWAIT_LEADER, {"space": space, "key": key})
+    await session.execute(_AWAIT_LEADER, {"space": space, "key": key, "stripes": _LOCK_SPACE})
     return False
 
 

@@ -382,3 +382,17 @@ async def test_one_batch_at_a_time_leads_and_the_others_wait_for_it(
 async def _lead_and_commit(factory: async_sessionmaker[AsyncSession]) -> bool:
     async with factory() as session, session.begin():
         return await repository.lead(session)
+
+
+async def test_a_batch_holding_a_series_lock_does_not_wait_for_the_leader(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite writes one transaction at a time: it always leads")
+    # A push tried again in its transaction holds its series' locks already; the leader may be
+    # waiting for them, so it must not wait for the leader.
+    async with session_factory() as leader, leader.begin():
+        assert await repository.lead(leader)
+        async with session_factory() as retried, retried.begin():
+            await repository.lock_series(retried, [(1, 1)], set())
+            assert await asyncio.wait_for(repository.lead(retried), 5) is False
