@@ -296,21 +296,33 @@ async def lock_series(
 # integer: the stripes' is _LOCK_SPACE).
 _LEADER = (2, 0)
 
-_LEAD = text("SELECT pg_try_advisory_xact_lock(:space, :key)")
+# A transaction holding series' locks already (a push tried again after the registry changed
+# under it) neither becomes the leader nor waits for one: it may hold rows the leader's batch
+# waits for, and taking its series exclusively now would wait on batches that wait on it.
+_LEAD = text("""
+WITH given AS (
+    SELECT CAST(:space AS integer) AS space, CAST(:key AS integer) AS key,
+        CAST(:stripe_space AS integer) AS stripe_space
+),
+held AS (
+    SELECT
+        EXISTS (SELECT 1 FROM pg_locks, given WHERE locktype = 'advisory'
+            AND pid = pg_backend_pid() AND classid = given.stripe_space AND objsubid = 2)
+            AS stripes,
+        EXISTS (SELECT 1 FROM pg_locks, given WHERE locktype = 'advisory'
+            AND pid = pg_backend_pid() AND classid = given.space AND objid = given.key
+            AND objsubid = 2 AND granted AND mode = 'ExclusiveLock') AS leads
+)
+SELECT CASE WHEN held.stripes THEN held.leads
+        ELSE pg_try_advisory_xact_lock(given.space, given.key) END AS leads,
+    held.stripes
+FROM held, given
+""")
 # Waits for the leader to end, and holds nothing after: taken and given back in one statement
-# (OFFSET 0 keeps the taking first). Not by a transaction holding a series' lock already (a
-# push tried again after the registry changed under it): the leader may be waiting for it.
+# (OFFSET 0 keeps the taking first).
 _AWAIT_LEADER = text("""
 SELECT pg_advisory_unlock_shared(:space, :key)
-FROM (
-    SELECT pg_advisory_lock_shared(:space, :key)
-    WHERE NOT EXISTS (
-        SELECT 1 FROM pg_locks
-        WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = :stripes
-            AND objsubid = 2
-    )
-    OFFSET 0
-) AS waited
+FROM (SELECT pg_advisory_lock_shared(:space, :key) OFFSET 0) AS waited
 """)
 
 
@@ -322,14 +334,17 @@ async def lead(session: AsyncSession) -> bool:
     Without it, every batch reaching a new month while the first computes its baselines would
     lock its series exclusively to compute them too, find them kept once it held the locks, and
     hold the next batch back through its whole write (docs/design.md §9). Only the leader
-    locks series exclusively, so no two transactions wait to do so on each other; and nobody
-    waits here holding a series' lock, which the leader may be waiting for."""
+    locks series exclusively, so no two transactions wait to do so on each other; and a
+    transaction already holding series' locks neither waits here (the leader may be waiting for
+    it) nor starts to lead."""
     if not is_postgresql(session):
         return True
     space, key = _LEADER
-    if (await session.execute(_LEAD, {"space": space, "key": key})).scalar_one():
-        return True
-    await session.execute(_AWAIT_LEADER, {"space": space, "key": key, "stripes": _LOCK_SPACE})
+    params = {"space": space, "key": key, "stripe_space": _LOCK_SPACE}
+    leads, holds_series = (await session.execute(_LEAD, params)).one()
+    if leads or holds_series:
+        return bool(leads)
+    await session.execute(_AWAIT_LEADER, params)
     return False
 
 

@@ -390,9 +390,14 @@ async def test_a_batch_holding_a_series_lock_does_not_wait_for_the_leader(
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite writes one transaction at a time: it always leads")
     # A push tried again in its transaction holds its series' locks already; the leader may be
-    # waiting for them, so it must not wait for the leader.
+    # waiting for them, so it must not wait for the leader, nor start to lead.
     async with session_factory() as leader, leader.begin():
         assert await repository.lead(leader)
         async with session_factory() as retried, retried.begin():
             await repository.lock_series(retried, [(1, 1)], set())
             assert await asyncio.wait_for(repository.lead(retried), 5) is False
+        await repository.lock_series(leader, [(1, 1)], {(1, 1)})
+        assert await repository.lead(leader)  # still the leader, tried again
+    async with session_factory() as retried, retried.begin():
+        await repository.lock_series(retried, [(1, 1)], set())
+        assert await repository.lead(retried) is False
