@@ -403,7 +403,12 @@ def _reading_months(keys: str) -> str:
     on (indicator, period start) (OFFSET 0 keeps the planner from turning it into a join that
     walks each series' whole history instead), kept to the keys' series and grouped by month.
     A month holding no value is an empty array, and is kept too, so that it is not looked for
-    again."""
+    again.
+
+    The keys' series are a semi-join (IN), which PostgreSQL hashes whatever it estimates. A
+    connection's plan of this statement is generic after its fifth run, and estimates the bound
+    arrays at 10 keys: a join to them then became a nested loop holding every value read
+    against every series, 500 ms for a month of 455 daily series."""
     return f"""
 WITH k AS ({keys}),
 r AS (
@@ -418,7 +423,7 @@ v AS (
             AND abs(value) <= :magnitude
         OFFSET 0
     ) o
-    JOIN (SELECT DISTINCT u, i FROM k) s ON s.u = o.unit_id AND s.i = o.indicator_id
+    WHERE (o.unit_id, o.indicator_id) IN (SELECT u, i FROM k)
     GROUP BY 1, 2, 3
 )
 """
