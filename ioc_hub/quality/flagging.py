@@ -120,9 +120,7 @@ async def baselines_for(
     keys = sorted(judged)
     after = min(v.period_start for v in values)
     if read:
-        series = {(u, i) for u, i, _ in keys}
-        computes = await _computes(session, keys, after, months)
-        baselines.kept = await repository.lock_series(session, series, computes)
+        baselines.kept = await _lock(session, keys, after, months)
     known = await repository.forget_and_read_baselines(session, keys, after, months, read=read)
     if not read:
         return baselines
@@ -141,20 +139,28 @@ async def baselines_for(
 _LOOKS = 3
 
 
-async def _computes(
+async def _lock(
     session: AsyncSession, keys: Sequence[_Key], after: date, months: int
 ) -> set[tuple[int, int]]:
-    """The series whose baselines this batch computes and keeps, deciding the lock it takes on
-    each: those not cached, and those its own write drops (after its earliest day). While
-    another batch in flight computes baselines, it waits for that one and looks again: at a new
-    month's start, the first batch computes and the next ones read. After ``_LOOKS`` waits it
-    keeps none, and computes what it lacks for itself."""
+    """Lock the series of ``keys`` (:func:`repository.lock_series`); return those whose
+    baselines this batch computes and keeps, which it locks exclusively: those not cached, and
+    those its own write drops (after its earliest day). While another batch in flight computes
+    baselines, it waits for that one and looks again: at a new month's start, the first batch
+    computes and the next ones read. After ``_LOOKS`` waits it keeps none, and computes what it
+    lacks for itself."""
+    series = {(u, i) for u, i, _ in keys}
+    dropped = {(u, i) for u, i, m in keys if m > after}
     for _ in range(_LOOKS):
-        cached = await repository.cached_baselines(session, keys, months)
-        computes = {(u, i) for u, i, m in keys if m > after or (u, i, m) not in cached}
+        # A batch that computes nothing is locked by the look itself.
+        missing, locked = await repository.look(
+            session, keys, months, lock=None if dropped else series
+        )
+        if locked:
+            return set()
+        computes = dropped | {(u, i) for u, i, _ in missing}
         if not computes or await repository.lead(session):
-            return computes
-    return set()
+            return await repository.lock_series(session, series, computes)
+    return await repository.lock_series(session, series, set())
 
 
 async def flag_values(

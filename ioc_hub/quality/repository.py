@@ -156,14 +156,6 @@ WHERE b.months = :length AND b.month <= :after
 """
 )
 
-_CACHED = text("""
-SELECT b.unit_id, b.indicator_id, b.month, b.n, b.mean, b.sd, b.median, b.mad
-FROM outlier_baselines b
-JOIN unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]), CAST(:months AS date[]))
-    AS k(u, i, m) ON b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m
-WHERE b.months = :length
-""")
-
 _Key = tuple[int, int, date]
 
 
@@ -213,7 +205,7 @@ async def forget_and_read_baselines(
                 OutlierBaseline.month > after,
             )
         )
-    return await cached_baselines(session, keys, months) if read else {}
+    return await _cached_baselines(session, keys, months) if read else {}
 
 
 async def forget_months(session: AsyncSession, keys: Sequence[_Key]) -> None:
@@ -223,12 +215,11 @@ async def forget_months(session: AsyncSession, keys: Sequence[_Key]) -> None:
         await forget_and_read_baselines(session, ordered, ordered[0][2], 0, read=False)
 
 
-async def cached_baselines(
+async def _cached_baselines(
     session: AsyncSession, keys: Sequence[_Key], months: int
 ) -> dict[_Key, Baseline]:
-    """The cached baselines of (unit, indicator, month) keys over ``months`` months."""
-    if is_postgresql(session):
-        return _baselines_of(await session.execute(_CACHED, _arrays(keys, months)))
+    """The cached baselines of (unit, indicator, month) keys over ``months`` months (SQLite:
+    PostgreSQL reads them in :func:`look` and :func:`forget_and_read_baselines`)."""
     b = OutlierBaseline
     rows: list[Any] = []
     for offset in range(0, len(keys), _CHUNK):
@@ -290,6 +281,51 @@ async def lock_series(
             },
         )
     return {s for s in series if _stripe(s) in exclusive}
+
+
+# The keys whose baselines are not cached; when there are none, the shared locks of the batch's
+# stripes taken in the same statement, in stripe order (the round trip of :func:`lock_series`
+# saved for the batches that compute nothing, nearly all of them). What it read may change before
+# the locks are granted: the caller reads the baselines again once it holds them.
+_LOOK = text("""
+WITH missing AS (
+    SELECT k.u, k.i, k.m
+    FROM unnest(CAST(:units AS integer[]), CAST(:indicators AS integer[]),
+        CAST(:months AS date[])) AS k(u, i, m)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM outlier_baselines b
+        WHERE b.unit_id = k.u AND b.indicator_id = k.i AND b.month = k.m AND b.months = :length
+    )
+),
+locked AS (
+    SELECT count(pg_advisory_xact_lock_shared(:space, t.stripe)) AS stripes
+    FROM unnest(CAST(:stripes AS integer[])) AS t(stripe)
+    WHERE NOT EXISTS (SELECT 1 FROM missing)
+)
+SELECT (SELECT stripes FROM locked) > 0 AS locked, missing.u, missing.i, missing.m
+FROM (SELECT 1) AS one LEFT JOIN missing ON true
+""")
+
+
+async def look(
+    session: AsyncSession,
+    keys: Sequence[_Key],
+    months: int,
+    lock: Iterable[tuple[int, int]] | None,
+) -> tuple[list[_Key], bool]:
+    """The (unit, indicator, month) keys whose baselines over ``months`` months are not cached,
+    and whether the shared locks of the series ``lock`` were taken (:func:`lock_series`): on
+    PostgreSQL, in the same statement when no key is missing. SQLite locks nothing."""
+    if not is_postgresql(session):
+        cached = await _cached_baselines(session, keys, months)
+        return [k for k in keys if k not in cached], False
+    stripes = sorted({_stripe(s) for s in lock or ()})
+    rows = (
+        await session.execute(
+            _LOOK, {**_arrays(keys, months), "space": _LOCK_SPACE, "stripes": stripes}
+        )
+    ).all()
+    return [(r.u, r.i, r.m) for r in rows if r.u is not None], bool(rows[0].locked)
 
 
 # The lock of the one transaction at a time that computes and keeps baselines (its first

@@ -8,7 +8,7 @@ from random import Random
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_hub.config import Settings
@@ -401,3 +401,45 @@ async def test_a_batch_holding_a_series_lock_does_not_wait_for_the_leader(
     async with session_factory() as retried, retried.begin():
         await repository.lock_series(retried, [(1, 1)], set())
         assert await repository.lead(retried) is False
+
+
+async def test_a_look_finds_what_is_missing_and_locks_only_when_nothing_is(
+    database_url: str, session_factory: async_sessionmaker[AsyncSession], seeded: None
+) -> None:
+    postgresql = database_url.startswith("postgresql")
+    held = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
+        "AND mode = 'ShareLock'"
+    )
+    november, october = date(2026, 11, 1), date(2026, 10, 1)
+    async with session_factory() as session, session.begin():
+        one, two = await ids(session, COMMUNE), await ids(session, NEIGHBOUR)
+        await session.execute(
+            insert(OutlierBaseline),
+            [
+                {"unit_id": one[0], "indicator_id": one[1], "month": october, "months": 12, "n": 0},
+                {"unit_id": two[0], "indicator_id": two[1], "month": october, "months": 6, "n": 0},
+            ],
+        )
+    both = [one, two]
+    async with session_factory() as session, session.begin():
+        # One's November is not cached, nor two's October over 12 months.
+        keys = [(*one, october), (*one, november), (*two, october)]
+        missing, locked = await repository.look(session, keys, 12, lock=both)
+        assert (missing, locked) == ([(*one, november), (*two, october)], False)
+        if postgresql:
+            assert await session.scalar(held) == 0
+    async with session_factory() as session, session.begin():
+        missing, locked = await repository.look(session, [(*one, october)], 12, lock=both)
+        # SQLite, one writer at a time, takes no lock of its own.
+        assert (missing, locked) == ([], postgresql)
+        if postgresql:
+            looked = await session.scalar(held)
+            async with session_factory() as other, other.begin():
+                await repository.lock_series(other, both, set())
+                assert looked == await other.scalar(held) > 0
+    async with session_factory() as session, session.begin():
+        # Asked for no lock, it takes none.
+        assert await repository.look(session, [(*one, october)], 12, lock=None) == ([], False)
+        if postgresql:
+            assert await session.scalar(held) == 0
