@@ -441,10 +441,10 @@ def _reading_months(keys: str) -> str:
     A month holding no value is an empty array, and is kept too, so that it is not looked for
     again.
 
-    The keys' series are a semi-join (IN), which PostgreSQL hashes whatever it estimates. A
-    connection's plan of this statement is generic after its fifth run, and estimates the bound
-    arrays at 10 keys: a join to them then became a nested loop holding every value read
-    against every series, 500 ms for a month of 455 daily series."""
+    The keys' series are a semi-join (IN), which PostgreSQL hashes whatever it estimates: a
+    connection's plan of this statement may be generic after its fifth run, with the bound arrays
+    estimated at 10 keys, and a join to them then became a nested loop holding every value read
+    against every series (docs/design.md §7)."""
     return f"""
 WITH k AS ({keys}),
 r AS (
