@@ -16,7 +16,6 @@ import asyncio
 import gc
 import time
 from collections import defaultdict
-from datetime import date
 from typing import Any
 
 import httpx
@@ -24,7 +23,14 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.common import table, throwaway_database
-from bench.ingest import RESET, flagging_work, history_batches, prepare, push_body
+from bench.ingest import (
+    RESET,
+    flagging_work,
+    history_batches,
+    month_starts,
+    prepare,
+    push_body,
+)
 from ioc_hub.app import create_app
 from ioc_hub.config import Settings
 
@@ -93,13 +99,6 @@ async def one_run(url: str, token: str, flagging: bool, history: Any, work: Any)
     print("  " + " ".join(f"{t * 1000:.0f}" for t in each))
     print(table(statements.top(), [f"SQL ms ({state})", "calls", "statement"]))
     return each
-
-
-def month_starts(work: list[list[tuple[Any, date]]]) -> set[int]:
-    """The batches that reach a month the batches before them did not: each computes every
-    series' baseline of that month, and the batches behind it wait for it."""
-    newest = [max(day for _, day in batch).replace(day=1) for batch in work]
-    return {i for i in range(1, len(work)) if newest[i] > newest[i - 1]}
 
 
 async def main() -> None:
