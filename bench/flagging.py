@@ -13,10 +13,13 @@ server (default: the local ``test`` database's).
 """
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import httpx
 from sqlalchemy import event
@@ -33,6 +36,7 @@ from bench.ingest import (
 )
 from ioc_hub.app import create_app
 from ioc_hub.config import Settings
+from ioc_hub.quality import flagging as steps
 
 NEW_DAYS = 60
 TOP = 6
@@ -61,8 +65,40 @@ class StatementTimes:
         return [(f"{sum(t) * 1000:,.0f}", str(len(t)), text) for text, t in ranked]
 
 
-async def one_run(url: str, token: str, flagging: bool, history: Any, work: Any) -> list[float]:
-    """Push the history, then time the work batch by batch; each batch's seconds."""
+class StepTimes:
+    """Each push's time in flagging's step before its write (the caches dropped and the
+    baselines found, ``baselines_for``) and after it (the values judged and the flags stored,
+    ``flag_values``), while ``recording()``."""
+
+    def __init__(self) -> None:
+        self.before: list[float] = []
+        self.after: list[float] = []
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        with (
+            mock.patch.object(steps, "baselines_for", _timed(steps.baselines_for, self.before)),
+            mock.patch.object(steps, "flag_values", _timed(steps.flag_values, self.after)),
+        ):
+            yield
+
+
+def _timed(step: Callable[..., Awaitable[Any]], into: list[float]) -> Callable[..., Any]:
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await step(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - started)
+
+    return timed
+
+
+async def one_run(
+    url: str, token: str, flagging: bool, history: Any, work: Any
+) -> tuple[list[float], StepTimes]:
+    """Push the history, then time the work batch by batch: each batch's seconds, and its
+    time in flagging's steps."""
     app = create_app(Settings(database_url=url, outlier_flagging=flagging, log_level="warning"))
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     async with (
@@ -88,17 +124,19 @@ async def one_run(url: str, token: str, flagging: bool, history: Any, work: Any)
             await connection.exec_driver_sql("ANALYZE")
         statements.recording = True
         each = []
-        for batch in work:
-            started = time.perf_counter()
-            await push(batch)
-            each.append(time.perf_counter() - started)
+        timed = StepTimes()
+        with timed.recording():
+            for batch in work:
+                started = time.perf_counter()
+                await push(batch)
+                each.append(time.perf_counter() - started)
         statements.recording = False
     total = sum(each)
     state = "on" if flagging else "off"
     print(f"flagging {state}: {total:.2f} s for {len(work)} batches; ms per batch, in order:")
     print("  " + " ".join(f"{t * 1000:.0f}" for t in each))
     print(table(statements.top(), [f"SQL ms ({state})", "calls", "statement"]))
-    return each
+    return each, timed
 
 
 async def main() -> None:
@@ -110,14 +148,15 @@ async def main() -> None:
         # (about 140 ms each, in the middle of any batch).
         gc.collect()
         gc.freeze()
-        off = await one_run(url, token, False, history, work)
-        on = await one_run(url, token, True, history, work)
+        off, off_steps = await one_run(url, token, False, history, work)
+        on, on_steps = await one_run(url, token, True, history, work)
     starts = month_starts(work)
+    others = [i for i in range(len(work)) if i not in starts]
     rows = []
     for name, chosen in [
         ("all batches", range(len(work))),
-        ("batches that start a month", sorted(starts)),
-        ("the others", [i for i in range(len(work)) if i not in starts]),
+        ("batches that start a month", starts),
+        ("the others", others),
     ]:
         off_s, on_s = sum(off[i] for i in chosen), sum(on[i] for i in chosen)
         rows.append(
@@ -134,6 +173,23 @@ async def main() -> None:
         "(no goal here):"
     )
     print(table(rows, ["batches", "count", "off ms", "on ms", "off / on"]))
+
+    def mean_ms(times: list[float], chosen: list[int]) -> str:
+        return f"{sum(times[i] for i in chosen) / len(chosen) * 1000:.1f}"
+
+    print(
+        table(
+            [
+                (name, mean_ms(t.before, chosen), mean_ms(t.after, chosen))
+                for state, t in [("off", off_steps), ("on", on_steps)]
+                for name, chosen in [
+                    (f"{state}, batches that start a month", starts),
+                    (f"{state}, the others", others),
+                ]
+            ],
+            ["flagging's steps, mean ms a batch", "before the write", "after it"],
+        )
+    )
 
 
 if __name__ == "__main__":
